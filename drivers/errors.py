@@ -1,0 +1,92 @@
+"""Typed errors raised by transports and drivers.
+
+Every error carries the context an engineer needs at the console: which device, which command, and the
+bytes that came back. Higher layers chain these (``raise ... from err``) instead of rewording them.
+"""
+
+from __future__ import annotations
+
+
+class HilcalDriverError(Exception):
+    """Base of every error raised below the controller."""
+
+
+class TransportError(HilcalDriverError):
+    """The byte channel itself failed (port gone, connection closed, OS error)."""
+
+    def __init__(self, device: str, message: str) -> None:
+        super().__init__(f"{device}: {message}")
+        self.device = device
+
+
+class TransportTimeout(TransportError):
+    """No complete reply arrived in time; keeps what did arrive."""
+
+    def __init__(self, device: str, command: bytes | None, received: bytes, timeout_s: float) -> None:
+        cmd = "(no command)" if command is None else repr(command)
+        super().__init__(
+            device,
+            f"timed out after {timeout_s:.3f} s waiting for a reply to {cmd}; received so far {received!r}",
+        )
+        self.command = command
+        self.received = received
+        self.timeout_s = timeout_s
+
+
+class ProtocolError(HilcalDriverError):
+    """A reply that does not parse as the protocol says (garbled, partial, wrong address, bad checksum)."""
+
+    def __init__(self, device: str, command: bytes | str | None, reply: bytes | str, reason: str) -> None:
+        super().__init__(f"{device}: {reason}; command {command!r} got reply {reply!r}")
+        self.device = device
+        self.command = command
+        self.reply = reply
+        self.reason = reason
+
+
+class DeviceRejected(HilcalDriverError):
+    """The device understood the command and refused it (e.g. Zaber ``RJ``, GCS error code)."""
+
+    def __init__(self, device: str, command: str, code: str, detail: str = "") -> None:
+        extra = f" ({detail})" if detail else ""
+        super().__init__(f"{device}: command {command!r} rejected with {code}{extra}")
+        self.device = device
+        self.command = command
+        self.code = code
+        self.detail = detail
+
+
+class DeviceFault(HilcalDriverError):
+    """The device reports a fault condition (fault flag, stall, limit error) that stops motion."""
+
+    def __init__(self, device: str, flags: str, detail: str = "") -> None:
+        super().__init__(f"{device}: device fault {flags}" + (f": {detail}" if detail else ""))
+        self.device = device
+        self.flags = flags
+
+
+class IllegalStateError(HilcalDriverError):
+    """A call that the driver's state machine does not allow in its current state."""
+
+    def __init__(self, device: str, action: str, state: str) -> None:
+        super().__init__(f"{device}: cannot {action} while in state {state!r}")
+        self.device = device
+        self.action = action
+        self.state = state
+
+
+class LimitViolation(HilcalDriverError):
+    """A target outside the configured travel; raised before any byte is sent."""
+
+    def __init__(self, device: str, quantity: str, value: float, low: float, high: float, unit: str) -> None:
+        over = value - high if value > high else low - value
+        super().__init__(
+            f"{device}: {quantity} {value:g} {unit} is outside the travel [{low:g}, {high:g}] {unit} "
+            f"by {over:g} {unit}; nothing was sent"
+        )
+        self.device = device
+        self.quantity = quantity
+        self.value = value
+        self.low = low
+        self.high = high
+        self.unit = unit
