@@ -1,0 +1,18 @@
+"""Calibration sequences: procedure (plan), analysis and tolerances, registered by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sequences.base import Sequence
+from sequences.phantom_axis_iso230 import PhantomAxisIso230
+
+SEQUENCES: dict[str, Sequence[Any]] = {seq.name: seq for seq in (PhantomAxisIso230(),)}
+DEFAULT_SEQUENCE = PhantomAxisIso230.name
+
+
+def get_sequence(name: str) -> Sequence[Any]:
+    try:
+        return SEQUENCES[name]
+    except KeyError:
+        raise KeyError(f"unknown sequence {name!r}; known: {sorted(SEQUENCES)}") from None

@@ -1,13 +1,11 @@
-"""Byte channels: one interface (``Transport``), a pyserial and a pyvisa implementation, and a scripted one."""
+"""Byte channels: one interface (``Transport``), pyserial and pyvisa implementations, a scripted one."""
 
 from drivers.transport.base import BufferedTransport, Exchange, ExchangeListener, Transport
 
 __all__ = ["BufferedTransport", "Exchange", "ExchangeListener", "Transport", "open_transport"]
 
 
-def open_transport(
-    address: str, *, device: str, timeout_s: float = 1.0, baudrate: int = 115200
-) -> Transport:
+def open_transport(address: str, *, device: str, timeout_s: float = 1.0, baudrate: int = 115200) -> Transport:
     """Open a transport from an address: a VISA resource string or a pyserial URL/path.
 
     VISA strings are recognised by their interface prefix (``ASRL``, ``TCPIP``, ``GPIB``, ``USB``); anything

@@ -75,7 +75,9 @@ class Transport(ABC):
     def read_line(self, *, command: bytes | None = None, timeout_s: float | None = None) -> bytes:
         return self.read_until(b"\n", command=command, timeout_s=timeout_s)
 
-    def read_exactly(self, count: int, *, command: bytes | None = None, timeout_s: float | None = None) -> bytes:
+    def read_exactly(
+        self, count: int, *, command: bytes | None = None, timeout_s: float | None = None
+    ) -> bytes:
         self._ensure_open()
         data = self._read_exactly(count, self.timeout_s if timeout_s is None else timeout_s, command)
         self._notify("rx", data)

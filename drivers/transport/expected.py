@@ -19,7 +19,9 @@ class UnexpectedWrite(AssertionError):
 
 
 class ExpectedProtocolTransport(BufferedTransport):
-    def __init__(self, conversation: Iterable[tuple[bytes | None, bytes | None]], device: str = "dut") -> None:
+    def __init__(
+        self, conversation: Iterable[tuple[bytes | None, bytes | None]], device: str = "dut"
+    ) -> None:
         super().__init__(device, timeout_s=0.0)
         self._steps = list(conversation)
         self._position = 0

@@ -6,6 +6,8 @@ One class covers a device path (``/dev/ttyUSB0``), a pty (``/dev/pts/7``), ``soc
 
 from __future__ import annotations
 
+import contextlib
+
 import serial
 
 from drivers.errors import TransportError
@@ -63,7 +65,5 @@ class SerialTransport(BufferedTransport):
             raise TransportError(self.device, f"read failed: {err}") from err
 
     def _close(self) -> None:
-        try:
+        with contextlib.suppress(serial.SerialException, OSError):  # closing a vanished port
             self._port.close()
-        except (serial.SerialException, OSError):  # pragma: no cover - closing a vanished port
-            pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import pyvisa
+from pyvisa.resources import MessageBasedResource
 from pyvisa import constants
 from pyvisa.errors import VisaIOError
 
@@ -31,12 +32,16 @@ class VisaTransport(Transport):
         self.resource_name = resource
         try:
             self._manager = pyvisa.ResourceManager(visa_library)
-            self._resource = self._manager.open_resource(resource)
+            opened = self._manager.open_resource(resource)
         except (VisaIOError, ValueError, OSError) as err:
             raise TransportError(device, f"cannot open VISA resource {resource!r}: {err}") from err
+        if not isinstance(opened, MessageBasedResource):
+            opened.close()
+            raise TransportError(device, f"VISA resource {resource!r} is not message-based")
+        self._resource: MessageBasedResource = opened
         self._resource.timeout = int(timeout_s * 1000)
-        self._resource.read_termination = None
-        self._resource.write_termination = None
+        self._resource.read_termination = ""  # framing is ours: read raw up to each reply's terminator
+        self._resource.write_termination = ""
         if baudrate is not None and hasattr(self._resource, "baud_rate"):
             self._resource.baud_rate = baudrate
         self._pending = bytearray()
@@ -55,8 +60,8 @@ class VisaTransport(Transport):
             if remaining <= 0:
                 raise TransportTimeout(self.device, command, bytes(self._pending), timeout_s)
             self._resource.timeout = max(1, int(remaining * 1000))
-            self._resource.set_visa_attribute(constants.VI_ATTR_TERMCHAR, termchar)
-            self._resource.set_visa_attribute(constants.VI_ATTR_TERMCHAR_EN, constants.VI_TRUE)
+            self._resource.set_visa_attribute(constants.ResourceAttribute.termchar, termchar)
+            self._resource.set_visa_attribute(constants.ResourceAttribute.termchar_enabled, constants.VI_TRUE)
             try:
                 chunk = self._resource.read_bytes(4096, break_on_termchar=True)
             except VisaIOError as err:
@@ -72,7 +77,7 @@ class VisaTransport(Transport):
     def _read_exactly(self, count: int, timeout_s: float, command: bytes | None) -> bytes:
         if len(self._pending) < count:
             self._resource.timeout = max(1, int(timeout_s * 1000))
-            self._resource.set_visa_attribute(constants.VI_ATTR_TERMCHAR_EN, constants.VI_FALSE)
+            self._resource.set_visa_attribute(constants.ResourceAttribute.termchar_enabled, constants.VI_FALSE)
             try:
                 self._pending += self._resource.read_bytes(count - len(self._pending))
             except VisaIOError as err:

@@ -1,0 +1,234 @@
+"""``hilcal``: the console a commissioning engineer uses.
+
+Typer gives typed options with help text for free; Rich gives the progress bar and the results table.
+``hilcal run`` with no options runs the default commissioning session on the embedded simulated rig.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from controller.config import RigConfig, load_rig_config
+from controller.errors import ConfigError, HilcalError
+from controller.session import ProgressSink, RunOutcome, resume_run, run_sequence
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Hardware-in-the-loop calibration controller."
+)
+sim_app = typer.Typer(no_args_is_help=True, help="Simulated hardware for outside programs.")
+app.add_typer(sim_app, name="sim")
+console = Console()
+err_console = Console(stderr=True)
+
+
+class RichProgress(ProgressSink):
+    def __init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task: Any = None
+
+    def start(self, total: int, title: str) -> None:
+        self._progress.start()
+        self._task = self._progress.add_task(title, total=total)
+
+    def advance(self, index: int, label: str) -> None:
+        self._progress.update(self._task, completed=index + 1)
+
+    def finish(self) -> None:
+        self._progress.stop()
+
+
+def _apply_overrides(config: RigConfig, overrides: list[str]) -> RigConfig:
+    """``--set simulation.stages.phantom_x.backlash_mm=0.3``: change one field of the rig file."""
+    raw = config.model_dump(mode="json")
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError("--set", [f"{item!r}: expected dotted.path=value"])
+        path, _, text = item.partition("=")
+        target: Any = raw
+        keys = path.split(".")
+        for key in keys[:-1]:
+            if isinstance(target, dict) and key in target:
+                target = target[key]
+            elif isinstance(target, dict) and key.isdigit() and int(key) in target:
+                target = target[int(key)]
+            else:
+                raise ConfigError("--set", [f"{path}: no field {key!r} in the rig file"])
+        target[keys[-1]] = yaml.safe_load(text)
+    return RigConfig.model_validate(raw)
+
+
+def _print_outcome(outcome: RunOutcome) -> None:
+    summary = outcome.summary
+    for result in summary.results:
+        table = Table(title=f"{result.title}\n{result.device} — profile {result.profile}")
+        for column in ("Metric", "Measured", "U (k=2)", "Limit", "Rule", "Verdict"):
+            table.add_column(column)
+        for v in result.verdicts:
+            colour = {"PASS": "green", "FAIL": "red"}.get(v.outcome, "yellow")
+            table.add_row(
+                f"{v.metric}  {v.description}",
+                f"{v.measured.value:.4f} {v.measured.unit}",
+                f"{v.measured.expanded_uncertainty:.4f}",
+                f"{v.tolerance.limit:g} {v.tolerance.unit}",
+                v.rule.value,
+                f"[{colour}]{v.outcome}[/{colour}]",
+            )
+        for name, m in result.informative.items():
+            table.add_row(
+                f"[dim]{name}[/dim]",
+                f"{m.value:.4f} {m.unit}",
+                f"{m.expanded_uncertainty:.4f}",
+                "—",
+                "info",
+                "",
+            )
+        console.print(table)
+        colour = {"PASS": "green", "FAIL": "red"}.get(result.outcome, "yellow")
+        console.print(f"Verdict: [bold {colour}]{result.outcome}[/bold {colour}]")
+    if summary.error:
+        err_console.print(f"[red]Run {summary.state}:[/red] {summary.error}")
+    console.print(f"Run directory: {outcome.run_dir}  (journal.jsonl, results.json, report.html)")
+
+
+def _install_sigterm_as_interrupt() -> None:
+    """SIGTERM (e.g. from a supervisor) takes the same safe path as Ctrl-C: stop devices, record, exit."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+
+def _exit_code(outcome: RunOutcome) -> int:
+    if outcome.summary.state != "completed":
+        return 3
+    return 0 if all(r.outcome == "PASS" for r in outcome.summary.results) else 1
+
+
+@app.command()
+def run(
+    rig: Annotated[
+        Path | None, typer.Option(help="rig file (YAML/TOML); default: the built-in simulated rig")
+    ] = None,
+    sequence: Annotated[
+        str, typer.Option(help="sequence name (see `hilcal sequences`)")
+    ] = "phantom-axis-iso230",
+    params: Annotated[Path | None, typer.Option(help="sequence parameter file (YAML/TOML)")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="override a rig field: dotted.path=value")
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option(help="where run directories are written")] = Path("runs"),
+    report: Annotated[bool, typer.Option(help="write report.html")] = True,
+) -> None:
+    """Run a calibration sequence and print its verdict (exit 0 PASS, 1 FAIL/INCONCLUSIVE, 3 run failed)."""
+    from sequences import get_sequence
+
+    try:
+        config = load_rig_config(rig)
+        if set_:
+            config = _apply_overrides(config, set_)
+        seq = get_sequence(sequence)
+        parsed = seq.load_params(params)
+    except (ConfigError, KeyError) as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from err
+    _install_sigterm_as_interrupt()
+    console.print(
+        f"Rig [bold]{config.name}[/bold]{' (simulated)' if config.simulated else ''}; sequence {seq.title}"
+    )
+    outcome = run_sequence(
+        config,
+        sequence,
+        parsed,
+        runs_dir=runs_dir,
+        rig_source=str(rig or "built-in rig"),
+        progress=RichProgress(),
+        write_report=report,
+    )
+    _print_outcome(outcome)
+    raise typer.Exit(_exit_code(outcome))
+
+
+@app.command()
+def resume(run_dir: Annotated[Path, typer.Argument(help="the run directory of an interrupted run")]) -> None:
+    """Continue an interrupted run from its journal: replay what was measured, then go on live."""
+    try:
+        outcome = resume_run(run_dir, progress=RichProgress())
+    except (HilcalError, FileNotFoundError) as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from err
+    _print_outcome(outcome)
+    raise typer.Exit(_exit_code(outcome))
+
+
+@app.command()
+def review(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
+    """Summarise a run from its journal alone (works on a run that was killed)."""
+    from controller.review import summarize_journal
+
+    try:
+        console.print(summarize_journal(run_dir))
+    except (HilcalError, FileNotFoundError, ValueError) as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from err
+
+
+@app.command("sequences")
+def list_sequences() -> None:
+    """List the calibration sequences and their parameters."""
+    from sequences import SEQUENCES
+
+    for name, seq in SEQUENCES.items():
+        console.print(f"[bold]{name}[/bold]: {seq.title}")
+        for field, info in seq.params_model.model_fields.items():
+            console.print(f"    {field} = {info.default!r}  [dim]{info.description or ''}[/dim]")
+
+
+@sim_app.command("serve")
+def sim_serve(
+    rig: Annotated[Path | None, typer.Option(help="rig file with a simulation section")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print one JSON object per device and keep serving")
+    ] = False,
+) -> None:
+    """Serve the simulated rig in real time over pty and TCP for outside programs, until Ctrl-C."""
+    from controller.rig.factory import serve_simulation
+
+    try:
+        config = load_rig_config(rig)
+    except ConfigError as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from err
+    simulation = serve_simulation(config, str(rig or "built-in rig"))
+    try:
+        for entry in simulation.describe():
+            if as_json:
+                print(json.dumps(entry), flush=True)
+            else:
+                console.print(
+                    f"{entry['name']}: {entry['protocol']}  "
+                    f"tcp socket://127.0.0.1:{entry['tcp_port']}  pty {entry['pty_path']}"
+                )
+        if not as_json:
+            console.print("Serving in real time; Ctrl-C to stop.")
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        simulation.close()
+        sys.stdout.flush()

@@ -1,0 +1,89 @@
+"""Rig configuration: which devices exist, what role each plays, how to reach it, how to drive it.
+
+A real rig and the simulated rig are the same file; the simulated one adds a ``simulation`` section and
+points ports at ``sim:<endpoint>``. Unknown fields are rejected, and every problem names the file, the
+field, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from controller.errors import ConfigError, describe_validation_errors
+
+Role = Literal["positioner"]
+
+
+class DeviceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role = Field(description="what the controller uses this device for")
+    driver: str = Field(description="driver key in drivers.registry, e.g. 'zaber-ascii'")
+    port: str = Field(
+        description="pyserial URL or path, VISA resource string, or 'sim:<endpoint>' on a simulated rig"
+    )
+    baudrate: int = Field(default=115200, gt=0)
+    timeout_s: float = Field(default=1.0, gt=0, le=60)
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="driver parameters, checked by the driver"
+    )
+    soft_limits_mm: tuple[float, float] | None = Field(
+        default=None, description="site soft limits, narrower than the device's own travel"
+    )
+    mounting: dict[str, Any] | None = Field(
+        default=None, description="where the axis sits in the room (IEC 61217), for geometric reporting"
+    )
+
+
+class RigConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    spec_version: Literal[1] = 1
+    name: str
+    description: str = ""
+    devices: dict[str, DeviceConfig]
+    simulation: dict[str, Any] | None = Field(
+        default=None, description="present only on a simulated rig; checked by the simulator itself"
+    )
+
+    @property
+    def simulated(self) -> bool:
+        return self.simulation is not None
+
+
+DEFAULT_RIG = Path(__file__).with_name("default_rig.yaml")
+
+
+def load_rig_config(path: Path | str | None = None) -> RigConfig:
+    """Load and validate a rig file (YAML or TOML); the built-in simulated rig when ``path`` is None."""
+    source = Path(path) if path is not None else DEFAULT_RIG
+    raw = read_structured_file(source)
+    try:
+        return RigConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"rig file {str(source)!r}", describe_validation_errors(err.errors())) from err
+
+
+def read_structured_file(source: Path) -> dict[str, Any]:
+    """Parse YAML or TOML by suffix; a syntax error names the file and the position."""
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"file {str(source)!r}", [f"cannot read: {err.strerror}"]) from err
+    try:
+        if source.suffix.lower() == ".toml":
+            data: object = tomllib.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"file {str(source)!r}", [f"not valid {source.suffix.lstrip('.')}: {err}"]) from err
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"file {str(source)!r}", [f"top level = {type(data).__name__}: expected a mapping of fields"]
+        )
+    return data

@@ -1,0 +1,256 @@
+"""The run engine: executes a plan's messages against device roles, journaling everything.
+
+Its own state machine (pytransitions) makes the run's life explicit::
+
+    idle → running ⇄ paused → completed | aborted | faulted
+
+On a fault or an abort, every positioner that may be moving is sent its stop before the run ends, and
+the final state is written durably. A plan may be replayed from a journal: recorded responses are fed
+back without touching hardware, then the run continues live (``resume``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import Any
+
+from transitions import Machine
+
+from controller.errors import PreflightError, RunAborted
+from controller.interlocks import SafetyEnvelope
+from controller.journal import Journal
+from controller.messages import (
+    AxisReading,
+    Checkpoint,
+    Dwell,
+    Home,
+    Message,
+    MoveTo,
+    ReadAxis,
+    message_to_record,
+)
+from drivers.clock import Clock
+from drivers.roles.positioner import AxisPositioner
+
+Plan = Generator[Message, Any, Any]
+ProgressCallback = Callable[[int, str], None]
+
+STATES = ["idle", "running", "paused", "completed", "aborted", "faulted"]
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": "start", "source": "idle", "dest": "running"},
+    {"trigger": "pause", "source": "running", "dest": "paused"},
+    {"trigger": "unpause", "source": "paused", "dest": "running"},
+    {"trigger": "complete", "source": "running", "dest": "completed"},
+    {"trigger": "abort", "source": ["running", "paused"], "dest": "aborted"},
+    {"trigger": "fault", "source": ["idle", "running", "paused"], "dest": "faulted"},
+]
+
+
+class ReplayMismatch(PreflightError):
+    """The plan yielded a different message than the journal recorded: resuming would be unsafe."""
+
+
+class RunEngine:
+    # Trigger methods and the state attribute are attached by the transitions Machine.
+    state: str
+    start: Callable[[], bool]
+    pause: Callable[[], bool]
+    unpause: Callable[[], bool]
+    complete: Callable[[], bool]
+    abort: Callable[[], bool]
+    fault: Callable[[], bool]
+
+    def __init__(
+        self,
+        positioners: Mapping[str, AxisPositioner],
+        clock: Clock,
+        journal: Journal,
+        envelope: SafetyEnvelope,
+    ) -> None:
+        self.positioners = dict(positioners)
+        self.clock = clock
+        self.journal = journal
+        self.envelope = envelope
+        self._pause_requested = threading.Event()
+        self._resume_requested = threading.Event()
+        self._abort_requested = threading.Event()
+        self.machine = Machine(
+            model=self,
+            states=STATES,
+            transitions=TRANSITIONS,
+            initial="idle",
+            ignore_invalid_triggers=False,
+            after_state_change=self._journal_state,
+        )
+        self._dispatch: dict[type, Callable[[Any], Any]] = {
+            Home: self._home,
+            MoveTo: self._move_to,
+            ReadAxis: self._read_axis,
+            Dwell: self._dwell,
+            Checkpoint: self._checkpoint,
+        }
+
+    # -- control from another thread (console, interlock monitor) ------------------------------
+    def request_pause(self) -> None:
+        self._pause_requested.set()
+
+    def request_resume(self) -> None:
+        self._resume_requested.set()
+
+    def request_abort(self) -> None:
+        self._abort_requested.set()
+        self._resume_requested.set()
+
+    # -- execution -----------------------------------------------------------------------------
+    def run(
+        self,
+        plan: Plan,
+        *,
+        replay: Sequence[tuple[dict[str, Any], Any]] = (),
+        on_progress: ProgressCallback | None = None,
+        before_live: Callable[[], None] | None = None,
+    ) -> Any:
+        """Drive ``plan`` to its end and return its value (the sequence's raw data).
+
+        ``replay`` holds (message record, response) pairs from an earlier journal: they are checked
+        against what the plan yields and answered from the journal; ``before_live`` runs once when the
+        plan reaches its first live message (re-home after a resume).
+        """
+        self.start()
+        index = 0
+        try:
+            message = next(plan)
+            while True:
+                if index < len(replay):
+                    response = self._replayed(index, message, replay[index])
+                else:
+                    if index == len(replay) and replay and before_live is not None:
+                        before_live()
+                    response = self._execute(index, message)
+                if on_progress is not None:
+                    on_progress(index, type(message).__name__)
+                index += 1
+                message = plan.send(response)
+        except StopIteration as finished:
+            self.complete()
+            return finished.value
+        except (KeyboardInterrupt, RunAborted) as err:
+            self._stop_everything(f"abort: {err or 'operator interrupt'}")
+            self.abort()
+            raise RunAborted(str(err) or "operator interrupt") from err
+        except BaseException as err:
+            self.journal.append("fault", durable=True, index=index, error=f"{type(err).__name__}: {err}")
+            self._stop_everything(f"fault: {type(err).__name__}")
+            self.fault()
+            raise
+        finally:
+            plan.close()
+
+    def _execute(self, index: int, message: Message) -> Any:
+        if self._abort_requested.is_set():
+            raise RunAborted("abort requested")
+        self.envelope.check(message)
+        self.journal.append("msg", index=index, message=message_to_record(message))
+        response = self._dispatch[type(message)](message)
+        if response is not None:
+            self.journal.append("reading", index=index, reading=_reading_record(response))
+        return response
+
+    def _replayed(self, index: int, message: Message, recorded: tuple[dict[str, Any], Any]) -> Any:
+        record, response = recorded
+        if message_to_record(message) != record:
+            raise ReplayMismatch(
+                f"message {index}: plan yields {message_to_record(message)} but the journal has {record}"
+            )
+        self.journal.append("replayed", index=index, message=record)
+        return response
+
+    # -- handlers ------------------------------------------------------------------------------
+    def _home(self, message: Home) -> None:
+        self.positioners[message.device].home()
+
+    def _move_to(self, message: MoveTo) -> None:
+        self.positioners[message.device].move_to(message.target_mm)
+
+    def _read_axis(self, message: ReadAxis) -> AxisReading:
+        axis = self.positioners[message.device]
+        return AxisReading(message.device, axis.position_mm(), axis.encoder_position_mm(), self.clock.now())
+
+    def _dwell(self, message: Dwell) -> None:
+        self.clock.sleep(message.seconds)
+
+    def _checkpoint(self, message: Checkpoint) -> None:
+        if self._pause_requested.is_set():
+            self._pause_requested.clear()
+            self.pause()
+            self._resume_requested.wait()
+            self._resume_requested.clear()
+            if self._abort_requested.is_set():
+                raise RunAborted("abort requested while paused")
+            self.unpause()
+
+    # -- safe state ----------------------------------------------------------------------------
+    def _stop_everything(self, reason: str) -> None:
+        """Send stop to every positioner; record each outcome; never raise (we are already failing)."""
+        for name, axis in self.positioners.items():
+            try:
+                axis.stop()
+                self.journal.append("safe_stop", device=name, reason=reason, ok=True, state=axis.state)
+            except Exception as err:
+                self.journal.append("safe_stop", device=name, reason=reason, ok=False, error=str(err))
+        self.journal.sync()
+
+    def _journal_state(self) -> None:
+        self.journal.append("state", durable=True, state=self.state)
+
+
+def _reading_record(response: Any) -> Any:
+    if isinstance(response, AxisReading):
+        return {
+            "type": "AxisReading",
+            "device": response.device,
+            "position_mm": response.position_mm,
+            "encoder_mm": response.encoder_mm,
+            "clock_s": response.clock_s,
+        }
+    return response
+
+
+def reading_from_record(record: Any) -> Any:
+    if isinstance(record, dict) and record.get("type") == "AxisReading":
+        fields = {k: v for k, v in record.items() if k != "type"}
+        return AxisReading(**fields)
+    return record
+
+
+def dry_run(plan: Plan, envelope: SafetyEnvelope) -> list[Message]:
+    """Walk a plan without hardware, answering reads with nominal values; check every move.
+
+    Raises ``PreflightError`` naming the first invalid step, before anything has been sent.
+    """
+    messages: list[Message] = []
+    nominal: dict[str, float] = {}
+    response: Any = None
+    try:
+        message = plan.send(None)
+        while True:
+            try:
+                envelope.check(message)
+            except Exception as err:
+                raise PreflightError(f"step {len(messages)} ({message}) is invalid: {err}") from err
+            messages.append(message)
+            response = None
+            if isinstance(message, MoveTo):
+                nominal[message.device] = message.target_mm
+            elif isinstance(message, Home):
+                limits = envelope.limits(message.device)
+                nominal[message.device] = limits.low_mm if limits else 0.0
+            elif isinstance(message, ReadAxis):
+                value = nominal.get(message.device, 0.0)
+                response = AxisReading(message.device, value, value, 0.0)
+            message = plan.send(response)
+    except StopIteration:
+        return messages
+    finally:
+        plan.close()

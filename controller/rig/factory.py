@@ -1,0 +1,135 @@
+"""The rig factory: the one place runtime code reaches the simulators.
+
+A rig file becomes live devices here. A real rig opens real ports with wall time; a simulated rig first
+starts the simulated world (virtual or real-time clock) and serves each simulated chain over a real
+transport (pty or TCP), then opens those endpoints exactly as it would open hardware, so the drivers
+above cannot tell the difference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from controller.config import RigConfig
+from controller.errors import ConfigError, describe_validation_errors
+from drivers.clock import Clock, WallClock
+from drivers.registry import DRIVERS, PortPool
+from drivers.roles.positioner import AxisPositioner
+from drivers.transport import Transport, open_transport
+from drivers.transport.base import ExchangeListener
+
+SIM_PREFIX = "sim:"
+
+
+@dataclass
+class Rig:
+    config: RigConfig
+    clock: Clock
+    positioners: dict[str, AxisPositioner]
+    pool: PortPool
+    simulation: Any | None = None  # simulators.rig.SimulatedRig on a simulated rig
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def transports(self) -> list[Transport]:
+        return list(self.pool.transports.values())
+
+    def add_exchange_listener(self, listener: ExchangeListener) -> None:
+        for transport in self.transports:
+            transport.add_listener(listener)
+
+    def connect_all(self) -> None:
+        for axis in self.positioners.values():
+            axis.connect()
+
+    def close(self) -> None:
+        """Close devices, then ports, then the simulated world; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            for axis in self.positioners.values():
+                axis.close()
+        finally:
+            self.pool.close()
+            if self.simulation is not None:
+                self.simulation.close()
+
+    def __enter__(self) -> Rig:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def start_simulation(config: RigConfig, source: str, serve_both: bool = False) -> Any:
+    """Validate the rig's ``simulation`` section with the simulator's own model and start it."""
+    from simulators.rig import SimulatedRig, SimulationConfig
+
+    try:
+        sim_config = SimulationConfig.model_validate(config.simulation)
+    except ValidationError as err:
+        raise ConfigError(source, describe_validation_errors(err.errors(), prefix="simulation")) from err
+    return SimulatedRig(sim_config, serve_both=serve_both)
+
+
+def build_rig(config: RigConfig, source: str = "rig") -> Rig:
+    """Build (but do not connect) every device; no device I/O happens here except opening ports."""
+    simulation = start_simulation(config, source) if config.simulated else None
+    clock: Clock = simulation.clock if simulation is not None else WallClock()
+    problems: list[str] = []
+    parsed: dict[str, tuple[Any, Any]] = {}
+    for name, device in config.devices.items():
+        spec = DRIVERS.get(device.driver)
+        if spec is None:
+            problems.append(f"devices.{name}.driver = {device.driver!r}: expected one of {sorted(DRIVERS)}")
+            continue
+        if spec.role != device.role:
+            problems.append(
+                f"devices.{name}.role = {device.role!r}: driver {device.driver!r} is a {spec.role}"
+            )
+            continue
+        try:
+            parsed[name] = (spec, spec.params_model.model_validate(device.params))
+        except ValidationError as err:
+            problems.extend(describe_validation_errors(err.errors(), prefix=f"devices.{name}.params"))
+        if device.port.startswith(SIM_PREFIX) and simulation is None:
+            problems.append(f"devices.{name}.port = {device.port!r}: 'sim:' ports need a simulation section")
+    if problems:
+        if simulation is not None:
+            simulation.close()
+        raise ConfigError(source, problems)
+
+    def open_port(port: str, label: str) -> Transport:
+        timeout = min(d.timeout_s for d in config.devices.values() if d.port == port)
+        baud = next(d.baudrate for d in config.devices.values() if d.port == port)
+        address = port
+        if port.startswith(SIM_PREFIX):
+            assert simulation is not None  # checked above: sim ports need a simulation section
+            address = simulation.endpoint(port[len(SIM_PREFIX) :])
+        return open_transport(address, device=label, timeout_s=timeout, baudrate=baud)
+
+    pool = PortPool(open_port)
+    positioners: dict[str, AxisPositioner] = {}
+    try:
+        for name, (spec, params) in parsed.items():
+            device = config.devices[name]
+            positioners[name] = spec.build(name, device.port, params, pool, clock)
+    except BaseException:
+        pool.close()
+        if simulation is not None:
+            simulation.close()
+        raise
+    return Rig(config=config, clock=clock, positioners=positioners, pool=pool, simulation=simulation)
+
+
+def serve_simulation(config: RigConfig, source: str) -> Any:
+    """Start a rig's simulated world in real time on both pty and TCP, for outside clients."""
+    if config.simulation is None:
+        raise ConfigError(source, ["simulation: required to serve a simulated rig"])
+    live = dict(config.simulation)
+    live["clock"] = "realtime"
+    return start_simulation(config.model_copy(update={"simulation": live}), source, serve_both=True)

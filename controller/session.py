@@ -1,0 +1,268 @@
+"""A calibration session: one sequence on one rig, from connect to a durable verdict.
+
+This is the Python API the CLI and acceptance tests share: ``run_sequence`` returns a ``RunOutcome``
+whose run directory holds ``journal.jsonl`` (everything, as it happened), ``results.json`` (verdicts)
+and ``report.html`` (what a person reads). ``resume_run`` continues a killed run from its journal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from controller.config import RigConfig
+from controller.engine import RunEngine, dry_run, reading_from_record
+from controller.errors import HilcalError, RunAborted
+from controller.interlocks import AxisLimits, SafetyEnvelope
+from controller.journal import Journal, read_journal
+from controller.results import RunSummary, SequenceResult
+from controller.rig import Rig, build_rig
+from drivers.errors import HilcalDriverError
+
+MANIFEST = "run.json"
+RESULTS = "results.json"
+REPORT = "report.html"
+
+
+class ProgressSink:
+    """Receives progress; the CLI shows a bar, tests and the API pass nothing."""
+
+    def start(self, total: int, title: str) -> None: ...
+
+    def advance(self, index: int, label: str) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    run_dir: Path
+    summary: RunSummary
+
+    @property
+    def result(self) -> SequenceResult | None:
+        return self.summary.results[0] if self.summary.results else None
+
+
+class _Context:
+    def __init__(self, envelope: SafetyEnvelope) -> None:
+        self._envelope = envelope
+
+    def axis_limits(self, device: str) -> AxisLimits:
+        limits = self._envelope.limits(device)
+        if limits is None:
+            raise HilcalError(f"no travel limits known for device {device!r}; is it in the rig?")
+        return limits
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def _software_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for dist in ("hilcal", "pyserial", "pyvisa", "pyvisa-py", "numpy", "pydantic", "transitions"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return versions
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    """Write-then-rename with fsync: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, ensure_ascii=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _connect(rig: Rig, journal: Journal) -> SafetyEnvelope:
+    envelope = SafetyEnvelope()
+    for name, axis in rig.positioners.items():
+        axis.connect()
+        low, high = axis.travel_mm()
+        envelope.set_axis_limits(name, low, high, "device-reported travel")
+        soft = rig.config.devices[name].soft_limits_mm
+        if soft is not None:
+            envelope.set_axis_limits(name, soft[0], soft[1], "rig soft limits")
+        limits = envelope.limits(name)
+        assert limits is not None
+        journal.append(
+            "connected",
+            durable=True,
+            device=name,
+            state=axis.state,
+            travel_mm=[low, high],
+            envelope_mm=[limits.low_mm, limits.high_mm],
+            envelope_source=limits.source,
+        )
+    return envelope
+
+
+def run_sequence(
+    rig_config: RigConfig,
+    sequence_name: str,
+    params: BaseModel | dict[str, Any] | None = None,
+    *,
+    runs_dir: Path = Path("runs"),
+    rig_source: str = "rig",
+    progress: ProgressSink | None = None,
+    write_report: bool = True,
+    run_id: str | None = None,
+) -> RunOutcome:
+    """Run one sequence end to end; never raises for a device fault (the outcome records it)."""
+    from sequences import get_sequence
+
+    sequence = get_sequence(sequence_name)
+    parsed: BaseModel = params if isinstance(params, BaseModel) else sequence.parse_params(params or {})
+    run_id = run_id or new_run_id()
+    run_dir = runs_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    manifest = {
+        "run_id": run_id,
+        "sequence": sequence.name,
+        "params": parsed.model_dump(mode="json"),
+        "rig": rig_config.model_dump(mode="json"),
+        "rig_source": rig_source,
+        "software": _software_versions(),
+        "host": platform.node(),
+        "started_utc": datetime.now(UTC).isoformat(),
+    }
+    _write_json(run_dir / MANIFEST, manifest)
+    return _execute(run_dir, manifest, rig_config, parsed, progress, write_report, replay=None)
+
+
+def resume_run(
+    run_dir: Path, *, progress: ProgressSink | None = None, write_report: bool = True
+) -> RunOutcome:
+    """Continue a run that was killed: replay what the journal holds, then go on live.
+
+    The last message before the interruption is executed again (absolute moves and reads are safe to
+    repeat); every axis is re-referenced before the first live message.
+    """
+    from sequences import get_sequence
+
+    manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    if (run_dir / RESULTS).exists():
+        raise HilcalError(f"{run_dir}: the run already ended ({RESULTS} exists); nothing to resume")
+    sequence = get_sequence(manifest["sequence"])
+    params = sequence.parse_params(manifest["params"], f"{run_dir / MANIFEST} params")
+    rig_config = RigConfig.model_validate(manifest["rig"])
+    contents = read_journal(run_dir / "journal.jsonl")
+    messages: dict[int, dict[str, Any]] = {}
+    readings: dict[int, Any] = {}
+    for record in contents.records:
+        if record["kind"] == "msg":
+            messages[record["index"]] = record["message"]
+        elif record["kind"] == "reading":
+            readings[record["index"]] = reading_from_record(record["reading"])
+        elif record["kind"] == "replayed":
+            messages[record["index"]] = record["message"]
+    complete = sorted(messages)[:-1] if messages else []
+    replay = [(messages[i], readings.get(i)) for i in complete]
+    return _execute(run_dir, manifest, rig_config, params, progress, write_report, replay=replay)
+
+
+def _execute(
+    run_dir: Path,
+    manifest: dict[str, Any],
+    rig_config: RigConfig,
+    params: BaseModel,
+    progress: ProgressSink | None,
+    write_report: bool,
+    replay: list[tuple[dict[str, Any], Any]] | None,
+) -> RunOutcome:
+    from sequences import get_sequence
+
+    sequence = get_sequence(manifest["sequence"])
+    started = time.time()
+    state: Literal["completed", "aborted", "faulted"] = "faulted"
+    error: str | None = None
+    results: list[SequenceResult] = []
+    rig = build_rig(rig_config, manifest.get("rig_source", "rig"))
+    journal = Journal(run_dir, rig.clock)
+    clock_start = rig.clock.now()
+    try:
+        journal.append(
+            "resume" if replay is not None else "run_start",
+            durable=True,
+            run_id=manifest["run_id"],
+            sequence=sequence.name,
+            rig=rig_config.name,
+            simulated=rig_config.simulated,
+            replayed_messages=len(replay or []),
+        )
+        rig.add_exchange_listener(journal.record_exchange)
+        envelope = _connect(rig, journal)
+        context = _Context(envelope)
+        planned = dry_run(sequence.plan(params, context), envelope)
+        journal.append("preflight", durable=True, messages=len(planned), ok=True)
+        engine = RunEngine(rig.positioners, rig.clock, journal, envelope)
+        if progress is not None:
+            progress.start(len(planned), sequence.title)
+        before_live: Callable[[], None] | None = None
+        if replay:
+
+            def before_live() -> None:
+                for axis in rig.positioners.values():
+                    axis.home()
+
+        data = engine.run(
+            sequence.plan(params, context),
+            replay=replay or (),
+            on_progress=progress.advance if progress is not None else None,
+            before_live=before_live,
+        )
+        journal.append("data", durable=True, sequence=sequence.name, data=data)
+        result = sequence.analyze(params, data)
+        journal.append("result", durable=True, result=result.model_dump(mode="json"))
+        results.append(result)
+        state = "completed"
+    except RunAborted as err:
+        state, error = "aborted", str(err)
+    except Exception as err:
+        state, error = "faulted", f"{type(err).__name__}: {err}"
+        journal.append(
+            "error", durable=True, error=error, expected=isinstance(err, HilcalDriverError | HilcalError)
+        )
+    finally:
+        if progress is not None:
+            progress.finish()
+        clock_elapsed = rig.clock.now() - clock_start
+        try:
+            rig.close()
+        finally:
+            journal.append("run_end", durable=True, state=state, error=error)
+            journal.close()
+    summary = RunSummary(
+        run_id=manifest["run_id"],
+        rig=rig_config.name,
+        simulated=rig_config.simulated,
+        state=state,
+        error=error,
+        started_wall=started,
+        ended_wall=time.time(),
+        clock_elapsed_s=clock_elapsed,
+        results=results,
+    )
+    _write_json(run_dir / RESULTS, summary.model_dump(mode="json"))
+    if write_report:
+        from controller.report import write_report as render
+
+        render(run_dir, summary, manifest)
+    return RunOutcome(manifest["run_id"], run_dir, summary)

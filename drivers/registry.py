@@ -1,0 +1,86 @@
+"""Driver registry: a rig file's ``driver:`` key → parameter model and a builder of a device role.
+
+Adding an instrument is one entry here plus its driver package. Builders get a ``PortPool`` so that
+devices sharing one port (axes on a Zaber daisy chain) share one transport and one protocol session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drivers.clock import Clock
+from drivers.transport.base import Transport
+
+
+@dataclass
+class PortPool:
+    """Opens each port once and keeps one protocol session per (driver, port)."""
+
+    opener: Callable[[str, str], Transport]  # (port, device label) -> Transport
+    transports: dict[str, Transport] = field(default_factory=dict)
+    sessions: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def transport(self, port: str, label: str) -> Transport:
+        if port not in self.transports:
+            self.transports[port] = self.opener(port, label)
+        return self.transports[port]
+
+    def close(self) -> None:
+        for transport in self.transports.values():
+            transport.close()
+
+
+class ZaberAxisParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: int = Field(default=1, ge=1, le=99, description="device address on the chain")
+    axis: int = Field(default=1, ge=1, le=9, description="axis number on the device")
+    microstep_size_um: float = Field(gt=0, description="product's microstep size (spec sheet)")
+    encoder_count_size_um: float | None = Field(default=None, gt=0, description="linear encoder count size")
+    checksums: bool = Field(default=False, description="append LRC checksums to commands")
+    message_ids: bool = Field(default=False, description="tag commands with message IDs")
+    poll_interval_s: float = Field(default=0.05, gt=0, le=5, description="status poll period while moving")
+
+
+def _build_zaber_axis(name: str, port: str, params: BaseModel, pool: PortPool, clock: Clock) -> Any:
+    from drivers.zaber import ZaberAxis, ZaberConnection
+
+    assert isinstance(params, ZaberAxisParams)
+    key = ("zaber-ascii", port)
+    connection = pool.sessions.get(key)
+    if connection is None:
+        transport = pool.transport(port, f"zaber chain {port}")
+        connection = ZaberConnection(transport, checksums=params.checksums, message_ids=params.message_ids)
+        pool.sessions[key] = connection
+    return ZaberAxis(
+        connection,
+        name=name,
+        address=params.address,
+        axis=params.axis,
+        microstep_size_um=params.microstep_size_um,
+        encoder_count_size_um=params.encoder_count_size_um,
+        clock=clock,
+        poll_interval_s=params.poll_interval_s,
+    )
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    role: str
+    params_model: type[BaseModel]
+    build: Callable[[str, str, BaseModel, PortPool, Clock], Any]
+    summary: str
+
+
+DRIVERS: dict[str, DriverSpec] = {
+    "zaber-ascii": DriverSpec(
+        role="positioner",
+        params_model=ZaberAxisParams,
+        build=_build_zaber_axis,
+        summary="Zaber ASCII protocol (X-series stages and controllers), one axis",
+    ),
+}

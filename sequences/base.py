@@ -1,0 +1,63 @@
+"""What a calibration sequence is: parameters, a plan (messages), an analysis (verdicts), figures.
+
+A sequence is split the way a physicist thinks of a test: the *procedure* (``plan``: which moves and
+readings, yielded as data), the *analysis* (``analyze``: metrics with uncertainties from the raw data),
+and the *tolerances* (named profiles, each limit with its source). The raw data a plan returns is plain
+JSON-able records, so a journal replay reproduces the analysis exactly.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from controller.config import read_structured_file
+from controller.errors import ConfigError, describe_validation_errors
+from controller.interlocks import AxisLimits
+from controller.messages import Message
+from controller.results import SequenceResult
+
+ParamsT = TypeVar("ParamsT", bound=BaseModel)
+Plan = Generator[Message, Any, Any]
+
+
+class SequenceContext(Protocol):
+    """What a plan may know about the rig before it runs (never a live device handle)."""
+
+    def axis_limits(self, device: str) -> AxisLimits: ...
+
+
+class Sequence(ABC, Generic[ParamsT]):
+    name: ClassVar[str]
+    title: ClassVar[str]
+    params_model: ClassVar[type[BaseModel]]
+
+    @abstractmethod
+    def plan(self, params: ParamsT, context: SequenceContext) -> Plan:
+        """Yield messages; return the raw data (list of JSON-able records) for ``analyze``."""
+
+    @abstractmethod
+    def analyze(self, params: ParamsT, data: Any) -> SequenceResult: ...
+
+    @abstractmethod
+    def figures(self, result: SequenceResult) -> list[Any]:
+        """matplotlib Figures for the report (created lazily, only when a report is written)."""
+
+    def device_of(self, params: ParamsT) -> str:
+        return str(params.model_dump().get("axis", ""))
+
+    def parse_params(self, raw: dict[str, Any], source: str = "sequence parameters") -> ParamsT:
+        try:
+            return self.params_model.model_validate(raw)  # type: ignore[return-value]
+        except ValidationError as err:
+            raise ConfigError(source, describe_validation_errors(err.errors())) from err
+
+    def load_params(self, path: Path | None, overrides: dict[str, Any] | None = None) -> ParamsT:
+        raw: dict[str, Any] = read_structured_file(path) if path is not None else {}
+        raw.update(overrides or {})
+        source = f"sequence file {str(path)!r}" if path is not None else f"{self.name} parameters"
+        return self.parse_params(raw, source)

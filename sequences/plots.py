@@ -1,0 +1,35 @@
+"""Figures for reports; matplotlib is imported only here, only when a report is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.results import SequenceResult
+
+
+def iso230_deviation_figure(result: SequenceResult) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result.tables["targets"]
+    points = result.tables["points"]
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    for direction, colour, marker in (("up", "tab:blue", "^"), ("down", "tab:red", "v")):
+        xs = [p["target_mm"] for p in points if p["direction"] == direction]
+        ys = [1000 * (p["encoder_mm"] - p["target_mm"]) for p in points if p["direction"] == direction]
+        ax.scatter(xs, ys, s=10, alpha=0.35, color=colour, marker=marker)
+        tx = [r["target_mm"] for r in rows]
+        mean = [1000 * r[f"mean_{direction}_mm"] for r in rows]
+        sd = [2000 * r[f"sd_{direction}_mm"] for r in rows]
+        label = "approach from below (↑)" if direction == "up" else "approach from above (↓)"
+        ax.errorbar(tx, mean, yerr=sd, color=colour, marker=marker, capsize=3, label=f"{label}: mean ± 2s")
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel(f"target on {result.device} (mm)")
+    ax.set_ylabel("deviation, reference − target (µm)")
+    ax.set_title(f"{result.device}: positioning deviation per approach direction")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
