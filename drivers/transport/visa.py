@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 import pyvisa
-from pyvisa.resources import MessageBasedResource
 from pyvisa import constants
 from pyvisa.errors import VisaIOError
+from pyvisa.resources import MessageBasedResource
 
 from drivers.errors import TransportError, TransportTimeout
 from drivers.transport.base import Transport
@@ -77,7 +77,9 @@ class VisaTransport(Transport):
     def _read_exactly(self, count: int, timeout_s: float, command: bytes | None) -> bytes:
         if len(self._pending) < count:
             self._resource.timeout = max(1, int(timeout_s * 1000))
-            self._resource.set_visa_attribute(constants.ResourceAttribute.termchar_enabled, constants.VI_FALSE)
+            self._resource.set_visa_attribute(
+                constants.ResourceAttribute.termchar_enabled, constants.VI_FALSE
+            )
             try:
                 self._pending += self._resource.read_bytes(count - len(self._pending))
             except VisaIOError as err:

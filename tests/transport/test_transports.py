@@ -1,4 +1,4 @@
-"""Transports over real channels: pyserial (pty, loop://, socket://) and pyvisa-py (TCPIP SOCKET, ASRL pty)."""
+"""Transports over real channels: pyserial (pty, loop://, socket://) and pyvisa-py (TCPIP SOCKET, ASRL)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import tty
 from collections.abc import Iterator
 
 import pytest
+
 from drivers.errors import TransportError, TransportTimeout
 from drivers.transport import open_transport
 from drivers.transport.base import Exchange
