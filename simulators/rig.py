@@ -1,0 +1,181 @@
+"""A whole simulated rig from one validated config: clock, world, protocol front-ends and their servers.
+
+This is the single entry point the controller's rig factory uses (an import-linter contract allows only
+``controller.rig.factory -> simulators.rig``), and what ``hilcal sim serve`` runs for outside clients.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from simulators.clock import Clock, RealTimeClock, VirtualClock
+from simulators.serve import PtyServer, TcpServer
+from simulators.stage import StageConfig
+from simulators.world import World
+from simulators.zaber import ZaberChainSimulator, ZaberDeviceSim
+
+ServeKind = Literal["pty", "tcp"]
+
+
+class ZaberDeviceConfig(BaseModel):
+    """One device on a Zaber chain; ``axes[i]`` is the stage driven by axis i + 1."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    axes: list[str] = Field(min_length=1)
+    device_id: int = 50081
+    serial: int
+    firmware: str = "7.32"
+
+
+class ZaberChainConfig(BaseModel):
+    """The devices behind one port, keyed by address (1..99)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    devices: dict[int, ZaberDeviceConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _addresses(self) -> ZaberChainConfig:
+        bad = [a for a in self.devices if not 1 <= a <= 99]
+        if bad:
+            raise ValueError(f"Zaber device addresses are 1..99, got {bad}")
+        return self
+
+
+class SimulationConfig(BaseModel):
+    """Everything that defines a simulated rig; ``seed`` fixes all noise, ``clock`` picks the time line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    clock: Literal["virtual", "realtime"] = "virtual"
+    serve: ServeKind = "pty"
+    seed: int = 0
+    stages: dict[str, StageConfig] = Field(default_factory=dict)
+    zaber_chains: dict[str, ZaberChainConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _axes_are_stages(self) -> SimulationConfig:
+        used: dict[str, str] = {}
+        for chain_name, chain in self.zaber_chains.items():
+            for address, device in chain.devices.items():
+                for axis_name in device.axes:
+                    where = f"chain {chain_name!r} device {address}"
+                    if axis_name not in self.stages:
+                        raise ValueError(f"{where} drives unknown stage {axis_name!r}")
+                    if axis_name in used:
+                        raise ValueError(f"stage {axis_name!r} driven twice ({used[axis_name]}, {where})")
+                    used[axis_name] = where
+        return self
+
+
+def default_simulation_config(
+    *, clock: Literal["virtual", "realtime"] = "virtual", serve: ServeKind = "pty", seed: int = 0
+) -> SimulationConfig:
+    """The built-in rig: one phantom stage, 0–300 mm, on Zaber chain "phantom" (device 1, axis 1).
+
+    Its errors sit well inside a 0.5 mm accuracy / 0.2 mm backlash tolerance, so a W1-style check should pass:
+    backlash 0.02 mm, pitch error 30 µm/m (9 µm over the travel), encoder noise 2 µm RMS.
+    """
+    return SimulationConfig(
+        clock=clock,
+        serve=serve,
+        seed=seed,
+        stages={
+            "phantom_x": StageConfig(
+                travel_mm=(0.0, 300.0),
+                max_speed_mm_s=20.0,
+                accel_mm_s2=100.0,
+                backlash_mm=0.02,
+                pitch_error_um_per_m=30.0,
+                noise_um=2.0,
+            )
+        },
+        zaber_chains={
+            "phantom": ZaberChainConfig(devices={1: ZaberDeviceConfig(axes=["phantom_x"], serial=33001)})
+        },
+    )
+
+
+class SimulatedRig:
+    """Builds the world from ``config`` and serves every chain; ``close()`` (or ``with``) stops the servers.
+
+    With ``serve_both`` each chain is served over a pty *and* TCP (for ``hilcal sim serve``); ``endpoint``
+    then returns the kind named in ``config.serve`` unless asked for the other.
+    """
+
+    def __init__(self, config: SimulationConfig, *, serve_both: bool = False) -> None:
+        self.config = config
+        self.clock: Clock = VirtualClock() if config.clock == "virtual" else RealTimeClock()
+        self.world = World(self.clock, seed=config.seed)
+        for name, stage_config in config.stages.items():
+            self.world.add_stage(name, stage_config)
+        self.chains: dict[str, ZaberChainSimulator] = {}
+        for chain_name, chain_config in config.zaber_chains.items():
+            devices = {
+                addr: ZaberDeviceSim(d.axes, device_id=d.device_id, serial=d.serial, firmware=d.firmware)
+                for addr, d in chain_config.devices.items()
+            }
+            self.chains[chain_name] = ZaberChainSimulator(self.world, devices)
+        kinds: tuple[ServeKind, ...] = ("pty", "tcp") if serve_both else (config.serve,)
+        self._pty: dict[str, PtyServer] = {}
+        self._tcp: dict[str, TcpServer] = {}
+        try:
+            for chain_name, chain in self.chains.items():
+                if "pty" in kinds:
+                    self._pty[chain_name] = PtyServer(chain).start()
+                if "tcp" in kinds:
+                    self._tcp[chain_name] = TcpServer(chain).start()
+        except BaseException:
+            self.close()
+            raise
+
+    def endpoint(self, chain_name: str, kind: ServeKind | None = None) -> str:
+        """Where a client connects: a pty path (``/dev/pts/N``) or a ``socket://127.0.0.1:PORT`` URL."""
+        if chain_name not in self.chains:
+            raise KeyError(f"no chain named {chain_name!r} (have {sorted(self.chains)})")
+        kind = kind or self.config.serve
+        if kind == "pty" and chain_name in self._pty:
+            return self._pty[chain_name].path
+        if kind == "tcp" and chain_name in self._tcp:
+            return self._tcp[chain_name].url
+        raise KeyError(f"chain {chain_name!r} is not served over {kind}")
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One entry per chain: name, protocol, tcp_port or None, pty_path or None."""
+        return [
+            {
+                "name": name,
+                "protocol": "zaber-ascii",
+                "tcp_port": self._tcp[name].port if name in self._tcp else None,
+                "pty_path": self._pty[name].path if name in self._pty else None,
+            }
+            for name in self.chains
+        ]
+
+    def close(self) -> None:
+        """Stop every server (idempotent)."""
+        servers: list[PtyServer | TcpServer] = [*self._pty.values(), *self._tcp.values()]
+        self._pty, self._tcp = {}, {}
+        errors: list[Exception] = []
+        for server in servers:
+            try:
+                server.close()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> SimulatedRig:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SimulatedRig(chains={list(self.chains)}, clock={self.clock!r})"
