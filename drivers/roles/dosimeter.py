@@ -64,5 +64,5 @@ class Dosimeter(Protocol):
         ...
 
     def stop(self) -> None:
-        """Safe state: hold any integration. (HV stays as configured: switching it costs minutes of settling.)"""
+        """Safe state: hold any integration (HV stays: switching it costs minutes of settling)."""
         ...
