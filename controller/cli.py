@@ -232,3 +232,7 @@ def sim_serve(
     finally:
         simulation.close()
         sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    app()

@@ -124,8 +124,13 @@ def run_sequence(
     progress: ProgressSink | None = None,
     write_report: bool = True,
     run_id: str | None = None,
+    on_rig_ready: Callable[[Rig], None] | None = None,
 ) -> RunOutcome:
-    """Run one sequence end to end; never raises for a device fault (the outcome records it)."""
+    """Run one sequence end to end; never raises for a device fault (the outcome records it).
+
+    ``on_rig_ready`` is called with the live rig after it is built and before anything is sent: an
+    acceptance test uses it to reach the simulated world and inject errors or faults.
+    """
     from sequences import get_sequence
 
     sequence = get_sequence(sequence_name)
@@ -144,11 +149,15 @@ def run_sequence(
         "started_utc": datetime.now(UTC).isoformat(),
     }
     _write_json(run_dir / MANIFEST, manifest)
-    return _execute(run_dir, manifest, rig_config, parsed, progress, write_report, replay=None)
+    return _execute(run_dir, manifest, rig_config, parsed, progress, write_report, None, on_rig_ready)
 
 
 def resume_run(
-    run_dir: Path, *, progress: ProgressSink | None = None, write_report: bool = True
+    run_dir: Path,
+    *,
+    progress: ProgressSink | None = None,
+    write_report: bool = True,
+    on_rig_ready: Callable[[Rig], None] | None = None,
 ) -> RunOutcome:
     """Continue a run that was killed: replay what the journal holds, then go on live.
 
@@ -175,7 +184,7 @@ def resume_run(
             messages[record["index"]] = record["message"]
     complete = sorted(messages)[:-1] if messages else []
     replay = [(messages[i], readings.get(i)) for i in complete]
-    return _execute(run_dir, manifest, rig_config, params, progress, write_report, replay=replay)
+    return _execute(run_dir, manifest, rig_config, params, progress, write_report, replay, on_rig_ready)
 
 
 def _execute(
@@ -186,6 +195,7 @@ def _execute(
     progress: ProgressSink | None,
     write_report: bool,
     replay: list[tuple[dict[str, Any], Any]] | None,
+    on_rig_ready: Callable[[Rig], None] | None = None,
 ) -> RunOutcome:
     from sequences import get_sequence
 
@@ -208,6 +218,8 @@ def _execute(
             replayed_messages=len(replay or []),
         )
         rig.add_exchange_listener(journal.record_exchange)
+        if on_rig_ready is not None:
+            on_rig_ready(rig)
         envelope = _connect(rig, journal)
         context = _Context(envelope)
         planned = dry_run(sequence.plan(params, context), envelope)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from controller.errors import PreflightError
 from controller.messages import AxisReading, Checkpoint, Dwell, Home, MoveTo, ReadAxis
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from sequences.base import Plan, Sequence, SequenceContext
@@ -107,9 +108,17 @@ class PhantomAxisIso230(Sequence[Iso230Params]):
     params_model = Iso230Params
 
     def targets(self, params: Iso230Params, context: SequenceContext) -> list[float]:
-        if params.targets_mm is not None:
-            return sorted(params.targets_mm)
         limits = context.axis_limits(params.axis)
+        if params.targets_mm is not None:
+            low, high = limits.low_mm + params.overshoot_mm, limits.high_mm - params.overshoot_mm
+            for index, target in enumerate(params.targets_mm):
+                if not low <= target <= high:
+                    raise PreflightError(
+                        f"{params.axis}: targets_mm[{index}] = {target:g} mm: expected a target in "
+                        f"[{low:g}, {high:g}] mm (travel {limits.low_mm:g}–{limits.high_mm:g} mm from "
+                        f"{limits.source}, inset by the {params.overshoot_mm:g} mm approach overshoot)"
+                    )
+            return sorted(params.targets_mm)
         low = limits.low_mm + params.overshoot_mm
         high = limits.high_mm - params.overshoot_mm
         count = math.floor((high - low) / params.step_mm + 1e-9) + 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
+from typing import Literal
 
 from simulators.world import World
 from simulators.zaber.device import ZaberDeviceSim
@@ -54,6 +55,17 @@ class ZaberSession:
             self._watches.append((address, axis))
 
 
+WireFault = Literal["garble", "truncate", "silence"]
+
+
+def _spoil(reply: bytes, kind: WireFault) -> bytes:
+    if kind == "silence":
+        return b""
+    if kind == "truncate":
+        return reply[: max(1, len(reply) // 2)]
+    return reply.replace(b" OK ", b" 0K ").replace(b" IDLE ", b" ID#E ", 1)[:-6] + b"\r\n"
+
+
 class ZaberChainSimulator:
     """The devices at addresses 1..99 on one chain, all looking at ``world``.
 
@@ -72,6 +84,17 @@ class ZaberChainSimulator:
         self.devices: dict[int, ZaberDeviceSim] = dict(sorted(devices.items()))
         self._lock = threading.Lock()
         self._default_session = ZaberSession(self)
+        self._commands_seen = 0
+        self._wire_fault: tuple[WireFault, int] | None = None
+
+    def inject_wire_fault(self, kind: WireFault, *, after_commands: int = 0) -> None:
+        """Spoil one reply on the wire, ``after_commands`` commands from now (a noisy cable, a brown-out).
+
+        ``garble`` corrupts the reply's fields, ``truncate`` cuts it before its terminator, ``silence``
+        drops it. The device itself keeps working; only that reply is lost or damaged.
+        """
+        with self._lock:
+            self._wire_fault = (kind, self._commands_seen + after_commands)
 
     def session(self) -> ZaberSession:
         return ZaberSession(self)
@@ -114,7 +137,13 @@ class ZaberChainSimulator:
                     axes = range(1, len(device.stages) + 1) if cmd.axis == 0 else [cmd.axis]
                     for axis in axes:
                         session.watch(address, axis)
-        return b"".join(replies)
+            self._commands_seen += 1
+            reply = b"".join(replies)
+            if self._wire_fault is not None and self._commands_seen > self._wire_fault[1]:
+                kind, _ = self._wire_fault
+                self._wire_fault = None
+                reply = _spoil(reply, kind)
+        return reply
 
     def alerts_for(self, watches: list[tuple[int, int]]) -> tuple[bytes, list[tuple[int, int]]]:
         """Alerts for the watched axes that are idle now, and the watches still pending."""

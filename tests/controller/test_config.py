@@ -1,4 +1,4 @@
-"""Rig files: unknown fields, bad values and bad syntax name the file, the field, the value, the expectation."""
+"""Rig files: unknown fields, bad values and bad syntax name the file, field, value and expectation."""
 
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ def _write(tmp_path: Path, data: object, name: str = "rig.yaml") -> Path:
 
 
 def _rig(**device: object) -> dict[str, object]:
-    base = {"role": "positioner", "driver": "zaber-ascii", "port": "/dev/ttyUSB0", "params": {"microstep_size_um": 0.1}}
+    base = {
+        "role": "positioner",
+        "driver": "zaber-ascii",
+        "port": "/dev/ttyUSB0",
+        "params": {"microstep_size_um": 0.1},
+    }
     base.update(device)
     return {"name": "bench", "devices": {"stage": base}}
 
@@ -46,7 +51,9 @@ def test_bad_value_names_field_value_and_expectation(tmp_path):
 
 def test_missing_required_field(tmp_path):
     with pytest.raises(ConfigError, match=r"devices\.stage\.port: required field is missing"):
-        load_rig_config(_write(tmp_path, {"name": "x", "devices": {"stage": {"role": "positioner", "driver": "z"}}}))
+        load_rig_config(
+            _write(tmp_path, {"name": "x", "devices": {"stage": {"role": "positioner", "driver": "z"}}})
+        )
 
 
 def test_yaml_syntax_error_names_the_file(tmp_path):
@@ -77,7 +84,9 @@ def test_driver_parameters_are_checked_by_the_driver_model(tmp_path):
 
 def test_unknown_driver_lists_known_ones(tmp_path):
     config = load_rig_config(_write(tmp_path, _rig(driver="acme-9000")))
-    with pytest.raises(ConfigError, match=r"devices\.stage\.driver = 'acme-9000': expected one of \['zaber-ascii'\]"):
+    with pytest.raises(
+        ConfigError, match=r"devices\.stage\.driver = 'acme-9000': expected one of \['zaber-ascii'\]"
+    ):
         build_rig(config, "rig.yaml")
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from drivers.errors import LimitViolation
-from drivers.testing import InstantAxis
 
 from controller.engine import ReplayMismatch, RunEngine, dry_run
 from controller.errors import PreflightError, RunAborted
 from controller.interlocks import SafetyEnvelope
 from controller.journal import Journal, read_journal
 from controller.messages import AxisReading, Checkpoint, Dwell, Home, MoveTo, ReadAxis
+from drivers.errors import LimitViolation
+from drivers.testing import InstantAxis
 
 
 def _envelope(low: float = 0.0, high: float = 300.0) -> SafetyEnvelope:
@@ -146,7 +146,10 @@ def test_replay_feeds_recorded_responses_and_then_goes_live(tmp_path, step_clock
 def test_replay_refuses_a_plan_that_diverges_from_the_journal(tmp_path, step_clock):
     axis = InstantAxis("x")
     engine, _ = _engine(tmp_path, step_clock, axis)
-    replay = [({"type": "Home", "device": "x"}, None), ({"type": "MoveTo", "device": "x", "target_mm": 99.0}, None)]
+    replay = [
+        ({"type": "Home", "device": "x"}, None),
+        ({"type": "MoveTo", "device": "x", "target_mm": 99.0}, None),
+    ]
     with pytest.raises(ReplayMismatch, match="99.0"):
         engine.run(_plan([10.0]), replay=replay)
     assert ("move", 10.0) not in axis.commands

@@ -21,7 +21,9 @@ LIMIT = Tolerance(limit=0.5, unit="mm", source="test limit")
     ],
 )
 def test_decision_rules(value, u, rule, expected):
-    verdict = decide("A", "accuracy", Measurement(value=value, standard_uncertainty=u, unit="mm"), LIMIT, rule)
+    verdict = decide(
+        "A", "accuracy", Measurement(value=value, standard_uncertainty=u, unit="mm"), LIMIT, rule
+    )
     assert verdict.outcome is expected
     assert "test limit" in verdict.statement and rule.statement in verdict.statement
 
@@ -34,6 +36,8 @@ def test_unit_mismatch_is_refused():
 def test_overall_outcome_is_the_worst():
     m = Measurement(value=0.1, standard_uncertainty=0.0, unit="mm")
     ok = decide("A", "a", m, LIMIT, DecisionRule.SIMPLE)
-    bad = decide("B", "b", Measurement(value=0.9, standard_uncertainty=0, unit="mm"), LIMIT, DecisionRule.SIMPLE)
+    bad = decide(
+        "B", "b", Measurement(value=0.9, standard_uncertainty=0, unit="mm"), LIMIT, DecisionRule.SIMPLE
+    )
     assert overall_outcome([ok, ok]) is Outcome.PASS
     assert overall_outcome([ok, bad]) is Outcome.FAIL

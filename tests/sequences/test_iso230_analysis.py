@@ -18,8 +18,14 @@ def synthetic(backlash: float, scale_um_per_m: float, noise: float, runs: int = 
             for t in targets if direction == "up" else targets[::-1]:
                 encoder = t * (1 + scale_um_per_m * 1e-6) + sign * backlash / 2 + rng.normal(0, noise)
                 rows.append(
-                    {"run": run, "direction": direction, "target_mm": t, "position_mm": t, "encoder_mm": encoder,
-                     "clock_s": 0.0}
+                    {
+                        "run": run,
+                        "direction": direction,
+                        "target_mm": t,
+                        "position_mm": t,
+                        "encoder_mm": encoder,
+                        "clock_s": 0.0,
+                    }
                 )
     return rows
 

@@ -1,0 +1,57 @@
+"""`make bench`: engine overhead per step and driver cost per query, side by side in one run."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import bench_driver
+import bench_engine
+
+# Published anchors measured on this class of machine (research peers.md §3), for the ratio column.
+BLUESKY_SCAN_US = 2695.0
+QCODES_DO1D_US = 254.0
+
+
+def main() -> None:
+    engine = bench_engine.run()
+    driver = bench_driver.run()
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    print(f"hilcal benchmarks — {python}, {platform.machine()}")
+    print("\nRun engine, per step (MoveTo + ReadAxis on a zero-delay in-memory axis, journal on):")
+    print(f"  engine step            {engine['engine_step_us']:9.1f} µs")
+    print(f"  same calls by hand     {engine['raw_step_us']:9.1f} µs")
+    print(f"  engine overhead        {engine['engine_overhead_us']:9.1f} µs   (budget 100 µs)")
+    print(
+        f"  bluesky RE scan / ours {BLUESKY_SCAN_US / engine['engine_step_us']:9.1f} ×   (bluesky 2.7 ms/pt)"
+    )
+    print(
+        f"  QCoDeS do1d / ours     {QCODES_DO1D_US / engine['engine_step_us']:9.1f} ×   (QCoDeS 0.25 ms/pt)"
+    )
+    print("\nZaber `get pos` round trip on one pty (simulator in the same process):")
+    print(f"  raw pyserial write+readline  {driver['raw_pyserial_us']:8.1f} µs")
+    print(
+        f"  driver position_mm()         {driver['driver_us']:8.1f} µs   "
+        f"ratio {driver['ratio_driver_vs_raw']:.2f}"
+    )
+    print(
+        f"  driver, checksum + msg id    {driver['driver_checksum_msgid_us']:8.1f} µs   "
+        f"ratio {driver['ratio_framed_vs_raw']:.2f}"
+    )
+    print(
+        f"  driver, journal listening    {driver['driver_journaled_us']:8.1f} µs   "
+        f"ratio {driver['ratio_journaled_vs_raw']:.2f}   (budget 1.25)"
+    )
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (out / f"bench-{stamp}.json").write_text(json.dumps({"engine": engine, "driver": driver}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The console: `hilcal run` verdicts and exit codes, bad input, and `hilcal sim serve --json`."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import serial
+from typer.testing import CliRunner
+
+from controller.cli import app
+
+runner = CliRunner()
+
+
+def test_run_prints_verdict_and_writes_run_directory(tmp_path: Path):
+    params = tmp_path / "w1.yaml"
+    params.write_text("runs: 2\nstep_mm: 100\n", encoding="utf-8")
+    result = runner.invoke(app, ["run", "--runs-dir", str(tmp_path / "runs"), "--params", str(params)])
+    assert result.exit_code == 0, result.output
+    assert "Verdict: PASS" in result.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert {p.name for p in run_dir.iterdir()} >= {"journal.jsonl", "results.json", "report.html", "run.json"}
+
+
+def test_injected_backlash_fails_with_exit_code_1(tmp_path: Path):
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--runs-dir",
+            str(tmp_path),
+            "--no-report",
+            "--set",
+            "simulation.stages.phantom_x.backlash_mm=0.35",
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert "Verdict: FAIL" in result.output
+
+
+def test_bad_parameter_file_names_file_field_value(tmp_path: Path):
+    params = tmp_path / "w1.yaml"
+    params.write_text("runs: 1\ndwel_s: 2\n", encoding="utf-8")
+    result = runner.invoke(app, ["run", "--runs-dir", str(tmp_path), "--params", str(params)])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "w1.yaml" in text and "runs = 1: expected greater than or equal to 2" in text
+    assert "dwel_s = 2: unknown field" in text
+    assert not any(tmp_path.glob("2*")), "no run directory for rejected input"
+
+
+def test_bad_override_path_is_named(tmp_path: Path):
+    result = runner.invoke(
+        app, ["run", "--runs-dir", str(tmp_path), "--set", "simulation.stages.phantom_y.noise_um=1"]
+    )
+    assert result.exit_code == 2 and "phantom_y" in result.output
+
+
+def test_sequences_lists_parameters():
+    result = runner.invoke(app, ["sequences"])
+    assert (
+        result.exit_code == 0 and "phantom-axis-iso230" in result.output and "overshoot_mm" in result.output
+    )
+
+
+def test_sim_serve_json_endpoints_answer_zaber_ascii():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller.cli", "sim", "serve", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ},
+    )
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        assert ready, "sim serve printed nothing"
+        entry = json.loads(proc.stdout.readline())
+        assert entry["name"] == "phantom" and entry["protocol"] == "zaber-ascii"
+        for url in (f"socket://127.0.0.1:{entry['tcp_port']}", entry["pty_path"]):
+            port = serial.serial_for_url(url, timeout=2)
+            try:
+                port.write(b"/1 1 get limit.max\n")
+                assert port.readline() == b"@01 1 OK IDLE WR 1920000\r\n"
+            finally:
+                port.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)

@@ -1,0 +1,139 @@
+"""Bad input and faults on the simulated rig: clear errors, nothing sent when invalid, safe recorded end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from controller.config import load_rig_config
+from controller.journal import read_journal
+from controller.review import summarize_journal
+from controller.session import resume_run, run_sequence
+
+
+def journal_of(run_dir: Path) -> list[dict]:
+    return read_journal(run_dir / "journal.jsonl").records
+
+
+def sent_commands(records: list[dict]) -> list[str]:
+    return [r["data"] for r in records if r["kind"] == "tx"]
+
+
+def test_target_outside_travel_is_refused_before_any_motion(tmp_path):
+    outcome = run_sequence(
+        load_rig_config(),
+        "phantom-axis-iso230",
+        {"targets_mm": [10.0, 350.0]},
+        runs_dir=tmp_path,
+        write_report=False,
+    )
+    assert outcome.summary.state == "faulted"
+    assert "350" in (outcome.summary.error or "") and "phantom_x" in (outcome.summary.error or "")
+    sent = sent_commands(journal_of(outcome.run_dir))
+    assert sent, "connect queries are sent"
+    assert not any(" home" in cmd or " move " in cmd for cmd in sent)  # nothing moved
+    assert journal_of(outcome.run_dir)[-1]["kind"] == "run_end"
+
+
+def _inject(kind: str, after: int):
+    def hook(rig) -> None:
+        rig.simulation.chains["phantom"].inject_wire_fault(kind, after_commands=after)
+
+    return hook
+
+
+def test_garbled_reply_faults_the_run_naming_device_command_and_bytes(tmp_path):
+    outcome = run_sequence(
+        load_rig_config(),
+        "phantom-axis-iso230",
+        {"runs": 2},
+        runs_dir=tmp_path,
+        write_report=True,
+        on_rig_ready=_inject("garble", 120),
+    )
+    error = outcome.summary.error or ""
+    assert outcome.summary.state == "faulted"
+    assert "ProtocolError" in error and "0K" in error and "phantom" in error
+    records = journal_of(outcome.run_dir)
+    stops = [r for r in records if r["kind"] == "safe_stop"]
+    assert [s["device"] for s in stops] == ["phantom_x"] and stops[0]["ok"]
+    assert any(r["kind"] == "tx" and "stop" in r["data"] for r in records)  # the stop went on the wire
+    assert records[-1] == {**records[-1], "kind": "run_end", "state": "faulted"}
+    assert "ended faulted" in (outcome.run_dir / "report.html").read_text(encoding="utf-8")
+
+
+def test_truncated_reply_times_out_naming_the_partial_bytes(tmp_path):
+    outcome = run_sequence(
+        load_rig_config(),
+        "phantom-axis-iso230",
+        {"runs": 2},
+        runs_dir=tmp_path,
+        write_report=False,
+        on_rig_ready=_inject("truncate", 40),
+    )
+    error = outcome.summary.error or ""
+    assert outcome.summary.state == "faulted"
+    assert "TransportTimeout" in error and "received so far b'@01" in error
+
+
+def test_stall_on_the_stage_faults_and_stops(tmp_path):
+    def stall(rig) -> None:
+        rig.simulation.world.stage("phantom_x").inject_stall(at_time=30.0)
+
+    outcome = run_sequence(
+        load_rig_config(),
+        "phantom-axis-iso230",
+        {"runs": 2},
+        runs_dir=tmp_path,
+        write_report=False,
+        on_rig_ready=stall,
+    )
+    assert outcome.summary.state == "faulted"
+    assert "FS" in (outcome.summary.error or "")
+    assert any(r["kind"] == "safe_stop" for r in journal_of(outcome.run_dir))
+
+
+def test_killed_run_loses_nothing_and_resumes_to_the_same_verdict(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from pathlib import Path
+        from controller.config import load_rig_config
+        from controller.session import ProgressSink, run_sequence
+
+        class KillAt(ProgressSink):
+            def advance(self, index, label):
+                if index == 100:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        run_sequence(load_rig_config(), "phantom-axis-iso230", {{"runs": 3}},
+                     runs_dir=Path({str(tmp_path)!r}), progress=KillAt(), run_id="killed")
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], check=False, env={**os.environ})
+    assert proc.returncode == -signal.SIGKILL
+    run_dir = tmp_path / "killed"
+    before = journal_of(run_dir)
+    readings_before = [r for r in before if r["kind"] == "reading"]
+    assert len(readings_before) >= 20 and not any(r["kind"] == "run_end" for r in before)
+    assert "NO run_end record" in summarize_journal(run_dir)
+
+    outcome = resume_run(run_dir, write_report=False)
+    assert outcome.summary.state == "completed", outcome.summary.error
+    after = journal_of(run_dir)
+    assert after[: len(before)] == before  # append-only: the killed run's records are untouched
+    replayed = [r for r in after if r["kind"] == "replayed"]
+    assert len(replayed) == 100  # every message proven complete is answered from the journal
+    data = next(r for r in after if r["kind"] == "data")["data"]
+    first = [
+        (d["run"], d["direction"], d["target_mm"], d["encoder_mm"]) for d in data[: len(readings_before)]
+    ]
+    recorded = [r["reading"]["encoder_mm"] for r in readings_before]
+    assert [f[3] for f in first] == recorded  # the measured values survive the kill exactly
+    assert outcome.result is not None and outcome.result.outcome == "PASS"
+    assert json.loads((run_dir / "results.json").read_text())["state"] == "completed"

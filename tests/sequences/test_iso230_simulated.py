@@ -1,0 +1,71 @@
+"""W1 end to end over a real pty against the simulated stage: injected errors must be measured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.config import RigConfig, load_rig_config
+from controller.results import Outcome
+from controller.session import run_sequence
+
+
+def rig_with_stage(**stage: Any) -> RigConfig:
+    raw = load_rig_config().model_dump(mode="json")
+    raw["simulation"]["stages"]["phantom_x"].update(stage)
+    return RigConfig.model_validate(raw)
+
+
+def within(measurement, truth: float) -> bool:
+    return abs(measurement.value - truth) <= measurement.expanded_uncertainty
+
+
+def test_default_stage_passes_and_its_errors_are_measured(tmp_path: Path):
+    outcome = run_sequence(load_rig_config(), "phantom-axis-iso230", runs_dir=tmp_path, write_report=False)
+    result = outcome.result
+    assert outcome.summary.state == "completed" and result is not None
+    assert result.outcome is Outcome.PASS
+    assert within(result.informative["mean_reversal"], 0.02)
+    assert within(result.informative["scale_error"], 30.0)
+
+
+@pytest.mark.parametrize(("backlash_mm", "pitch_um_per_m"), [(0.15, 400.0), (0.06, -250.0)])
+def test_injected_backlash_and_pitch_error_are_recovered(
+    tmp_path: Path, backlash_mm: float, pitch_um_per_m: float
+):
+    config = rig_with_stage(backlash_mm=backlash_mm, pitch_error_um_per_m=pitch_um_per_m, noise_um=3.0)
+    outcome = run_sequence(config, "phantom-axis-iso230", runs_dir=tmp_path, write_report=False)
+    result = outcome.result
+    assert result is not None, outcome.summary.error
+    verdicts = {v.metric: v for v in result.verdicts}
+    assert within(result.informative["mean_reversal"], backlash_mm)
+    assert within(verdicts["B"].measured, backlash_mm) or verdicts["B"].measured.value > backlash_mm
+    assert abs(verdicts["B"].measured.value - backlash_mm) < 0.01
+    assert within(result.informative["scale_error"], pitch_um_per_m)
+
+
+def test_backlash_beyond_tolerance_fails_on_b_only(tmp_path: Path):
+    outcome = run_sequence(
+        rig_with_stage(backlash_mm=0.3),
+        "phantom-axis-iso230",
+        {"runs": 3},
+        runs_dir=tmp_path,
+        write_report=False,
+    )
+    result = outcome.result
+    assert result is not None
+    outcomes = {v.metric: v.outcome for v in result.verdicts}
+    assert outcomes["B"] is Outcome.FAIL and result.outcome is Outcome.FAIL
+    assert outcomes["A"] is Outcome.PASS  # 0.3 mm + small scale error stays under 0.5 mm
+
+
+def test_report_and_results_are_written(tmp_path: Path):
+    outcome = run_sequence(
+        load_rig_config(), "phantom-axis-iso230", {"runs": 2, "step_mm": 100}, runs_dir=tmp_path
+    )
+    html = (outcome.run_dir / "report.html").read_text(encoding="utf-8")
+    assert "<svg" in html and "positioning deviation per approach direction" in html
+    assert "qa-tests.md W1" in html and "PASS" in html
+    assert (outcome.run_dir / "results.json").exists() and (outcome.run_dir / "run.json").exists()
