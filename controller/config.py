@@ -12,11 +12,45 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from controller.errors import ConfigError, describe_validation_errors
+from geometry import AxisMounting, Direction, Point, System
 
 Role = Literal["positioner"]
+
+
+class AxisMountingConfig(BaseModel):
+    """Where a linear axis sits in the room, in an IEC 61217 system (measured once at installation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str = Field(default="f", description="IEC 61217 system the numbers are in (f: fixed, room)")
+    origin_mm: tuple[float, float, float] = Field(description="the point where the axis reads 0 mm")
+    direction: tuple[float, float, float] = Field(description="the direction of positive travel")
+
+    @field_validator("direction")
+    @classmethod
+    def _nonzero(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if sum(c * c for c in value) < 1e-12:
+            raise ValueError("a direction of (0, 0, 0) has no sense; give the axis's positive direction")
+        return value
+
+    @field_validator("system")
+    @classmethod
+    def _known_system(cls, value: str) -> str:
+        try:
+            System.parse(value)
+        except Exception as err:
+            raise ValueError(f"an IEC 61217 system name (f, g, b, w, r, s, e, t, p): {err}") from err
+        return value
+
+    def to_mounting(self, name: str) -> AxisMounting:
+        return AxisMounting(
+            name=name,
+            origin=Point.from_xyz(self.system, self.origin_mm),
+            direction=Direction.from_xyz(self.system, self.direction),
+        )
 
 
 class DeviceConfig(BaseModel):
@@ -35,7 +69,7 @@ class DeviceConfig(BaseModel):
     soft_limits_mm: tuple[float, float] | None = Field(
         default=None, description="site soft limits, narrower than the device's own travel"
     )
-    mounting: dict[str, Any] | None = Field(
+    mounting: AxisMountingConfig | None = Field(
         default=None, description="where the axis sits in the room (IEC 61217), for geometric reporting"
     )
 

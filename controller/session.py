@@ -29,6 +29,7 @@ from controller.journal import Journal, read_journal
 from controller.results import RunSummary, SequenceResult
 from controller.rig import Rig, build_rig
 from drivers.errors import HilcalDriverError
+from geometry import AxisMounting
 
 MANIFEST = "run.json"
 RESULTS = "results.json"
@@ -57,8 +58,15 @@ class RunOutcome:
 
 
 class _Context:
-    def __init__(self, envelope: SafetyEnvelope) -> None:
+    def __init__(self, envelope: SafetyEnvelope, config: RigConfig) -> None:
         self._envelope = envelope
+        self._config = config
+
+    def axis_mounting(self, device: str) -> AxisMounting | None:
+        entry = self._config.devices.get(device)
+        if entry is None or entry.mounting is None:
+            return None
+        return entry.mounting.to_mounting(device)
 
     def axis_limits(self, device: str) -> AxisLimits:
         limits = self._envelope.limits(device)
@@ -221,7 +229,7 @@ def _execute(
         if on_rig_ready is not None:
             on_rig_ready(rig)
         envelope = _connect(rig, journal)
-        context = _Context(envelope)
+        context = _Context(envelope, rig_config)
         planned = dry_run(sequence.plan(params, context), envelope)
         journal.append("preflight", durable=True, messages=len(planned), ok=True)
         engine = RunEngine(rig.positioners, rig.clock, journal, envelope)

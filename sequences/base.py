@@ -20,6 +20,7 @@ from controller.errors import ConfigError, describe_validation_errors
 from controller.interlocks import AxisLimits
 from controller.messages import Message
 from controller.results import SequenceResult
+from geometry import AxisMounting
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 Plan = Generator[Message, Any, Any]
@@ -29,6 +30,10 @@ class SequenceContext(Protocol):
     """What a plan may know about the rig before it runs (never a live device handle)."""
 
     def axis_limits(self, device: str) -> AxisLimits: ...
+
+    def axis_mounting(self, device: str) -> AxisMounting | None:
+        """Where the axis sits in the room (IEC 61217), when the rig file says so."""
+        ...
 
 
 class Sequence(ABC, Generic[ParamsT]):

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from controller.errors import PreflightError
 from controller.messages import AxisReading, Checkpoint, Dwell, Home, MoveTo, ReadAxis
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
+from geometry import AxisMounting
 from sequences.base import Plan, Sequence, SequenceContext
 
 _TG106 = "AAPM TG-106 (Das et al., Med. Phys. 35:4186, 2008) asks for verification, gives no number [R S5]"
@@ -129,6 +130,7 @@ class PhantomAxisIso230(Sequence[Iso230Params]):
     def plan(self, params: Iso230Params, context: SequenceContext) -> Plan:
         axis = params.axis
         targets = self.targets(params, context)
+        mounting = context.axis_mounting(axis)
         data: list[dict[str, Any]] = []
         yield Home(axis)
         for run in range(params.runs):
@@ -150,7 +152,7 @@ class PhantomAxisIso230(Sequence[Iso230Params]):
                         }
                     )
             yield Checkpoint(f"run {run + 1}/{params.runs} done")
-        return data
+        return {"mounting": None if mounting is None else mounting.model_dump(mode="json"), "points": data}
 
     def analyze(self, params: Iso230Params, data: Any) -> SequenceResult:
         return analyze_iso230(params, data)
@@ -161,7 +163,11 @@ class PhantomAxisIso230(Sequence[Iso230Params]):
         return [iso230_deviation_figure(result)]
 
 
-def analyze_iso230(params: Iso230Params, data: list[dict[str, Any]]) -> SequenceResult:
+def analyze_iso230(params: Iso230Params, raw: dict[str, Any] | list[dict[str, Any]]) -> SequenceResult:
+    """ISO 230-2 metrics from the plan's raw data (``{"mounting": ..., "points": [...]}`` or bare points)."""
+    data: list[dict[str, Any]] = raw["points"] if isinstance(raw, dict) else raw
+    mounting_record = raw.get("mounting") if isinstance(raw, dict) else None
+    mounting = AxisMounting.model_validate(mounting_record) if mounting_record else None
     if any(row["encoder_mm"] is None for row in data):
         raise ValueError(f"{params.axis}: the axis has no encoder reading; W1 needs an independent reference")
     targets = sorted({row["target_mm"] for row in data})
@@ -212,9 +218,14 @@ def analyze_iso230(params: Iso230Params, data: list[dict[str, Any]]) -> Sequence
             tops.append((mu + 2 * s, math.sqrt(u_mean**2 + 4 * u_s**2)))
             bottoms.append((mu - 2 * s, math.sqrt(u_mean**2 + 4 * u_s**2)))
         reversals.append((reversal, u_rev))
+        iec: dict[str, float] = {}
+        if mounting is not None:
+            point = mounting.point_at(target)
+            iec = {"iec_x_mm": point.x_mm, "iec_y_mm": point.y_mm, "iec_z_mm": point.z_mm}
         rows.append(
             {
                 "target_mm": target,
+                **iec,
                 "mean_up_mm": mu_up,
                 "sd_up_mm": s_up,
                 "mean_down_mm": mu_dn,
@@ -270,7 +281,7 @@ def analyze_iso230(params: Iso230Params, data: list[dict[str, Any]]) -> Sequence
         verdicts=verdicts,
         informative=informative,
         tables={"targets": rows, "points": list(data)},
-        frame=f"axis scale of {params.axis} (mm from its home datum)",
+        frame=_frame_statement(params.axis, mounting),
         notes=[
             f"{runs} bidirectional runs over {len(targets)} targets, overshoot {params.overshoot_mm} mm, "
             f"dwell {params.dwell_s} s; reference: the axis's linear encoder",
@@ -278,6 +289,16 @@ def analyze_iso230(params: Iso230Params, data: list[dict[str, Any]]) -> Sequence
             "uncertainties: type A from run-to-run scatter, reference resolution q/√12, "
             "reference scale; k = 2",
         ],
+    )
+
+
+def _frame_statement(axis: str, mounting: AxisMounting | None) -> str:
+    if mounting is None:
+        return f"axis scale of {axis} (mm from its home datum); no IEC 61217 mounting in the rig file"
+    o, d = mounting.origin, mounting.direction
+    return (
+        f"IEC 61217 system {o.system.value}: {axis} reads 0 mm at ({o.x_mm:g}, {o.y_mm:g}, {o.z_mm:g}) mm "
+        f"and travels along ({d.x:.4f}, {d.y:.4f}, {d.z:.4f}); deviations are along that direction"
     )
 
 

@@ -94,3 +94,12 @@ def test_sim_port_without_simulation_section(tmp_path):
     config = load_rig_config(_write(tmp_path, _rig(port="sim:phantom")))
     with pytest.raises(ConfigError, match="'sim:' ports need a simulation section"):
         build_rig(config, "rig.yaml")
+
+
+def test_mounting_with_zero_direction_or_unknown_system_is_refused(tmp_path):
+    data = _rig(mounting={"system": "q", "origin_mm": [0, 0, 0], "direction": [0, 0, 0]})
+    with pytest.raises(ConfigError) as info:
+        load_rig_config(_write(tmp_path, data))
+    text = str(info.value)
+    assert "devices.stage.mounting.direction = [0, 0, 0]: expected" in text and "has no sense" in text
+    assert "devices.stage.mounting.system = 'q'" in text

@@ -129,7 +129,7 @@ def test_killed_run_loses_nothing_and_resumes_to_the_same_verdict(tmp_path):
     assert after[: len(before)] == before  # append-only: the killed run's records are untouched
     replayed = [r for r in after if r["kind"] == "replayed"]
     assert len(replayed) == 100  # every message proven complete is answered from the journal
-    data = next(r for r in after if r["kind"] == "data")["data"]
+    data = next(r for r in after if r["kind"] == "data")["data"]["points"]
     first = [
         (d["run"], d["direction"], d["target_mm"], d["encoder_mm"]) for d in data[: len(readings_before)]
     ]

@@ -69,3 +69,34 @@ def test_report_and_results_are_written(tmp_path: Path):
     assert "<svg" in html and "positioning deviation per approach direction" in html
     assert "qa-tests.md W1" in html and "PASS" in html
     assert (outcome.run_dir / "results.json").exists() and (outcome.run_dir / "run.json").exists()
+
+
+def test_results_are_expressed_in_iec_61217_via_the_rig_mounting(tmp_path: Path):
+    outcome = run_sequence(
+        load_rig_config(), "phantom-axis-iso230", {"runs": 2}, runs_dir=tmp_path, write_report=False
+    )
+    result = outcome.result
+    assert result is not None
+    assert result.frame.startswith("IEC 61217 system f: phantom_x reads 0 mm at (-150, 0, -100) mm")
+    first = result.tables["targets"][0]
+    # target 2 mm on the axis is 2 mm along +Xf from the axis origin
+    assert (first["iec_x_mm"], first["iec_y_mm"], first["iec_z_mm"]) == pytest.approx((-148.0, 0.0, -100.0))
+
+
+def test_a_reversed_mounting_reports_reversed_iec_positions(tmp_path: Path):
+    raw = load_rig_config().model_dump(mode="json")
+    raw["devices"]["phantom_x"]["mounting"] = {
+        "system": "f",
+        "origin_mm": [0, 150, -100],
+        "direction": [0, -1, 0],
+    }
+    outcome = run_sequence(
+        RigConfig.model_validate(raw),
+        "phantom-axis-iso230",
+        {"runs": 2},
+        runs_dir=tmp_path,
+        write_report=False,
+    )
+    assert outcome.result is not None
+    rows = outcome.result.tables["targets"]
+    assert [r["iec_y_mm"] for r in rows] == pytest.approx([150 - r["target_mm"] for r in rows])
