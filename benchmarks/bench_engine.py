@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from controller.devices import DeviceSet
 from controller.engine import RunEngine
 from controller.interlocks import SafetyEnvelope
 from controller.journal import Journal
@@ -36,7 +37,7 @@ def _engine_once(n: int) -> float:
     envelope.set_axis_limits("x", 0.0, 300.0, "bench")
     with tempfile.TemporaryDirectory() as tmp:
         journal = Journal(Path(tmp), WallClock())
-        engine = RunEngine({"x": axis}, WallClock(), journal, envelope)
+        engine = RunEngine(DeviceSet(positioners={"x": axis}), WallClock(), journal, envelope)
         start = time.perf_counter()
         engine.run(_plan(n))
         elapsed = time.perf_counter() - start

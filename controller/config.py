@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from controller.errors import ConfigError, describe_validation_errors
 from geometry import AxisMounting, Direction, Point, System
 
-Role = Literal["positioner"]
+Role = Literal["positioner", "couch", "dosimeter", "environment"]
 
 
 class AxisMountingConfig(BaseModel):

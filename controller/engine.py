@@ -12,26 +12,38 @@ back without touching hardware, then the run continues live (``resume``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from transitions import Machine
 
+from controller.devices import DeviceSet
 from controller.errors import PreflightError, RunAborted
 from controller.interlocks import SafetyEnvelope
 from controller.journal import Journal
 from controller.messages import (
     AxisReading,
+    Beam,
     Checkpoint,
+    ConfigureDosimeter,
+    CouchReading,
     Dwell,
+    HoldIntegration,
     Home,
     Message,
+    MoveCouch,
     MoveTo,
     ReadAxis,
+    ReadCouch,
+    ReadDosimeter,
+    ResetIntegration,
+    StartIntegration,
+    ZeroDosimeter,
+    from_record,
     message_to_record,
+    to_record,
 )
 from drivers.clock import Clock
-from drivers.roles.positioner import AxisPositioner
 
 Plan = Generator[Message, Any, Any]
 ProgressCallback = Callable[[int, str], None]
@@ -63,12 +75,12 @@ class RunEngine:
 
     def __init__(
         self,
-        positioners: Mapping[str, AxisPositioner],
+        devices: DeviceSet,
         clock: Clock,
         journal: Journal,
         envelope: SafetyEnvelope,
     ) -> None:
-        self.positioners = dict(positioners)
+        self.devices = devices
         self.clock = clock
         self.journal = journal
         self.envelope = envelope
@@ -89,6 +101,15 @@ class RunEngine:
             ReadAxis: self._read_axis,
             Dwell: self._dwell,
             Checkpoint: self._checkpoint,
+            MoveCouch: self._move_couch,
+            ReadCouch: self._read_couch,
+            ConfigureDosimeter: lambda m: self.devices.dosimeters[m.device].configure(m.settings),
+            ZeroDosimeter: lambda m: self.devices.dosimeters[m.device].zero(),
+            StartIntegration: lambda m: self.devices.dosimeters[m.device].start_integration(),
+            HoldIntegration: lambda m: self.devices.dosimeters[m.device].hold(),
+            ResetIntegration: lambda m: self.devices.dosimeters[m.device].reset(),
+            ReadDosimeter: lambda m: self.devices.dosimeters[m.device].read(),
+            Beam: self._beam,
         }
 
     # -- control from another thread (console, interlock monitor) ------------------------------
@@ -154,7 +175,7 @@ class RunEngine:
         self.journal.append("msg", index=index, message=message_to_record(message))
         response = self._dispatch[type(message)](message)
         if response is not None:
-            self.journal.append("reading", index=index, reading=_reading_record(response))
+            self.journal.append("reading", index=index, reading=to_record(response))
         return response
 
     def _replayed(self, index: int, message: Message, recorded: tuple[dict[str, Any], Any]) -> Any:
@@ -168,14 +189,30 @@ class RunEngine:
 
     # -- handlers ------------------------------------------------------------------------------
     def _home(self, message: Home) -> None:
-        self.positioners[message.device].home()
+        if message.device in self.devices.couches:
+            self.devices.couches[message.device].home()
+        else:
+            self.devices.positioners[message.device].home()
 
     def _move_to(self, message: MoveTo) -> None:
-        self.positioners[message.device].move_to(message.target_mm)
+        self.devices.positioners[message.device].move_to(message.target_mm)
 
     def _read_axis(self, message: ReadAxis) -> AxisReading:
-        axis = self.positioners[message.device]
+        axis = self.devices.positioners[message.device]
         return AxisReading(message.device, axis.position_mm(), axis.encoder_position_mm(), self.clock.now())
+
+    def _move_couch(self, message: MoveCouch) -> None:
+        self.devices.couches[message.device].move_to(message.setpoint)
+
+    def _read_couch(self, message: ReadCouch) -> CouchReading:
+        couch = self.devices.couches[message.device]
+        return CouchReading(message.device, couch.read_setpoint(), self.clock.now())
+
+    def _beam(self, message: Beam) -> None:
+        if message.on:
+            self.devices.beam.beam_on(message.dose_rate_gy_per_min)
+        else:
+            self.devices.beam.beam_off()
 
     def _dwell(self, message: Dwell) -> None:
         self.clock.sleep(message.seconds)
@@ -192,36 +229,25 @@ class RunEngine:
 
     # -- safe state ----------------------------------------------------------------------------
     def _stop_everything(self, reason: str) -> None:
-        """Send stop to every positioner; record each outcome; never raise (we are already failing)."""
-        for name, axis in self.positioners.items():
+        """Stop every device that may be moving, and the beam; record each outcome; never raise."""
+        for name, device in self.devices.moving_devices():
             try:
-                axis.stop()
-                self.journal.append("safe_stop", device=name, reason=reason, ok=True, state=axis.state)
+                device.stop()
+                self.journal.append("safe_stop", device=name, reason=reason, ok=True, state=device.state)
             except Exception as err:
                 self.journal.append("safe_stop", device=name, reason=reason, ok=False, error=str(err))
+        try:
+            self.devices.beam.beam_off()
+        except Exception as err:
+            self.journal.append("safe_stop", device="beam", reason=reason, ok=False, error=str(err))
         self.journal.sync()
 
     def _journal_state(self) -> None:
         self.journal.append("state", durable=True, state=self.state)
 
 
-def _reading_record(response: Any) -> Any:
-    if isinstance(response, AxisReading):
-        return {
-            "type": "AxisReading",
-            "device": response.device,
-            "position_mm": response.position_mm,
-            "encoder_mm": response.encoder_mm,
-            "clock_s": response.clock_s,
-        }
-    return response
-
-
 def reading_from_record(record: Any) -> Any:
-    if isinstance(record, dict) and record.get("type") == "AxisReading":
-        fields = {k: v for k, v in record.items() if k != "type"}
-        return AxisReading(**fields)
-    return record
+    return from_record(record)
 
 
 def dry_run(plan: Plan, envelope: SafetyEnvelope) -> list[Message]:

@@ -7,8 +7,11 @@ generator. Because a plan is data, it can be dry-run before any motion, and repl
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
+
+from drivers.roles.couch import CouchSetpoint
+from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +50,85 @@ class Checkpoint:
     label: str = ""
 
 
-Message = Home | MoveTo | ReadAxis | Dwell | Checkpoint
+@dataclass(frozen=True, slots=True)
+class MoveCouch:
+    """Move a couch to an IEC 61217 table-top set point; returns when it is idle."""
+
+    device: str
+    setpoint: CouchSetpoint
+
+
+@dataclass(frozen=True, slots=True)
+class ReadCouch:
+    """Read a couch's own readback in IEC terms; returns a ``CouchReading``."""
+
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigureDosimeter:
+    device: str
+    settings: DosimeterSettings
+
+
+@dataclass(frozen=True, slots=True)
+class ZeroDosimeter:
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartIntegration:
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class HoldIntegration:
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResetIntegration:
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadDosimeter:
+    """Read charge or current; returns a ``DosimeterReading`` in SI units."""
+
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class Beam:
+    """Switch the beam on (at a dose rate at the chamber) or off, through the rig's beam control."""
+
+    on: bool
+    dose_rate_gy_per_min: float = 0.0
+
+
+Message = (
+    Home
+    | MoveTo
+    | ReadAxis
+    | Dwell
+    | Checkpoint
+    | MoveCouch
+    | ReadCouch
+    | ConfigureDosimeter
+    | ZeroDosimeter
+    | StartIntegration
+    | HoldIntegration
+    | ResetIntegration
+    | ReadDosimeter
+    | Beam
+)
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.__name__: cls for cls in (Home, MoveTo, ReadAxis, Dwell, Checkpoint)
+    cls.__name__: cls
+    for cls in (
+        Home, MoveTo, ReadAxis, Dwell, Checkpoint, MoveCouch, ReadCouch, ConfigureDosimeter, ZeroDosimeter,
+        StartIntegration, HoldIntegration, ResetIntegration, ReadDosimeter, Beam,
+    )
 }
 
 
@@ -64,11 +142,55 @@ class AxisReading:
     clock_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class CouchReading:
+    device: str
+    setpoint: CouchSetpoint
+    clock_s: float
+
+
+# Nested value types a message or a reading may carry, rebuilt by name from the journal.
+VALUE_TYPES: dict[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (AxisReading, CouchReading, CouchSetpoint, DosimeterReading, DosimeterSettings)
+}
+
+
+def to_record(value: Any) -> Any:
+    """A dataclass (possibly nested) as a JSON-able dict tagged with its type; other values unchanged."""
+    if is_dataclass(value) and not isinstance(value, type):
+        record: dict[str, Any] = {"type": type(value).__name__}
+        for f in fields(value):
+            item = getattr(value, f.name)
+            record[f.name] = list(item) if isinstance(item, tuple) else to_record(item)
+        return record
+    return value
+
+
+def from_record(record: Any) -> Any:
+    """Inverse of ``to_record`` for messages, readings and their nested values."""
+    if isinstance(record, dict) and "type" in record:
+        kind = record["type"]
+        cls = MESSAGE_TYPES.get(kind) or VALUE_TYPES.get(kind)
+        if cls is None:
+            raise ValueError(f"journal record of unknown type {kind!r}")
+        values = {k: from_record(v) for k, v in record.items() if k != "type"}
+        for f in fields(cls):
+            if isinstance(values.get(f.name), list):
+                values[f.name] = tuple(values[f.name])
+        return cls(**values)
+    return record
+
+
 def message_to_record(message: Message) -> dict[str, Any]:
-    return {"type": type(message).__name__, **asdict(message)}
+    record = to_record(message)
+    assert isinstance(record, dict)
+    return record
 
 
 def message_from_record(record: dict[str, Any]) -> Message:
-    fields = dict(record)
-    cls = MESSAGE_TYPES[fields.pop("type")]
-    return cls(**fields)
+    message = from_record(record)
+    if type(message) not in MESSAGE_TYPES.values():
+        raise ValueError(f"journal record is not a message: {record!r}")
+    return message  # type: ignore[no-any-return]
+

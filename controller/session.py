@@ -232,7 +232,7 @@ def _execute(
         context = _Context(envelope, rig_config)
         planned = dry_run(sequence.plan(params, context), envelope)
         journal.append("preflight", durable=True, messages=len(planned), ok=True)
-        engine = RunEngine(rig.positioners, rig.clock, journal, envelope)
+        engine = RunEngine(rig.devices, rig.clock, journal, envelope)
         if progress is not None:
             progress.start(len(planned), sequence.title)
         before_live: Callable[[], None] | None = None

@@ -100,6 +100,24 @@ def default_simulation_config(
     )
 
 
+class SimulatedBeam:
+    """Beam on/off for the controller, acting on the world's radiation source when the rig has one."""
+
+    def __init__(self, rig: SimulatedRig) -> None:
+        self._rig = rig
+
+    def beam_on(self, dose_rate_gy_per_min: float) -> None:
+        source = getattr(self._rig, "radiation", None)
+        if source is None:
+            raise RuntimeError("the simulated rig has no radiation source configured")
+        source.beam_on(dose_rate_gy_per_min)
+
+    def beam_off(self) -> None:
+        source = getattr(self._rig, "radiation", None)
+        if source is not None:
+            source.beam_off()
+
+
 class SimulatedRig:
     """Builds the world from ``config`` and serves every chain; ``close()`` (or ``with``) stops the servers.
 
@@ -143,6 +161,10 @@ class SimulatedRig:
         if kind == "tcp" and chain_name in self._tcp:
             return self._tcp[chain_name].url
         raise KeyError(f"chain {chain_name!r} is not served over {kind}")
+
+    def beam_control(self) -> SimulatedBeam:
+        """What the controller uses to switch the simulated beam (a real rig asks the operator)."""
+        return SimulatedBeam(self)
 
     def describe(self) -> list[dict[str, Any]]:
         """One entry per chain: name, protocol, tcp_port or None, pty_path or None."""

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from controller.config import RigConfig
+from controller.devices import DeviceSet, NoBeam
 from controller.errors import ConfigError, describe_validation_errors
 from drivers.clock import Clock, WallClock
 from drivers.registry import DRIVERS, PortPool
@@ -28,10 +29,14 @@ SIM_PREFIX = "sim:"
 class Rig:
     config: RigConfig
     clock: Clock
-    positioners: dict[str, AxisPositioner]
+    devices: DeviceSet
     pool: PortPool
     simulation: Any | None = None  # simulators.rig.SimulatedRig on a simulated rig
     _closed: bool = field(default=False, repr=False)
+
+    @property
+    def positioners(self) -> dict[str, AxisPositioner]:
+        return self.devices.positioners
 
     @property
     def transports(self) -> list[Transport]:
@@ -42,8 +47,8 @@ class Rig:
             transport.add_listener(listener)
 
     def connect_all(self) -> None:
-        for axis in self.positioners.values():
-            axis.connect()
+        for _, device in self.devices.all():
+            device.connect()
 
     def close(self) -> None:
         """Close devices, then ports, then the simulated world; safe to call twice."""
@@ -51,8 +56,8 @@ class Rig:
             return
         self._closed = True
         try:
-            for axis in self.positioners.values():
-                axis.close()
+            for _, device in self.devices.all():
+                device.close()
         finally:
             self.pool.close()
             if self.simulation is not None:
@@ -113,17 +118,23 @@ def build_rig(config: RigConfig, source: str = "rig") -> Rig:
         return open_transport(address, device=label, timeout_s=timeout, baudrate=baud)
 
     pool = PortPool(open_port)
-    positioners: dict[str, AxisPositioner] = {}
+    devices = DeviceSet(beam=simulation.beam_control() if simulation is not None else NoBeam())
+    by_role: dict[str, dict[str, Any]] = {
+        "positioner": devices.positioners,
+        "couch": devices.couches,
+        "dosimeter": devices.dosimeters,
+        "environment": devices.environment,
+    }
     try:
         for name, (spec, params) in parsed.items():
             device = config.devices[name]
-            positioners[name] = spec.build(name, device.port, params, pool, clock)
+            by_role[device.role][name] = spec.build(name, device.port, params, pool, clock)
     except BaseException:
         pool.close()
         if simulation is not None:
             simulation.close()
         raise
-    return Rig(config=config, clock=clock, positioners=positioners, pool=pool, simulation=simulation)
+    return Rig(config=config, clock=clock, devices=devices, pool=pool, simulation=simulation)
 
 
 def serve_simulation(config: RigConfig, source: str) -> Any:

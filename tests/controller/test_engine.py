@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.devices import DeviceSet
 from controller.engine import ReplayMismatch, RunEngine, dry_run
 from controller.errors import PreflightError, RunAborted
 from controller.interlocks import SafetyEnvelope
@@ -35,7 +36,7 @@ def _plan(targets: list[float]):
 def _engine(tmp_path: Path, clock, axis: InstantAxis) -> tuple[RunEngine, Journal]:
     journal = Journal(tmp_path, clock)
     axis.connect()
-    return RunEngine({"x": axis}, clock, journal, _envelope()), journal
+    return RunEngine(DeviceSet(positioners={"x": axis}), clock, journal, _envelope()), journal
 
 
 def test_runs_plan_to_completion_and_journals_each_message(tmp_path, step_clock):
@@ -62,7 +63,7 @@ def test_fault_stops_every_axis_and_ends_faulted(tmp_path, step_clock):
     axis.connect()
     envelope = _envelope()
     envelope.set_axis_limits("y", 0, 10, "test")
-    engine = RunEngine({"x": axis, "y": other}, step_clock, journal, envelope)
+    engine = RunEngine(DeviceSet(positioners={"x": axis, "y": other}), step_clock, journal, envelope)
     with pytest.raises(RuntimeError, match="injected fault"):
         engine.run(_plan([10.0, 20.0, 30.0]))
     journal.close()
