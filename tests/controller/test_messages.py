@@ -53,5 +53,7 @@ def test_unknown_record_type_is_refused():
     with pytest.raises(ValueError, match="unknown type 'Teleport'"):
         from_record({"type": "Teleport", "device": "x"})
     with pytest.raises(ValueError, match="not a message"):
-        message_from_record({"type": "AxisReading", "device": "x", "position_mm": 0, "encoder_mm": 0, "clock_s": 0})
+        message_from_record(
+            {"type": "AxisReading", "device": "x", "position_mm": 0, "encoder_mm": 0, "clock_s": 0}
+        )
     assert "MoveCouch" in MESSAGE_TYPES
