@@ -28,7 +28,7 @@ from controller.session import RunOutcome, run_sequence
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hilcal")
-    group.addoption("--hilcal-rig", default=None, help="rig file for hilcal acceptance tests (default: simulated)")
+    group.addoption("--hilcal-rig", default=None, help="rig file for acceptance tests (default: simulated)")
 
 
 @pytest.fixture
