@@ -69,6 +69,9 @@ class DeviceConfig(BaseModel):
     soft_limits_mm: tuple[float, float] | None = Field(
         default=None, description="site soft limits, narrower than the device's own travel"
     )
+    couch_limits: dict[str, tuple[float, float]] | None = Field(
+        default=None, description="site limits per IEC couch axis (mm or deg), narrower than the device's"
+    )
     mounting: AxisMountingConfig | None = Field(
         default=None, description="where the axis sits in the room (IEC 61217), for geometric reporting"
     )

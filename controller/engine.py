@@ -44,6 +44,8 @@ from controller.messages import (
     to_record,
 )
 from drivers.clock import Clock
+from drivers.roles.couch import CouchSetpoint
+from drivers.roles.dosimeter import DosimeterReading
 
 Plan = Generator[Message, Any, Any]
 ProgressCallback = Callable[[int, str], None]
@@ -257,6 +259,7 @@ def dry_run(plan: Plan, envelope: SafetyEnvelope) -> list[Message]:
     """
     messages: list[Message] = []
     nominal: dict[str, float] = {}
+    nominal_couch: dict[str, CouchSetpoint] = {}
     response: Any = None
     try:
         message = plan.send(None)
@@ -275,8 +278,17 @@ def dry_run(plan: Plan, envelope: SafetyEnvelope) -> list[Message]:
             elif isinstance(message, ReadAxis):
                 value = nominal.get(message.device, 0.0)
                 response = AxisReading(message.device, value, value, 0.0)
+            elif isinstance(message, MoveCouch):
+                nominal_couch[message.device] = message.setpoint
+            elif isinstance(message, ReadCouch):
+                response = CouchReading(
+                    message.device, nominal_couch.get(message.device, CouchSetpoint()), 0.0
+                )
+            elif isinstance(message, ReadDosimeter):
+                response = DosimeterReading(value=0.0, unit="C", clock_s=0.0)
             message = plan.send(response)
     except StopIteration:
         return messages
     finally:
         plan.close()
+        envelope.reset_path_memory()

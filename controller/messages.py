@@ -126,8 +126,20 @@ Message = (
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.__name__: cls
     for cls in (
-        Home, MoveTo, ReadAxis, Dwell, Checkpoint, MoveCouch, ReadCouch, ConfigureDosimeter, ZeroDosimeter,
-        StartIntegration, HoldIntegration, ResetIntegration, ReadDosimeter, Beam,
+        Home,
+        MoveTo,
+        ReadAxis,
+        Dwell,
+        Checkpoint,
+        MoveCouch,
+        ReadCouch,
+        ConfigureDosimeter,
+        ZeroDosimeter,
+        StartIntegration,
+        HoldIntegration,
+        ResetIntegration,
+        ReadDosimeter,
+        Beam,
     )
 }
 
@@ -193,4 +205,3 @@ def message_from_record(record: dict[str, Any]) -> Message:
     if type(message) not in MESSAGE_TYPES.values():
         raise ValueError(f"journal record is not a message: {record!r}")
     return message  # type: ignore[no-any-return]
-

@@ -101,6 +101,29 @@ def _write_json(path: Path, payload: Any) -> None:
 
 def _connect(rig: Rig, journal: Journal) -> SafetyEnvelope:
     envelope = SafetyEnvelope()
+    for name, couch in rig.devices.couches.items():
+        couch.connect()
+        envelope.set_couch_limits(name, couch.limits(), "device-reported limits")
+        site = rig.config.devices[name].couch_limits
+        if site:
+            envelope.set_couch_limits(name, site, "rig couch limits")
+        journal.append(
+            "connected",
+            durable=True,
+            device=name,
+            state=couch.state,
+            limits={
+                a: [lim.low_mm, lim.high_mm, lim.source] for a, lim in envelope.couch_limits(name).items()
+            },
+        )
+    for name, dosimeter in rig.devices.dosimeters.items():
+        dosimeter.connect()
+        journal.append(
+            "connected", durable=True, device=name, state=dosimeter.state, identity=dosimeter.identify()
+        )
+    for name, sensor in rig.devices.environment.items():
+        sensor.connect()
+        journal.append("connected", durable=True, device=name)
     for name, axis in rig.positioners.items():
         axis.connect()
         low, high = axis.travel_mm()
@@ -239,8 +262,10 @@ def _execute(
         if replay:
 
             def before_live() -> None:
-                for axis in rig.positioners.values():
+                for axis in rig.devices.positioners.values():
                     axis.home()
+                for couch in rig.devices.couches.values():
+                    couch.home()
 
         data = engine.run(
             sequence.plan(params, context),

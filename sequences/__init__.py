@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from sequences.base import Sequence
+from sequences.couch_pose_readback import CouchPoseReadback
 from sequences.phantom_axis_iso230 import PhantomAxisIso230
 
-SEQUENCES: dict[str, Sequence[Any]] = {seq.name: seq for seq in (PhantomAxisIso230(),)}
+SEQUENCES: dict[str, Sequence[Any]] = {seq.name: seq for seq in (PhantomAxisIso230(), CouchPoseReadback())}
 DEFAULT_SEQUENCE = PhantomAxisIso230.name
 
 

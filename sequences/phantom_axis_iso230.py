@@ -263,9 +263,7 @@ def analyze_iso230(params: Iso230Params, raw: dict[str, Any] | list[dict[str, An
     ]
     informative = {
         "mean_reversal": Measurement(value=mean_reversal, standard_uncertainty=u_mean_reversal, unit="mm"),
-        "scale_error": Measurement(
-            value=slope * 1e6, standard_uncertainty=u_slope_total * 1e6, unit="µm/m"
-        ),
+        "scale_error": Measurement(value=slope * 1e6, standard_uncertainty=u_slope_total * 1e6, unit="µm/m"),
         "max_abs_deviation": Measurement(
             value=float(np.max(np.abs(all_dev))), standard_uncertainty=u_res, unit="mm"
         ),

@@ -33,3 +33,24 @@ def iso230_deviation_figure(result: SequenceResult) -> Any:
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def couch_readback_figure(result: SequenceResult) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = result.tables["points"]
+    axes = [row["axis"] for row in result.tables["axes"]]
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    for position, axis in enumerate(axes):
+        diffs = [p[f"rb_{axis}"] - p[f"cmd_{axis}"] for p in points]
+        ax.scatter([position] * len(diffs), [d * 1000.0 for d in diffs], s=12, alpha=0.6)  # µm or mdeg
+    ax.set_xticks(range(len(axes)), [a.replace("_", " ") for a in axes], rotation=20, fontsize=8)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_ylabel("readback − commanded (µm or mdeg)")
+    ax.set_title(f"{result.device}: position-indicator differences per IEC axis")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
