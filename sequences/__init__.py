@@ -6,9 +6,12 @@ from typing import Any
 
 from sequences.base import Sequence
 from sequences.couch_pose_readback import CouchPoseReadback
+from sequences.electrometer_leakage_reproducibility import ElectrometerLeakageReproducibility
 from sequences.phantom_axis_iso230 import PhantomAxisIso230
 
-SEQUENCES: dict[str, Sequence[Any]] = {seq.name: seq for seq in (PhantomAxisIso230(), CouchPoseReadback())}
+SEQUENCES: dict[str, Sequence[Any]] = {
+    seq.name: seq for seq in (PhantomAxisIso230(), CouchPoseReadback(), ElectrometerLeakageReproducibility())
+}
 DEFAULT_SEQUENCE = PhantomAxisIso230.name
 
 

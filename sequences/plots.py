@@ -54,3 +54,23 @@ def couch_readback_figure(result: SequenceResult) -> Any:
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def reproducibility_figure(result: SequenceResult) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result.tables["signal"]
+    values = [r["charge_nC"] for r in rows]
+    mean = sum(values) / len(values)
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    ax.plot([r["index"] + 1 for r in rows], [100 * (v / mean - 1) for v in values], "o-")
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel("reading")
+    ax.set_ylabel("deviation from mean (%)")
+    ax.set_title(f"{result.device}: leakage-corrected charge per reading")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
