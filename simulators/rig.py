@@ -12,7 +12,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulators.clock import Clock, RealTimeClock, VirtualClock
-from simulators.serve import PtyServer, TcpServer
+from simulators.hexapod import HexapodConfig
+from simulators.pi_gcs import (
+    PiGcsControllerConfig,
+    PiGcsControllerSim,
+    build_pi_gcs_controllers,
+    check_pi_gcs_wiring,
+)
+from simulators.serve import FrontEnd, PtyServer, TcpServer
 from simulators.stage import StageConfig
 from simulators.world import World
 from simulators.zaber import ZaberChainSimulator, ZaberDeviceSim
@@ -56,6 +63,8 @@ class SimulationConfig(BaseModel):
     seed: int = 0
     stages: dict[str, StageConfig] = Field(default_factory=dict)
     zaber_chains: dict[str, ZaberChainConfig] = Field(default_factory=dict)
+    hexapods: dict[str, HexapodConfig] = Field(default_factory=dict)
+    pi_gcs_controllers: dict[str, PiGcsControllerConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _axes_are_stages(self) -> SimulationConfig:
@@ -69,7 +78,18 @@ class SimulationConfig(BaseModel):
                     if axis_name in used:
                         raise ValueError(f"stage {axis_name!r} driven twice ({used[axis_name]}, {where})")
                     used[axis_name] = where
+        check_pi_gcs_wiring(self.hexapods, self.pi_gcs_controllers)
+        _unique("world model", [*self.stages, *self.hexapods])
+        _unique("served endpoint", [*self.zaber_chains, *self.pi_gcs_controllers])
         return self
+
+
+def _unique(kind: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{kind} name {name!r} is used twice")
+        seen.add(name)
 
 
 def default_simulation_config(
@@ -138,23 +158,32 @@ class SimulatedRig:
                 for addr, d in chain_config.devices.items()
             }
             self.chains[chain_name] = ZaberChainSimulator(self.world, devices)
+        self.pi_controllers: dict[str, PiGcsControllerSim] = build_pi_gcs_controllers(
+            self.world, config.hexapods, config.pi_gcs_controllers
+        )
+        # Every served front-end by endpoint name: (protocol, front-end, fixed TCP port or 0).
+        self.frontends: dict[str, tuple[str, FrontEnd, int]] = {}
+        for chain_name, chain in self.chains.items():
+            self.frontends[chain_name] = ("zaber-ascii", chain, 0)
+        for name, controller in self.pi_controllers.items():
+            self.frontends[name] = ("pi-gcs2", controller, config.pi_gcs_controllers[name].tcp_port)
         kinds: tuple[ServeKind, ...] = ("pty", "tcp") if serve_both else (config.serve,)
         self._pty: dict[str, PtyServer] = {}
         self._tcp: dict[str, TcpServer] = {}
         try:
-            for chain_name, chain in self.chains.items():
+            for name, (_, frontend, port) in self.frontends.items():
                 if "pty" in kinds:
-                    self._pty[chain_name] = PtyServer(chain).start()
+                    self._pty[name] = PtyServer(frontend).start()
                 if "tcp" in kinds:
-                    self._tcp[chain_name] = TcpServer(chain).start()
+                    self._tcp[name] = TcpServer(frontend, port=port).start()
         except BaseException:
             self.close()
             raise
 
     def endpoint(self, chain_name: str, kind: ServeKind | None = None) -> str:
         """Where a client connects: a pty path (``/dev/pts/N``) or a ``socket://127.0.0.1:PORT`` URL."""
-        if chain_name not in self.chains:
-            raise KeyError(f"no chain named {chain_name!r} (have {sorted(self.chains)})")
+        if chain_name not in self.frontends:
+            raise KeyError(f"no served endpoint named {chain_name!r} (have {sorted(self.frontends)})")
         kind = kind or self.config.serve
         if kind == "pty" and chain_name in self._pty:
             return self._pty[chain_name].path
@@ -167,15 +196,15 @@ class SimulatedRig:
         return SimulatedBeam(self)
 
     def describe(self) -> list[dict[str, Any]]:
-        """One entry per chain: name, protocol, tcp_port or None, pty_path or None."""
+        """One entry per served endpoint: name, protocol, tcp_port or None, pty_path or None."""
         return [
             {
                 "name": name,
-                "protocol": "zaber-ascii",
+                "protocol": protocol,
                 "tcp_port": self._tcp[name].port if name in self._tcp else None,
                 "pty_path": self._pty[name].path if name in self._pty else None,
             }
-            for name in self.chains
+            for name, (protocol, _, _) in self.frontends.items()
         ]
 
     def close(self) -> None:
@@ -200,4 +229,4 @@ class SimulatedRig:
         self.close()
 
     def __repr__(self) -> str:
-        return f"SimulatedRig(chains={list(self.chains)}, clock={self.clock!r})"
+        return f"SimulatedRig(endpoints={list(self.frontends)}, clock={self.clock!r})"

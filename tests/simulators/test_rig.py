@@ -39,7 +39,7 @@ def test_rig_over_pty_with_virtual_clock() -> None:
             assert port.readline() == b"@01 0 OK IDLE -- 0\r\n"
         with pytest.raises(KeyError, match="not served over tcp"):
             rig.endpoint("phantom", "tcp")
-        with pytest.raises(KeyError, match="no chain"):
+        with pytest.raises(KeyError, match="no served endpoint"):
             rig.endpoint("couch")
 
 
