@@ -90,3 +90,50 @@ class LimitViolation(HilcalDriverError):
         self.low = low
         self.high = high
         self.unit = unit
+
+
+class DosimeterStateError(HilcalDriverError):
+    """The electrometer says its reading is not a measurement; the driver raises instead of returning it.
+
+    ``condition`` names what the device reported (flag names, status letter); ``reply`` keeps the bytes.
+    """
+
+    def __init__(
+        self, device: str, condition: str, detail: str = "", reply: bytes | str | None = None
+    ) -> None:
+        text = f"{device}: {condition}"
+        if detail:
+            text += f": {detail}"
+        if reply is not None:
+            text += f"; reply {reply!r}"
+        super().__init__(text)
+        self.device = device
+        self.condition = condition
+        self.detail = detail
+        self.reply = reply
+
+
+class DosimeterOverload(DosimeterStateError):
+    """The charge or current exceeded the range (UNIDOS overload flag, Keithley overflow ``O``/9.9E37)."""
+
+
+class HighVoltageFault(DosimeterStateError):
+    """The chamber bias is not what was asked for (UNIDOS HV-error flag, Keithley V-source output off)."""
+
+
+class ZeroCheckActive(DosimeterStateError):
+    """The input is shunted by zero check (Keithley status ``Z``, 9.91E37): there is nothing to read."""
+
+
+class DosimeterTimeout(HilcalDriverError):
+    """A zero or other timed electrometer operation still running when its (clock) deadline passed."""
+
+    def __init__(self, device: str, action: str, timeout_s: float, last_status: str) -> None:
+        super().__init__(
+            f"{device}: {action} still running after {timeout_s:g} s on the rig clock; "
+            f"last status {last_status!r}"
+        )
+        self.device = device
+        self.action = action
+        self.timeout_s = timeout_s
+        self.last_status = last_status

@@ -13,6 +13,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.clock import Clock
+from drivers.environment import ScpiEnvironmentParams
+from drivers.keithley6517b import Keithley6517BParams
+from drivers.ptw_unidos import UnidosParams
 from drivers.transport.base import Transport
 
 
@@ -76,11 +79,47 @@ class DriverSpec:
     summary: str
 
 
+def _build_unidos(name: str, port: str, params: BaseModel, pool: PortPool, clock: Clock) -> Any:
+    from drivers.ptw_unidos import build_unidos
+
+    return build_unidos(name, port, params, pool, clock)
+
+
+def _build_keithley(name: str, port: str, params: BaseModel, pool: PortPool, clock: Clock) -> Any:
+    from drivers.keithley6517b import build_keithley6517b
+
+    return build_keithley6517b(name, port, params, pool, clock)
+
+
+def _build_environment(name: str, port: str, params: BaseModel, pool: PortPool, clock: Clock) -> Any:
+    from drivers.environment import build_scpi_environment_sensor
+
+    return build_scpi_environment_sensor(name, port, params, pool, clock)
+
+
 DRIVERS: dict[str, DriverSpec] = {
     "zaber-ascii": DriverSpec(
         role="positioner",
         params_model=ZaberAxisParams,
         build=_build_zaber_axis,
         summary="Zaber ASCII protocol (X-series stages and controllers), one axis",
+    ),
+    "ptw-unidos": DriverSpec(
+        role="dosimeter",
+        params_model=UnidosParams,
+        build=_build_unidos,
+        summary="PTW UNIDOS Tango/Romeo electrometer (TCP 8123 or serial)",
+    ),
+    "keithley-6517b": DriverSpec(
+        role="dosimeter",
+        params_model=Keithley6517BParams,
+        build=_build_keithley,
+        summary="Keithley 6517B electrometer (SCPI over VISA: GPIB, RS-232, TCPIP SOCKET)",
+    ),
+    "scpi-environment": DriverSpec(
+        role="environment",
+        params_model=ScpiEnvironmentParams,
+        build=_build_environment,
+        summary="temperature/pressure sensor answering MEAS:TEMP? and MEAS:PRES?",
     ),
 }
