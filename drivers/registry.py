@@ -77,6 +77,7 @@ class DriverSpec:
     params_model: type[BaseModel]
     build: Callable[[str, str, BaseModel, PortPool, Clock], Any]
     summary: str
+    visa_native: bool = False  # reached through VISA resource strings (SCPI instruments)
 
 
 def _build_unidos(name: str, port: str, params: BaseModel, pool: PortPool, clock: Clock) -> Any:
@@ -115,6 +116,7 @@ DRIVERS: dict[str, DriverSpec] = {
         params_model=Keithley6517BParams,
         build=_build_keithley,
         summary="Keithley 6517B electrometer (SCPI over VISA: GPIB, RS-232, TCPIP SOCKET)",
+        visa_native=True,
     ),
     "scpi-environment": DriverSpec(
         role="environment",

@@ -67,7 +67,12 @@ class LeakageReproducibilityParams(BaseModel):
     dosimeter: str = Field(default="electrometer", description="rig device name of the electrometer")
     bias_voltage_v: float = Field(default=300.0, description="signed chamber bias (the sign is the polarity)")
     range: str = Field(default="auto", description="the instrument's range name")
-    settle_s: float = Field(default=300.0, ge=0, description="wait after applying bias (minutes in practice)")
+    settle_s: float = Field(default=600.0, ge=0, description="wait after applying bias (several minutes)")
+    charge_resolution_c: float = Field(
+        default=1e-13,
+        gt=0,
+        description="charge resolution of the range used (enters the leakage uncertainty)",
+    )
     leakage_time_s: float = Field(
         default=120.0, ge=10, le=3600, description="beam-off integration (D1: 60–600 s)"
     )
@@ -164,8 +169,13 @@ def analyze_leakage_reproducibility(
         for phase in data["leakage"]
     }
     i_leak = float(np.mean(list(currents.values())))
-    # Before/after disagreement is the honest spread of the leakage estimate (rectangular, half-width).
-    u_leak = abs(currents.get("before", i_leak) - currents.get("after", i_leak)) / (2 * math.sqrt(3))
+    # Before/after disagreement is the honest spread of the leakage estimate (rectangular, half-width);
+    # each window's ΔQ also carries the resolution of two readings.
+    u_spread = abs(currents.get("before", i_leak) - currents.get("after", i_leak)) / (2 * math.sqrt(3))
+    u_resolution = (
+        params.charge_resolution_c / math.sqrt(6.0) / params.leakage_time_s / math.sqrt(len(currents))
+    )
+    u_leak = math.hypot(u_spread, u_resolution)
     signal_time = params.beam_time_s + 1.0
     charges = np.array([r["value"] for r in data["signal"]]) - i_leak * signal_time
     n = len(charges)
@@ -219,6 +229,7 @@ def analyze_leakage_reproducibility(
             f"{params.leakage_time_s:g} s, {n} readings of {params.beam_time_s:g} s at "
             f"{params.dose_rate_gy_per_min:g} Gy/min",
             "readings corrected for the mean leakage current over the integration time",
-            "uncertainties: type A (scatter of readings; before/after leakage disagreement); k = 2",
+            "uncertainties: type A (scatter of readings; before/after leakage disagreement) and the charge "
+            "resolution; k = 2",
         ],
     )

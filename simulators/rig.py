@@ -12,13 +12,23 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulators.clock import Clock, RealTimeClock, VirtualClock
+from simulators.electrometer import (
+    BEAM_NAME,
+    ElectrometerConfig,
+    build_dosimetry_models,
+    check_dosimetry_wiring,
+)
+from simulators.environment import EnvironmentSensorConfig, RoomEnvironmentConfig, build_environment_sensors
 from simulators.hexapod import HexapodConfig
+from simulators.keithley6517b import Keithley6517bConfig, build_keithley6517b
 from simulators.pi_gcs import (
     PiGcsControllerConfig,
     PiGcsControllerSim,
     build_pi_gcs_controllers,
     check_pi_gcs_wiring,
 )
+from simulators.ptw_unidos import UnidosConfig, build_unidos
+from simulators.radiation import RadiationSource, RadiationSourceConfig
 from simulators.serve import FrontEnd, PtyServer, TcpServer
 from simulators.stage import StageConfig
 from simulators.world import World
@@ -65,6 +75,12 @@ class SimulationConfig(BaseModel):
     zaber_chains: dict[str, ZaberChainConfig] = Field(default_factory=dict)
     hexapods: dict[str, HexapodConfig] = Field(default_factory=dict)
     pi_gcs_controllers: dict[str, PiGcsControllerConfig] = Field(default_factory=dict)
+    radiation: RadiationSourceConfig | None = None
+    environments: dict[str, RoomEnvironmentConfig] = Field(default_factory=dict)
+    electrometers: dict[str, ElectrometerConfig] = Field(default_factory=dict)
+    unidos: dict[str, UnidosConfig] = Field(default_factory=dict)
+    keithley6517b: dict[str, Keithley6517bConfig] = Field(default_factory=dict)
+    environment_sensors: dict[str, EnvironmentSensorConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _axes_are_stages(self) -> SimulationConfig:
@@ -79,8 +95,25 @@ class SimulationConfig(BaseModel):
                         raise ValueError(f"stage {axis_name!r} driven twice ({used[axis_name]}, {where})")
                     used[axis_name] = where
         check_pi_gcs_wiring(self.hexapods, self.pi_gcs_controllers)
-        _unique("world model", [*self.stages, *self.hexapods])
-        _unique("served endpoint", [*self.zaber_chains, *self.pi_gcs_controllers])
+        check_dosimetry_wiring(
+            self.radiation,
+            self.environments,
+            self.electrometers,
+            {"unidos": self.unidos, "keithley6517b": self.keithley6517b},
+            self.environment_sensors,
+        )
+        beam = [BEAM_NAME] if self.radiation is not None else []
+        _unique("world model", [*self.stages, *self.hexapods, *beam, *self.environments, *self.electrometers])
+        _unique(
+            "served endpoint",
+            [
+                *self.zaber_chains,
+                *self.pi_gcs_controllers,
+                *self.unidos,
+                *self.keithley6517b,
+                *self.environment_sensors,
+            ],
+        )
         return self
 
 
@@ -127,13 +160,13 @@ class SimulatedBeam:
         self._rig = rig
 
     def beam_on(self, dose_rate_gy_per_min: float) -> None:
-        source = getattr(self._rig, "radiation", None)
+        source = self._rig.radiation
         if source is None:
             raise RuntimeError("the simulated rig has no radiation source configured")
         source.beam_on(dose_rate_gy_per_min)
 
     def beam_off(self) -> None:
-        source = getattr(self._rig, "radiation", None)
+        source = self._rig.radiation
         if source is not None:
             source.beam_off()
 
@@ -167,6 +200,15 @@ class SimulatedRig:
             self.frontends[chain_name] = ("zaber-ascii", chain, 0)
         for name, controller in self.pi_controllers.items():
             self.frontends[name] = ("pi-gcs2", controller, config.pi_gcs_controllers[name].tcp_port)
+        self.radiation: RadiationSource | None = build_dosimetry_models(
+            self.world, config.radiation, config.environments, config.electrometers
+        )
+        for name, unidos in build_unidos(self.world, config.unidos).items():
+            self.frontends[name] = ("ptw-unidos", unidos, config.unidos[name].tcp_port)
+        for name, keithley in build_keithley6517b(self.world, config.keithley6517b).items():
+            self.frontends[name] = ("keithley-6517b", keithley, config.keithley6517b[name].tcp_port)
+        for name, sensor in build_environment_sensors(self.world, config.environment_sensors).items():
+            self.frontends[name] = ("hilcal-env", sensor, config.environment_sensors[name].tcp_port)
         kinds: tuple[ServeKind, ...] = ("pty", "tcp") if serve_both else (config.serve,)
         self._pty: dict[str, PtyServer] = {}
         self._tcp: dict[str, TcpServer] = {}

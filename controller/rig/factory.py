@@ -70,6 +70,14 @@ class Rig:
         self.close()
 
 
+def visa_resource_for(endpoint: str) -> str:
+    """The VISA resource string of a simulated endpoint, so SCPI drivers go through pyvisa as on hardware."""
+    if endpoint.startswith("socket://"):
+        host, _, port = endpoint[len("socket://") :].rpartition(":")
+        return f"TCPIP::{host}::{port}::SOCKET"
+    return f"ASRL{endpoint}::INSTR"
+
+
 def start_simulation(config: RigConfig, source: str, serve_both: bool = False) -> Any:
     """Validate the rig's ``simulation`` section with the simulator's own model and start it."""
     from simulators.rig import SimulatedRig, SimulationConfig
@@ -115,6 +123,8 @@ def build_rig(config: RigConfig, source: str = "rig") -> Rig:
         if port.startswith(SIM_PREFIX):
             assert simulation is not None  # checked above: sim ports need a simulation section
             address = simulation.endpoint(port[len(SIM_PREFIX) :])
+            if any(DRIVERS[d.driver].visa_native for d in config.devices.values() if d.port == port):
+                address = visa_resource_for(address)
         return open_transport(address, device=label, timeout_s=timeout, baudrate=baud)
 
     pool = PortPool(open_port)

@@ -85,7 +85,7 @@ def test_driver_parameters_are_checked_by_the_driver_model(tmp_path):
 def test_unknown_driver_lists_known_ones(tmp_path):
     config = load_rig_config(_write(tmp_path, _rig(driver="acme-9000")))
     with pytest.raises(
-        ConfigError, match=r"devices\.stage\.driver = 'acme-9000': expected one of \['zaber-ascii'\]"
+        ConfigError, match=r"devices\.stage\.driver = 'acme-9000': expected one of \[.*'zaber-ascii'"
     ):
         build_rig(config, "rig.yaml")
 

@@ -1,0 +1,59 @@
+"""D1 + D3 end to end on both simulated electrometers (UNIDOS over a pty, 6517B through pyvisa-py ASRL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.config import RigConfig, load_rig_config
+from controller.results import Outcome
+from controller.session import run_sequence
+
+DEVICES = [("electrometer_unidos", "chamber_a", "MEDIUM"), ("electrometer_6517b", "chamber_b", "auto")]
+FAST = {"settle_s": 600.0, "leakage_time_s": 300.0, "readings": 5, "beam_time_s": 10.0}
+
+
+def rig_with_chamber(chamber: str, **changes: Any) -> RigConfig:
+    raw = load_rig_config().model_dump(mode="json")
+    raw["simulation"]["electrometers"][chamber].update(changes)
+    return RigConfig.model_validate(raw)
+
+
+@pytest.mark.parametrize(("device", "chamber", "range_name"), DEVICES)
+def test_injected_leakage_is_measured_within_its_uncertainty(tmp_path: Path, device, chamber, range_name):
+    config = rig_with_chamber(chamber, leakage_current_a=80e-15, bias_transient_a_per_v=0.0)
+    params = {**FAST, "dosimeter": device, "range": range_name}
+    outcome = run_sequence(
+        config, "electrometer-leakage-reproducibility", params, runs_dir=tmp_path, write_report=False
+    )
+    assert outcome.result is not None, outcome.summary.error
+    leak = outcome.result.informative["leakage_current"]
+    assert abs(leak.value - 80.0) <= max(leak.expanded_uncertainty, 0.02 * 80.0), leak
+    assert outcome.result.outcome is Outcome.PASS  # 80 fA over 11 s is ~0.01 % of ~10 nC
+
+
+@pytest.mark.parametrize(("device", "chamber", "range_name"), DEVICES)
+def test_noisy_chamber_fails_reproducibility(tmp_path: Path, device, chamber, range_name):
+    config = rig_with_chamber(chamber, relative_noise=0.01)
+    params = {**FAST, "dosimeter": device, "range": range_name, "readings": 10}
+    outcome = run_sequence(
+        config, "electrometer-leakage-reproducibility", params, runs_dir=tmp_path, write_report=False
+    )
+    assert outcome.result is not None, outcome.summary.error
+    verdicts = {v.metric: v for v in outcome.result.verdicts}
+    assert verdicts["CoV"].outcome is Outcome.FAIL and verdicts["CoV"].measured.value > 0.5
+
+
+def test_default_chambers_pass_with_both_electrometers(tmp_path: Path):
+    for device, _, range_name in DEVICES:
+        params = {**FAST, "dosimeter": device, "range": range_name}
+        outcome = run_sequence(
+            load_rig_config(),
+            "electrometer-leakage-reproducibility",
+            params,
+            runs_dir=tmp_path,
+            write_report=False,
+        )
+        assert outcome.result is not None and outcome.result.outcome is Outcome.PASS, outcome.summary.error
