@@ -21,7 +21,8 @@ from rich.table import Table
 
 from controller.config import RigConfig, load_rig_config
 from controller.errors import ConfigError, HilcalError
-from controller.session import ProgressSink, RunOutcome, resume_run, run_sequence
+from controller.session import AirEntry, ProgressSink, RunOutcome, resume_run, run_sequence
+from drivers.clock import WallClock
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Hardware-in-the-loop calibration controller."
@@ -73,6 +74,21 @@ def _apply_overrides(config: RigConfig, overrides: list[str]) -> RigConfig:
                 raise ConfigError("--set", [f"{path}: no field {key!r} in the rig file"])
         target[keys[-1]] = yaml.safe_load(text)
     return RigConfig.model_validate(raw)
+
+
+def _air_entry(
+    temperature_c: float | None, pressure_kpa: float | None, operator: str | None
+) -> AirEntry | None:
+    """Typed-in air conditions, checked now (a °F or mmHg slip is refused before the run starts)."""
+    given = [temperature_c is not None, pressure_kpa is not None, operator is not None]
+    if not any(given):
+        return None
+    if not all(given):
+        raise ValueError("--air-temperature-c, --air-pressure-kpa and --operator go together")
+    assert temperature_c is not None and pressure_kpa is not None and operator is not None
+    entry = AirEntry(temperature_c=temperature_c, pressure_kpa=pressure_kpa, operator=operator)
+    entry.as_device(WallClock())  # runs the unit guards
+    return entry
 
 
 def _print_outcome(outcome: RunOutcome) -> None:
@@ -134,6 +150,9 @@ def run(
     ] = None,
     runs_dir: Annotated[Path, typer.Option(help="where run directories are written")] = Path("runs"),
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
+    air_temperature_c: Annotated[float | None, typer.Option(help="air temperature typed in (°C)")] = None,
+    air_pressure_kpa: Annotated[float | None, typer.Option(help="air pressure typed in (kPa)")] = None,
+    operator: Annotated[str | None, typer.Option(help="who read the thermometer and barometer")] = None,
 ) -> None:
     """Run a calibration sequence and print its verdict (exit 0 PASS, 1 FAIL/INCONCLUSIVE, 3 run failed)."""
     from sequences import get_sequence
@@ -144,7 +163,8 @@ def run(
             config = _apply_overrides(config, set_)
         seq = get_sequence(sequence)
         parsed = seq.load_params(params)
-    except (ConfigError, KeyError) as err:
+        air = _air_entry(air_temperature_c, air_pressure_kpa, operator)
+    except (ConfigError, KeyError, ValueError) as err:
         err_console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from err
     _install_sigterm_as_interrupt()
@@ -159,6 +179,7 @@ def run(
         rig_source=str(rig or "built-in rig"),
         progress=RichProgress(),
         write_report=report,
+        air=air,
     )
     _print_outcome(outcome)
     raise typer.Exit(_exit_code(outcome))

@@ -36,6 +36,7 @@ from controller.messages import (
     ReadAxis,
     ReadCouch,
     ReadDosimeter,
+    ReadEnvironment,
     ResetIntegration,
     StartIntegration,
     ZeroDosimeter,
@@ -44,6 +45,7 @@ from controller.messages import (
     to_record,
 )
 from drivers.clock import Clock
+from drivers.environment import EnvironmentReading
 from drivers.roles.couch import CouchSetpoint
 from drivers.roles.dosimeter import DosimeterReading
 
@@ -111,6 +113,7 @@ class RunEngine:
             HoldIntegration: lambda m: self.devices.dosimeters[m.device].hold(),
             ResetIntegration: lambda m: self.devices.dosimeters[m.device].reset(),
             ReadDosimeter: lambda m: self.devices.dosimeters[m.device].read(),
+            ReadEnvironment: lambda m: self.devices.environment[m.device].read(),
             Beam: self._beam,
         }
 
@@ -286,6 +289,8 @@ def dry_run(plan: Plan, envelope: SafetyEnvelope) -> list[Message]:
                 )
             elif isinstance(message, ReadDosimeter):
                 response = DosimeterReading(value=0.0, unit="C", clock_s=0.0)
+            elif isinstance(message, ReadEnvironment):
+                response = EnvironmentReading(20.0, 101.325, "dry run", 0.0)
             message = plan.send(response)
     except StopIteration:
         return messages

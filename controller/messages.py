@@ -8,8 +8,10 @@ generator. Because a plan is data, it can be dry-run before any motion, and repl
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, get_args
 
+from drivers.environment import EnvironmentReading
 from drivers.roles.couch import CouchSetpoint
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
 
@@ -99,6 +101,13 @@ class ReadDosimeter:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadEnvironment:
+    """Read temperature and pressure with their provenance; returns an ``EnvironmentReading``."""
+
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
 class Beam:
     """Switch the beam on (at a dose rate at the chamber) or off, through the rig's beam control."""
 
@@ -120,28 +129,11 @@ Message = (
     | HoldIntegration
     | ResetIntegration
     | ReadDosimeter
+    | ReadEnvironment
     | Beam
 )
 
-MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.__name__: cls
-    for cls in (
-        Home,
-        MoveTo,
-        ReadAxis,
-        Dwell,
-        Checkpoint,
-        MoveCouch,
-        ReadCouch,
-        ConfigureDosimeter,
-        ZeroDosimeter,
-        StartIntegration,
-        HoldIntegration,
-        ResetIntegration,
-        ReadDosimeter,
-        Beam,
-    )
-}
+MESSAGE_TYPES: dict[str, type[Message]] = {cls.__name__: cls for cls in get_args(Message)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +156,21 @@ class CouchReading:
 # Nested value types a message or a reading may carry, rebuilt by name from the journal.
 VALUE_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
-    for cls in (AxisReading, CouchReading, CouchSetpoint, DosimeterReading, DosimeterSettings)
+    for cls in (
+        AxisReading,
+        CouchReading,
+        CouchSetpoint,
+        DosimeterReading,
+        DosimeterSettings,
+        EnvironmentReading,
+    )
 }
 
 
 def to_record(value: Any) -> Any:
     """A dataclass (possibly nested) as a JSON-able dict tagged with its type; other values unchanged."""
+    if isinstance(value, datetime):
+        return {"type": "datetime", "iso": value.isoformat()}
     if is_dataclass(value) and not isinstance(value, type):
         record: dict[str, Any] = {"type": type(value).__name__}
         for f in fields(value):
@@ -183,6 +184,8 @@ def from_record(record: Any) -> Any:
     """Inverse of ``to_record`` for messages, readings and their nested values."""
     if isinstance(record, dict) and "type" in record:
         kind = record["type"]
+        if kind == "datetime":
+            return datetime.fromisoformat(record["iso"])
         cls = MESSAGE_TYPES.get(kind) or VALUE_TYPES.get(kind)
         if cls is None:
             raise ValueError(f"journal record of unknown type {kind!r}")

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from controller.config import RigConfig
 from controller.engine import RunEngine, dry_run, reading_from_record
@@ -28,12 +28,33 @@ from controller.interlocks import AxisLimits, SafetyEnvelope
 from controller.journal import Journal, read_journal
 from controller.results import RunSummary, SequenceResult
 from controller.rig import Rig, build_rig
+from drivers.clock import Clock
+from drivers.environment import OperatorEntry
 from drivers.errors import HilcalDriverError
 from geometry import AxisMounting
 
 MANIFEST = "run.json"
 RESULTS = "results.json"
 REPORT = "report.html"
+
+
+OPERATOR_DEVICE = "operator_entry"
+
+
+class AirEntry(BaseModel):
+    """Temperature and pressure typed in by a named operator; becomes the ``operator_entry`` device."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature_c: float
+    pressure_kpa: float
+    operator: str = Field(min_length=1)
+
+    def as_device(self, clock: Clock) -> OperatorEntry:
+        device = OperatorEntry(OPERATOR_DEVICE, clock=clock)
+        device.connect()
+        device.enter(temperature_c=self.temperature_c, pressure_kpa=self.pressure_kpa, operator=self.operator)
+        return device
 
 
 class ProgressSink:
@@ -156,6 +177,7 @@ def run_sequence(
     write_report: bool = True,
     run_id: str | None = None,
     on_rig_ready: Callable[[Rig], None] | None = None,
+    air: AirEntry | None = None,
 ) -> RunOutcome:
     """Run one sequence end to end; never raises for a device fault (the outcome records it).
 
@@ -179,6 +201,8 @@ def run_sequence(
         "host": platform.node(),
         "started_utc": datetime.now(UTC).isoformat(),
     }
+    if air is not None:
+        manifest["air_entry"] = air.model_dump(mode="json")
     _write_json(run_dir / MANIFEST, manifest)
     return _execute(run_dir, manifest, rig_config, parsed, progress, write_report, None, on_rig_ready)
 
@@ -249,6 +273,10 @@ def _execute(
             replayed_messages=len(replay or []),
         )
         rig.add_exchange_listener(journal.record_exchange)
+        if "air_entry" in manifest:
+            entry = AirEntry.model_validate(manifest["air_entry"])
+            rig.devices.environment[OPERATOR_DEVICE] = entry.as_device(rig.clock)
+            journal.append("air_entry", durable=True, device=OPERATOR_DEVICE, **manifest["air_entry"])
         if on_rig_ready is not None:
             on_rig_ready(rig)
         envelope = _connect(rig, journal)

@@ -12,7 +12,7 @@ readings.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,13 +24,18 @@ from controller.messages import (
     Dwell,
     HoldIntegration,
     ReadDosimeter,
+    ReadEnvironment,
     ResetIntegration,
     StartIntegration,
     ZeroDosimeter,
 )
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
+from dosimetry import TG51_REFERENCE, TRS398_REFERENCE, TRS398_REFERENCE_22C, k_tp
+from drivers.environment import EnvironmentReading
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
 from sequences.base import Plan, Sequence, SequenceContext
+
+ReferenceName = Literal["TRS-398", "TRS-398-22C", "TG-51"]
 
 
 class LeakageReproducibilityProfile(BaseModel):
@@ -79,6 +84,15 @@ class LeakageReproducibilityParams(BaseModel):
     readings: int = Field(default=10, ge=3, le=100, description="repeated beam readings (D3: 10)")
     beam_time_s: float = Field(default=30.0, gt=0, le=3600, description="beam-on time per reading")
     dose_rate_gy_per_min: float = Field(default=2.0, gt=0, le=100, description="dose rate at the chamber")
+    environment: str | None = Field(
+        default=None,
+        description="environment device (sensor or operator entry) for the k_TP-corrected charge",
+    )
+    reference_conditions: ReferenceName = Field(
+        default="TRS-398", description="reference air conditions of the chamber's calibration certificate"
+    )
+    temperature_uncertainty_c: float = Field(default=0.1, ge=0, description="standard uncertainty of T")
+    pressure_uncertainty_kpa: float = Field(default=0.05, ge=0, description="standard uncertainty of P")
     profile: str = Field(default="reference-class")
     profile_override: LeakageReproducibilityProfile | None = None
 
@@ -94,6 +108,19 @@ class LeakageReproducibilityParams(BaseModel):
 
     def tolerance_profile(self) -> LeakageReproducibilityProfile:
         return self.profile_override or PROFILES[self.profile]
+
+
+def _environment_record(reading: EnvironmentReading) -> dict[str, Any]:
+    return {
+        "temperature_c": reading.temperature_c,
+        "pressure_kpa": reading.pressure_kpa,
+        "provenance": reading.provenance,
+        "operator": reading.operator,
+        "clock_s": reading.clock_s,
+    }
+
+
+REFERENCES = {"TRS-398": TRS398_REFERENCE, "TRS-398-22C": TRS398_REFERENCE_22C, "TG-51": TG51_REFERENCE}
 
 
 def _record(reading: DosimeterReading) -> dict[str, Any]:
@@ -128,6 +155,9 @@ class ElectrometerLeakageReproducibility(Sequence[LeakageReproducibilityParams])
         settings = DosimeterSettings(mode="charge", range=params.range, bias_voltage_v=params.bias_voltage_v)
         leakage: list[dict[str, Any]] = []
         signal: list[dict[str, Any]] = []
+        environment: list[dict[str, Any]] = []
+        if params.environment is not None:
+            environment.append(_environment_record((yield ReadEnvironment(params.environment))))
         yield Beam(on=False)
         yield ConfigureDosimeter(device, settings)
         yield Dwell(params.settle_s)
@@ -146,7 +176,9 @@ class ElectrometerLeakageReproducibility(Sequence[LeakageReproducibilityParams])
             signal.append({"index": index, **_record(reading)})
             yield Checkpoint(f"reading {index + 1}/{params.readings}")
         yield from self._leakage(params, "after", leakage)
-        return {"leakage": leakage, "signal": signal}
+        if params.environment is not None:
+            environment.append(_environment_record((yield ReadEnvironment(params.environment))))
+        return {"leakage": leakage, "signal": signal, "environment": environment}
 
     def analyze(self, params: LeakageReproducibilityParams, data: Any) -> SequenceResult:
         return analyze_leakage_reproducibility(params, data)
@@ -212,6 +244,7 @@ def analyze_leakage_reproducibility(
         informative[f"leakage_current_{phase}"] = Measurement(
             value=current * 1e15, standard_uncertainty=0, unit="fA"
         )
+    notes = _air_correction(params, data.get("environment") or [], mean_q, sd_q, n, informative)
     return SequenceResult(
         sequence=ElectrometerLeakageReproducibility.name,
         title=ElectrometerLeakageReproducibility.title,
@@ -225,6 +258,7 @@ def analyze_leakage_reproducibility(
         },
         frame="not geometric: charges in coulomb at the electrometer input",
         notes=[
+            *notes,
             f"bias {params.bias_voltage_v:g} V, settle {params.settle_s:g} s, leakage windows "
             f"{params.leakage_time_s:g} s, {n} readings of {params.beam_time_s:g} s at "
             f"{params.dose_rate_gy_per_min:g} Gy/min",
@@ -233,3 +267,39 @@ def analyze_leakage_reproducibility(
             "resolution; k = 2",
         ],
     )
+
+
+def _air_correction(
+    params: LeakageReproducibilityParams,
+    environment: list[dict[str, Any]],
+    mean_q: float,
+    sd_q: float,
+    n: int,
+    informative: dict[str, Measurement],
+) -> list[str]:
+    """k_TP from the run's air readings (start and end), and the k_TP-corrected mean charge."""
+    if not environment:
+        return ["no air readings: the charge is not corrected to reference air conditions"]
+    temperature = float(np.mean([e["temperature_c"] for e in environment]))
+    pressure = float(np.mean([e["pressure_kpa"] for e in environment]))
+    reference = REFERENCES[params.reference_conditions]
+    ktp = k_tp(temperature, pressure, reference=reference).k_tp
+    drift_t = abs(environment[0]["temperature_c"] - environment[-1]["temperature_c"]) / (2 * math.sqrt(3))
+    drift_p = abs(environment[0]["pressure_kpa"] - environment[-1]["pressure_kpa"]) / (2 * math.sqrt(3))
+    u_rel = math.hypot(
+        math.hypot(params.temperature_uncertainty_c, drift_t) / (273.2 + temperature),
+        math.hypot(params.pressure_uncertainty_kpa, drift_p) / pressure,
+    )
+    informative["k_TP"] = Measurement(value=ktp, standard_uncertainty=ktp * u_rel, unit="1")
+    corrected = mean_q * ktp * 1e9
+    u_corrected = abs(corrected) * math.hypot(u_rel, sd_q / math.sqrt(n) / abs(mean_q))
+    informative["mean_charge_k_TP_corrected"] = Measurement(
+        value=corrected, standard_uncertainty=u_corrected, unit="nC"
+    )
+    sources = sorted(
+        {e["provenance"] + (f" by {e['operator']}" if e.get("operator") else "") for e in environment}
+    )
+    return [
+        f"air {temperature:.2f} °C, {pressure:.3f} kPa from {'; '.join(sources)}; k_TP to the "
+        f"{reference.label} reference {reference.temperature_c:g} °C / {reference.pressure_kpa:g} kPa"
+    ]

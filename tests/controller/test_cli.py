@@ -92,3 +92,23 @@ def test_sim_serve_json_endpoints_answer_zaber_ascii():
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=10)
+
+
+def test_air_entry_in_fahrenheit_is_refused_before_the_run(tmp_path: Path):
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--runs-dir",
+            str(tmp_path),
+            "--air-temperature-c",
+            "71.6",
+            "--air-pressure-kpa",
+            "101.3",
+            "--operator",
+            "bob",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "°F" in result.output or "Fahrenheit" in result.output
+    assert not any(tmp_path.iterdir())

@@ -57,3 +57,42 @@ def test_default_chambers_pass_with_both_electrometers(tmp_path: Path):
             write_report=False,
         )
         assert outcome.result is not None and outcome.result.outcome is Outcome.PASS, outcome.summary.error
+
+
+def test_air_from_the_room_sensor_gives_k_tp_with_provenance(tmp_path: Path):
+    params = {**FAST, "dosimeter": "electrometer_unidos", "range": "MEDIUM", "environment": "room_sensor"}
+    outcome = run_sequence(
+        load_rig_config(),
+        "electrometer-leakage-reproducibility",
+        params,
+        runs_dir=tmp_path,
+        write_report=False,
+    )
+    assert outcome.result is not None, outcome.summary.error
+    ktp = outcome.result.informative["k_TP"]
+    # the simulated room: 21.5 °C, 1009 hPa (± its slow drift); TRS-398 reference 20 °C, 101.325 kPa
+    expected = (273.2 + 21.5) / 293.2 * (101.325 / 100.9)
+    assert abs(ktp.value - expected) < 0.002 and ktp.standard_uncertainty > 0
+    assert any("sensor room_sensor" in note for note in outcome.result.notes)
+
+
+def test_operator_entry_is_used_and_named(tmp_path: Path):
+    from controller.session import AirEntry
+
+    params = {
+        **FAST,
+        "dosimeter": "electrometer_6517b",
+        "environment": "operator_entry",
+        "reference_conditions": "TG-51",
+    }
+    outcome = run_sequence(
+        load_rig_config(),
+        "electrometer-leakage-reproducibility",
+        params,
+        runs_dir=tmp_path,
+        write_report=False,
+        air=AirEntry(temperature_c=22.0, pressure_kpa=101.33, operator="A. Physicist"),
+    )
+    assert outcome.result is not None, outcome.summary.error
+    assert outcome.result.informative["k_TP"].value == pytest.approx(1.0, abs=1e-12)
+    assert any("operator entry by A. Physicist" in note for note in outcome.result.notes)

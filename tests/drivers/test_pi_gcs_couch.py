@@ -1,0 +1,278 @@
+"""HexapodCouch: the couch role over scripted GCS bytes; every refusal happens before the first byte."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from drivers.errors import IllegalStateError, LimitViolation
+from drivers.pi_gcs import (
+    DRIVER_KEY,
+    GcsConnection,
+    HexapodController,
+    HexapodCouch,
+    HexapodMounting,
+    HexapodParams,
+    UnreachablePose,
+    build_hexapod_couch,
+    setpoint_to_hexapod,
+)
+from drivers.registry import PortPool
+from drivers.roles.couch import COUCH_AXES, CouchPositioner, CouchSetpoint
+from drivers.transport.base import Transport
+from drivers.transport.expected import ExpectedProtocolTransport
+from tests.drivers.test_pi_gcs_hexapod import AXES, ERR_OK, FakeClock, connect_script, flags, floats, q
+
+Script = list[tuple[bytes | None, bytes | None]]
+
+
+class Refusal(Exception):
+    pass
+
+
+class RecordingGuard:
+    def __init__(self, refuse: bool = False) -> None:
+        self.paths: list[list[CouchSetpoint]] = []
+        self.refuse = refuse
+
+    def __call__(self, waypoints: Sequence[CouchSetpoint]) -> None:
+        self.paths.append(list(waypoints))
+        if self.refuse:
+            raise Refusal("keep-out volume 'nozzle' entered by 12 mm")
+
+
+def make_couch(
+    script: Script, **options: object
+) -> tuple[HexapodCouch, ExpectedProtocolTransport, FakeClock]:
+    transport = ExpectedProtocolTransport(script, device="hexapod-port")
+    clock = FakeClock()
+    controller = HexapodController(GcsConnection(transport), name="couch", clock=clock)
+    return HexapodCouch(controller, **options), transport, clock  # type: ignore[arg-type]
+
+
+def connected(
+    *script: tuple[bytes | None, bytes | None], **options: object
+) -> tuple[HexapodCouch, ExpectedProtocolTransport]:
+    couch, transport, _ = make_couch([*connect_script(), *script], **options)
+    couch.connect()
+    return couch, transport
+
+
+def test_construction_sends_nothing_and_satisfies_the_role() -> None:
+    couch, transport, _ = make_couch([])
+    assert isinstance(couch, CouchPositioner)
+    assert couch.state == "disconnected" and couch.name == "couch"
+    with pytest.raises(IllegalStateError, match="cannot report limits while in state 'disconnected'"):
+        couch.limits()
+    transport.assert_done()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"soft_limits": {"height_mm": (0.0, 1.0)}},
+        {"soft_limits": {"lateral_mm": (5.0, -5.0)}},
+        {"soft_limits": {"lateral_mm": (0.0, math.inf)}},
+        {"velocity": 0.0},
+    ],
+)
+def test_bad_options_are_refused_at_construction(options: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        make_couch([], **options)
+
+
+def test_limits_are_the_mapped_travel_intersected_with_soft_limits() -> None:
+    couch, transport = connected(soft_limits={"lateral_mm": (-20.0, 80.0), "pitch_deg": (-3.0, 3.0)})
+    limits = couch.limits()
+    assert set(limits) == set(COUCH_AXES)
+    assert limits["lateral_mm"] == pytest.approx((-20.0, 50.0), abs=1e-6)
+    assert limits["pitch_deg"] == (-3.0, 3.0)
+    assert limits["couch_rotation_deg"] == pytest.approx((-30.0, 30.0), abs=1e-6)
+    transport.assert_done()
+
+
+def test_soft_limits_that_miss_the_travel_are_a_configuration_error() -> None:
+    couch, _, _ = make_couch(connect_script(), soft_limits={"vertical_mm": (100.0, 200.0)})
+    with pytest.raises(ValueError, match="do not overlap"):
+        couch.connect()
+
+
+def test_velocity_is_sent_at_connect() -> None:
+    couch, transport = connected((b"VLS 25\n", None), ERR_OK, velocity=25.0)
+    transport.assert_done()
+
+
+def test_move_to_maps_iec_to_hexapod_asks_vmo_then_moves_and_waits() -> None:
+    couch, transport = connected(
+        (b"VMO? X 10 Y -20 Z 5 U 1.5 V -2 W 0\n", b"1\n"),
+        (b"MOV X 10 Y -20 Z 5 U 1.5 V -2 W 0\n", None),
+        ERR_OK,
+        (b"\x05", b"3F\n"),
+        (b"\x05", b"0\n"),
+        (q("ONT?"), flags("111111")),
+        (q("POS?"), floats(10, -20, 5, 1.5, -2, 0)),
+        (q("POS?"), floats(10, -20, 5, 1.5, -2, 0)),
+    )
+    target = CouchSetpoint(lateral_mm=10, longitudinal_mm=-20, vertical_mm=5, pitch_deg=1.5, roll_deg=-2)
+    couch.move_to(target)
+    assert couch.state == "ready"
+    back = couch.read_setpoint()
+    for axis in COUCH_AXES:
+        assert getattr(back, axis) == pytest.approx(getattr(target, axis), abs=1e-9)
+    transport.assert_done()
+
+
+def test_a_target_exactly_on_the_travel_limit_is_accepted() -> None:
+    couch, transport = connected(
+        (b"VMO? X 50 Y 0 Z 0 U 0 V 0 W 0\n", b"1\n"), (b"MOV X 50 Y 0 Z 0 U 0 V 0 W 0\n", None), ERR_OK
+    )
+    assert couch.limits()["lateral_mm"] == (-50.0, 50.0)
+    couch.start_move_to(CouchSetpoint(lateral_mm=50.0))
+    transport.assert_done()
+
+
+@pytest.mark.parametrize(
+    ("setpoint", "match"),
+    [
+        (CouchSetpoint(lateral_mm=50.5), r"couch: lateral 50.5 mm is outside the travel \[.*\] mm by 0.5"),
+        (CouchSetpoint(roll_deg=-4.0), r"couch: roll -4 deg is outside the travel \[-3, 3\] deg by 1"),
+        (CouchSetpoint(couch_rotation_deg=math.nan), "couch rotation nan deg"),
+        # each IEC value within its range, but the yaw needs Y = 50·sin20° + 50·cos20° = 64 mm of travel:
+        (CouchSetpoint(lateral_mm=50, longitudinal_mm=50, couch_rotation_deg=20), r"couch: axis Y 64.\d+ mm"),
+        (CouchSetpoint(lateral_mm=50.0000001), "lateral 50 mm is outside the travel"),
+    ],
+)
+def test_targets_outside_limits_are_refused_before_any_byte(setpoint: CouchSetpoint, match: str) -> None:
+    guard = RecordingGuard()
+    couch, transport = connected(soft_limits={"roll_deg": (-3.0, 3.0)}, path_guard=guard)
+    with pytest.raises(LimitViolation, match=match):
+        couch.start_move_to(setpoint)
+    assert guard.paths == []  # limits come before the (more expensive) path check
+    assert couch.state == "ready"
+    transport.assert_done()
+
+
+def test_guard_sees_the_hexapod_path_and_refusal_sends_nothing() -> None:
+    guard = RecordingGuard(refuse=True)
+    couch, transport = connected(path_guard=guard)
+    target = CouchSetpoint(lateral_mm=20.0, couch_rotation_deg=1.0)
+    with pytest.raises(Refusal, match="nozzle"):
+        couch.start_move_to(target)
+    (path,) = guard.paths
+    assert path[0] == CouchSetpoint() and path[-1] == target
+    assert len(path) == 5  # X travels 20 mm: waypoints every 5 mm
+    hexapod_path = [setpoint_to_hexapod(p) for p in path]
+    for k, pose in enumerate(hexapod_path):  # the waypoints lie on the hexapod's straight X..W path
+        for axis in AXES:
+            assert pose[axis] == pytest.approx(hexapod_path[-1][axis] * k / 4, abs=1e-9)
+    transport.assert_done()
+
+
+def test_unreachable_pose_is_refused_with_nothing_moved() -> None:
+    couch, transport = connected((b"VMO? X 40 Y 40 Z -20 U 10 V 10 W 0\n", b"0\n"))
+    setpoint = CouchSetpoint(lateral_mm=40, longitudinal_mm=40, vertical_mm=-20, pitch_deg=10, roll_deg=10)
+    expected = setpoint_to_hexapod(setpoint)
+    assert expected["X"] == pytest.approx(40)
+    with pytest.raises(UnreachablePose, match="not reachable"):
+        couch.start_move_to(setpoint)
+    assert couch.state == "ready"
+    transport.assert_done()
+
+
+def test_a_guarded_move_from_an_unknown_pose_is_illegal() -> None:
+    guard = RecordingGuard()
+    couch, transport = connected(path_guard=guard)
+    couch.controller._position = None  # as after a stop whose pose could not be read back
+    with pytest.raises(IllegalStateError, match="plan a move from an unknown pose"):
+        couch.start_move_to(CouchSetpoint(lateral_mm=1.0))
+    assert guard.paths == []
+    transport.assert_done()
+
+
+def test_home_stop_and_emergency_stop_bytes() -> None:
+    script: Script = [
+        *connect_script(referenced="000000"),
+        (q("SVO?"), flags("111111")),
+        (b"FRF X Y Z U V W\n", None),
+        ERR_OK,
+        (b"\x07", b"\xb1\n"),
+        (q("FRF?"), flags("111111")),
+        (q("POS?"), floats(0, 0, 0, 0, 0, 0)),
+        (b"HLT X Y Z U V W\n", None),
+        ERR_OK,
+        (b"\x05", b"0\n"),
+        (q("POS?"), floats(0, 0, 0, 0, 0, 0)),
+        (b"\x18", None),
+        (b"ERR?\n", b"10\n"),
+        (b"\x05", b"0\n"),
+        (q("POS?"), floats(0, 0, 0, 0, 0, 0)),
+    ]
+    couch, transport, _ = make_couch(script)
+    couch.connect()
+    assert couch.state == "connected"
+    couch.home()
+    assert couch.state == "ready"
+    couch.stop()
+    assert couch.state == "ready"
+    couch.emergency_stop()
+    assert couch.state == "stopped"
+    couch.close()
+    assert couch.state == "disconnected"
+    transport.assert_done()
+
+
+# -- params and the registry builder ----------------------------------------------------------------------
+RIG_PARAMS = """
+mounting:
+  origin_mm: [0.0, 0.0, -800.0]
+  table_top_origin_mm: [0.0, 0.0, 800.0]
+  pivot_mm: [0.0, 0.0, 800.0]
+  uvw_convention: moving_axes
+soft_limits:
+  lateral_mm: [-40.0, 40.0]
+  pitch_deg: [-3.0, 3.0]
+  roll_deg: [-3.0, 3.0]
+poll_interval_s: 0.05
+velocity_mm_s: 10.0
+"""
+
+
+def test_params_parse_from_yaml_and_refuse_unknown_fields() -> None:
+    params = HexapodParams.model_validate(yaml.safe_load(RIG_PARAMS))
+    assert params.mounting.pivot == (0.0, 0.0, 800.0)
+    assert params.soft_limits["pitch_deg"] == (-3.0, 3.0)
+    for bad in (
+        {"speed": 3},
+        {"soft_limits": {"height_mm": [0, 1]}},
+        {"soft_limits": {"roll_deg": [3, -3]}},
+        {"mounting": {"x_axis": [1, 1, 0]}},
+        {"poll_interval_s": 0},
+    ):
+        with pytest.raises(ValidationError):
+            HexapodParams.model_validate(bad)
+
+
+def test_builder_matches_the_registry_signature_and_does_no_io() -> None:
+    transports: list[ExpectedProtocolTransport] = []
+
+    def opener(port: str, label: str) -> Transport:
+        transport = ExpectedProtocolTransport([], device=label)
+        transports.append(transport)
+        return transport
+
+    pool = PortPool(opener)
+    params = HexapodParams.model_validate(yaml.safe_load(RIG_PARAMS))
+    couch = build_hexapod_couch("couch", "socket://10.0.0.20:50000", params, pool, FakeClock())
+    assert isinstance(couch, CouchPositioner) and couch.state == "disconnected"
+    assert couch.mounting == params.mounting and couch.velocity == 10.0
+    assert pool.sessions[(DRIVER_KEY, "socket://10.0.0.20:50000")] is couch.controller.connection
+    assert transports[0].device == "hexapod socket://10.0.0.20:50000"
+    transports[0].assert_done()
+    with pytest.raises(ValueError, match="already drives a hexapod"):
+        build_hexapod_couch("couch2", "socket://10.0.0.20:50000", params, pool, FakeClock())
+    with pytest.raises(TypeError, match="HexapodParams"):
+        build_hexapod_couch("couch3", "/dev/ttyS0", HexapodMounting(), pool, FakeClock())
