@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from controller.collision import MotionSafety
 from controller.errors import ConfigError, describe_validation_errors
 from geometry import AxisMounting, Direction, Point, System
 
@@ -84,6 +85,15 @@ class RigConfig(BaseModel):
     name: str
     description: str = ""
     devices: dict[str, DeviceConfig]
+    gantry_deg: float = Field(
+        default=0.0,
+        ge=-360,
+        le=360,
+        description="gantry angle (IEC 61217) during the session: places keep-out volumes",
+    )
+    motion_safety: MotionSafety | None = Field(
+        default=None, description="couch envelope and keep-out volumes checked on every couch path"
+    )
     simulation: dict[str, Any] | None = Field(
         default=None, description="present only on a simulated rig; checked by the simulator itself"
     )

@@ -21,16 +21,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controller.collision import CollisionGuard
 from controller.config import RigConfig
 from controller.engine import RunEngine, dry_run, reading_from_record
 from controller.errors import HilcalError, RunAborted
-from controller.interlocks import AxisLimits, SafetyEnvelope
+from controller.interlocks import AxisLimits, PathCheck, SafetyEnvelope
 from controller.journal import Journal, read_journal
 from controller.results import RunSummary, SequenceResult
 from controller.rig import Rig, build_rig
 from drivers.clock import Clock
 from drivers.environment import OperatorEntry
 from drivers.errors import HilcalDriverError
+from drivers.roles.couch import CouchSetpoint
 from geometry import AxisMounting
 
 MANIFEST = "run.json"
@@ -120,6 +122,16 @@ def _write_json(path: Path, payload: Any) -> None:
     os.replace(tmp, path)
 
 
+def _iec_path_check(guard: CollisionGuard, device: str) -> PathCheck:
+    """The envelope's view of a couch move: the straight IEC path from the last target (home if none)."""
+
+    def check(name: str, start: CouchSetpoint | None, end: CouchSetpoint) -> None:
+        if name == device:
+            guard([start if start is not None else CouchSetpoint(), end])
+
+    return check
+
+
 def _connect(rig: Rig, journal: Journal) -> SafetyEnvelope:
     envelope = SafetyEnvelope()
     for name, couch in rig.devices.couches.items():
@@ -128,6 +140,15 @@ def _connect(rig: Rig, journal: Journal) -> SafetyEnvelope:
         site = rig.config.devices[name].couch_limits
         if site:
             envelope.set_couch_limits(name, site, "rig couch limits")
+        safety = rig.config.motion_safety
+        if safety is not None:
+            couch_limits = {a: (lim.low_mm, lim.high_mm) for a, lim in envelope.couch_limits(name).items()}
+            guard = CollisionGuard.from_config(
+                safety, couch_limits, gantry_deg=rig.config.gantry_deg, device=name
+            )
+            if hasattr(couch, "path_guard"):
+                couch.path_guard = guard  # the driver checks its own interpolated path too
+            envelope.add_couch_path_check(_iec_path_check(guard, name))
         journal.append(
             "connected",
             durable=True,

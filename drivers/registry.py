@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from drivers.clock import Clock
 from drivers.environment import ScpiEnvironmentParams
 from drivers.keithley6517b import Keithley6517BParams
+from drivers.pi_gcs.params import HexapodParams
 from drivers.ptw_unidos import UnidosParams
 from drivers.transport.base import Transport
 
@@ -80,6 +81,12 @@ class DriverSpec:
     visa_native: bool = False  # reached through VISA resource strings (SCPI instruments)
 
 
+def _build_hexapod(name: str, port: str, params: BaseModel, pool: PortPool, clock: Clock) -> Any:
+    from drivers.pi_gcs import build_hexapod_couch
+
+    return build_hexapod_couch(name, port, params, pool, clock)
+
+
 def _build_unidos(name: str, port: str, params: BaseModel, pool: PortPool, clock: Clock) -> Any:
     from drivers.ptw_unidos import build_unidos
 
@@ -104,6 +111,12 @@ DRIVERS: dict[str, DriverSpec] = {
         params_model=ZaberAxisParams,
         build=_build_zaber_axis,
         summary="Zaber ASCII protocol (X-series stages and controllers), one axis",
+    ),
+    "pi-gcs-hexapod": DriverSpec(
+        role="couch",
+        params_model=HexapodParams,
+        build=_build_hexapod,
+        summary="PI GCS 2.0 hexapod controller (C-887 class) as a 6-DoF couch top",
     ),
     "ptw-unidos": DriverSpec(
         role="dosimeter",

@@ -14,7 +14,7 @@ Pose vectors are ``(X, Y, Z, U, V, W)``: translations in mm, rotations in degree
 axes X, Y, Z, applied in the order U, then V, then W, about the pivot point ``r`` (GCS ``SPI``, R S T, in
 platform coordinates, so it moves with the platform's translation)::
 
-    T(q) = Tr(x, y, z) · Tr(r) · Rz(w) · Ry(v) · Rx(u) · Tr(−r)
+    T(q) = Tr(x, y, z) · Tr(r) · Rx(u) · Ry(v) · Rz(w) · Tr(−r)   (U, V, W about moving axes)
 
 Motion is a synchronized straight line in pose space, ``q = q0 + s·(q1 − q0)``, with a trapezoidal profile on
 the path parameter ``s ∈ [0, 1]``: ``ṡ ≤ min(v/|Δxyz|, ω/|Δuvw|)``, ``s̈ ≤ min(a/|Δxyz|, α/|Δuvw|)``, where
@@ -28,7 +28,7 @@ The true pose (see docs/simulators.md, "Hexapod (PI GCS 2.0)")::
     L   ∈ [0, B] per axis             backlash play; on a leg, L ← clamp(L + Δq', 0, B)
     q*  = q' − L + n                  n: true-pose scatter, drawn once per leg, N(0, σ_true)
     t*  = M · (x*, y*, z*) − (0, 0, m·(c0 + c1·e))     M: squareness, sag with payload m and extension e
-    T*  = Tr(t*) · Tr(r + d) · Rz(w*) · Tr(−d) · Ry(v*) · Rx(u*) · Tr(−r)   d = (dx, dy, 0): walkout
+    T*  = Tr(t*) · Tr(r) · Rx(u*) · Ry(v*) · Tr(d) · Rz(w*) · Tr(−d) · Tr(−r)   d = (dx, dy, 0): walkout
 
 Everything is evaluated lazily at ``clock.now()``; pending events (the end of referencing, a motion that waits
 for a brake to finish) are applied in time order at the next call, which is exact because time only moves
@@ -92,8 +92,13 @@ def pose_dict(vec: ArrayLike) -> dict[str, float]:
 
 
 def rotation_matrix(u_deg: float, v_deg: float, w_deg: float) -> Matrix:
-    """``Rz(w) · Ry(v) · Rx(u)``: U first, then V, then W, all about spatially fixed axes."""
-    return rot_z(w_deg) @ rot_y(v_deg) @ rot_x(u_deg)
+    """``Rx(u) · Ry(v) · Rz(w)``: U, then V, then W, each about axes that move with the platform.
+
+    PI's hexapod manuals (e.g. H-820 MS207E §3.7.4): "the rotational axes ... always move together with the
+    platform ... a given rotation in space is calculated from the individual rotations in the order
+    U -> V -> W". Intrinsic rotations in that order compose left to right.
+    """
+    return rot_x(u_deg) @ rot_y(v_deg) @ rot_z(w_deg)
 
 
 def pose_matrix(pose: ArrayLike, pivot_mm: ArrayLike = (0.0, 0.0, 0.0)) -> Matrix:
@@ -109,9 +114,9 @@ def pose_from_matrix(matrix: ArrayLike, pivot_mm: ArrayLike = (0.0, 0.0, 0.0)) -
     m = np.asarray(matrix, dtype=float)
     rot = m[:3, :3]
     r = np.asarray(pivot_mm, dtype=float).reshape(3)
-    v = -math.degrees(math.asin(max(-1.0, min(1.0, rot[2, 0]))))
-    u = math.degrees(math.atan2(rot[2, 1], rot[2, 2]))
-    w = math.degrees(math.atan2(rot[1, 0], rot[0, 0]))
+    v = math.degrees(math.asin(max(-1.0, min(1.0, rot[0, 2]))))
+    u = math.degrees(math.atan2(-rot[1, 2], rot[2, 2]))
+    w = math.degrees(math.atan2(-rot[0, 1], rot[0, 0]))
     xyz = m[:3, 3] - r + rot @ r
     return np.array([*xyz, u, v, w])
 
@@ -872,9 +877,10 @@ class Hexapod:
             r = self._pivot
             d = np.array([errors.walkout_mm[0], errors.walkout_mm[1], 0.0])
             rot = rotation_matrix(q[3], q[4], q[5])
-            # Tr(r + d)·Rz·Tr(−d)·Ry·Rx·Tr(−r): the W rotation turns about r + d, U and V about r.
-            rz = rot_z(q[5])
-            translation = xyz + r + d - rz @ d - rot @ r
+            # Tr(r)·Rx·Ry·Tr(d)·Rz·Tr(−d)·Tr(−r): W turns about an axis displaced by d (in the frame that
+            # U and V have tilted), U and V about r.
+            rxy = rot_x(q[3]) @ rot_y(q[4])
+            translation = xyz + r + rxy @ (d - rot_z(q[5]) @ d) - rot @ r
             return rigid(rot, translation)
 
     def true_pose(self) -> Vector:

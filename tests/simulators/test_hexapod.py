@@ -456,3 +456,17 @@ def test_world_registration_and_state_snapshot(world: World, clock: VirtualClock
     assert state.referenced and state.servo and not state.referencing
     assert state.moving["V"] and not state.on_target["V"] and state.target["V"] == 1.0
     assert state.velocity_mm_s == 10.0 and state.pivot_mm == (0.0, 0.0, 0.0) and state.payload_kg == 0.0
+
+
+def test_u_v_w_compose_about_moving_axes_as_pi_documents():
+    """PI (H-820 MS207E §3.7.4): rotation axes move with the platform; order U -> V -> W.
+
+    U = 90° then V = 90° about the *moved* Y axis takes the platform's X axis to room +Y; read about fixed
+    axes it would end at −Z. The driver implements the same manual independently (drivers/pi_gcs/iec.py).
+    """
+    from simulators.hexapod import pose_from_matrix, pose_matrix, rotation_matrix
+
+    x_axis = rotation_matrix(90.0, 90.0, 0.0) @ np.array([1.0, 0.0, 0.0])
+    np.testing.assert_allclose(x_axis, [0.0, 1.0, 0.0], atol=1e-12)
+    pose = np.array([1.0, -2.0, 3.0, 2.5, -1.5, 4.0])
+    np.testing.assert_allclose(pose_from_matrix(pose_matrix(pose, (0, 0, 50)), (0, 0, 50)), pose, atol=1e-9)

@@ -1,0 +1,201 @@
+"""A PI hexapod as the couch positioner role: IEC 61217 set points in, GCS bytes out, checked first.
+
+``HexapodCouch`` satisfies ``drivers.roles.couch.CouchPositioner``. Every move passes, in this order and
+before any byte is written: the state machine's guard; the IEC limits (the hexapod's ``TMN?``/``TMX?``
+travel mapped to IEC axes, intersected with the rig's soft limits); the travel of each hexapod axis at the
+mapped target; and the motion guard, if one is installed, which sees the path the platform will take.
+Only then does the controller ask ``VMO?`` and, if the pose is reachable, send ``MOV``.
+
+The motion guard is how collision checking (``controller.collision``, which drivers may not import)
+reaches the driver: any callable taking the waypoints of the path and raising to refuse it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Final, Protocol
+
+from drivers.errors import IllegalStateError, LimitViolation
+from drivers.pi_gcs.hexapod import HexapodController
+from drivers.pi_gcs.iec import (
+    DEFAULT_MOUNTING,
+    HexapodMounting,
+    hexapod_to_setpoint,
+    iec_ranges,
+    setpoint_to_hexapod,
+)
+from drivers.roles.couch import COUCH_AXES, CouchSetpoint
+from geometry.errors import GimbalLockError
+
+#: Largest change of X/Y/Z (mm) and of U/V/W (degrees) between two waypoints handed to the motion guard.
+WAYPOINT_SPACING: Final = (5.0, 0.5)
+
+
+class PathGuard(Protocol):
+    """Refuses a motion by raising. ``waypoints`` run from the current pose to the target, in order.
+
+    Consecutive waypoints are close (``WAYPOINT_SPACING``) and lie on the hexapod's own straight path in
+    X..W; a guard may join them by interpolating the IEC parameters.
+    """
+
+    def __call__(self, waypoints: Sequence[CouchSetpoint]) -> None: ...
+
+
+def axis_quantity(axis: str) -> tuple[str, str]:
+    """``"couch_rotation_deg"`` → ``("couch rotation", "deg")``: wording and unit for errors."""
+    quantity, _, unit = axis.rpartition("_")
+    return quantity.replace("_", " "), unit
+
+
+class HexapodCouch:
+    """A hexapod table top commanded in IEC 61217 terms. Construction does no I/O; ``connect()`` does.
+
+    ``soft_limits`` narrows IEC axes (keys from ``COUCH_AXES``); it never widens the hexapod's travel.
+    ``velocity`` (mm/s) is sent with ``VLS`` at connect when given.
+    """
+
+    def __init__(
+        self,
+        controller: HexapodController,
+        *,
+        name: str | None = None,
+        mounting: HexapodMounting = DEFAULT_MOUNTING,
+        soft_limits: Mapping[str, tuple[float, float]] | None = None,
+        velocity: float | None = None,
+        path_guard: PathGuard | None = None,
+    ) -> None:
+        limits = dict(soft_limits or {})
+        for axis, (low, high) in limits.items():
+            if axis not in COUCH_AXES:
+                raise ValueError(f"soft limit for unknown couch axis {axis!r}; expected one of {COUCH_AXES}")
+            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+                raise ValueError(f"soft limit for {axis} must be finite with low <= high, got {(low, high)}")
+        if velocity is not None and not (velocity > 0 and math.isfinite(velocity)):
+            raise ValueError(f"velocity must be positive and finite, got {velocity!r}")
+        self.name = controller.name if name is None else name
+        self.mounting = mounting
+        self.soft_limits = limits
+        self.velocity = velocity
+        self.path_guard = path_guard
+        self._controller = controller
+        self._limits: dict[str, tuple[float, float]] | None = None
+
+    # -- role ------------------------------------------------------------------------------------------
+    @property
+    def controller(self) -> HexapodController:
+        return self._controller
+
+    @property
+    def state(self) -> str:
+        return self._controller.state
+
+    def connect(self) -> None:
+        """Connect the controller, map its travel to IEC limits, and set the velocity if configured."""
+        controller = self._controller
+        controller.connect()
+        device = iec_ranges(controller.travel(), self.mounting)
+        limits: dict[str, tuple[float, float]] = {}
+        for axis in COUCH_AXES:
+            low, high = device[axis]
+            if axis in self.soft_limits:
+                soft_low, soft_high = self.soft_limits[axis]
+                low, high = max(low, soft_low), min(high, soft_high)
+            if low > high:
+                raise ValueError(
+                    f"{self.name}: soft limits for {axis} {self.soft_limits[axis]} do not overlap the "
+                    f"hexapod's range {device[axis]}"
+                )
+            limits[axis] = (low, high)
+        self._limits = limits
+        if self.velocity is not None and controller.state in ("connected", "ready"):
+            controller.set_velocity(self.velocity)
+
+    def close(self) -> None:
+        self._controller.close()
+
+    def limits(self) -> dict[str, tuple[float, float]]:
+        """Per IEC axis, the hexapod's range for that axis moved alone from home, ∩ the soft limits.
+
+        The hexapod's axes are coupled, so a combination of in-range values can still be refused by the
+        per-axis hexapod check (see ``plan``).
+        """
+        if self._limits is None:
+            raise IllegalStateError(self.name, "report limits", self.state)
+        return dict(self._limits)
+
+    def home(self, timeout_s: float = 300.0) -> None:
+        """``FRF`` and wait until referenced (the controller switches the servo on first if needed)."""
+        self._controller.reference(timeout_s)
+
+    def plan(self, setpoint: CouchSetpoint) -> dict[str, float]:
+        """Every check of a move, with no I/O: returns the hexapod target or raises.
+
+        State → IEC limits (``LimitViolation``) → hexapod travel per axis (``LimitViolation`` naming the
+        hexapod axis) → motion guard (whatever it raises, e.g. a collision error).
+        """
+        controller = self._controller
+        controller.require("move", "start_moving")
+        limits = self.limits()
+        for axis in COUCH_AXES:
+            value = float(getattr(setpoint, axis))
+            low, high = limits[axis]
+            if not (math.isfinite(value) and low <= value <= high):
+                quantity, unit = axis_quantity(axis)
+                raise LimitViolation(self.name, quantity, value, low, high, unit)
+        try:
+            target = setpoint_to_hexapod(setpoint, self.mounting)
+        except GimbalLockError as err:  # V = ±90°: far outside any hexapod's travel
+            low, high = controller.travel()["V"]
+            raise LimitViolation(self.name, "axis V", 90.0, low, high, "deg") from err
+        controller.check_move(target)
+        if self.path_guard is not None:
+            self.path_guard(self._waypoints(target, setpoint))
+        return target
+
+    def _waypoints(self, target: Mapping[str, float], setpoint: CouchSetpoint) -> list[CouchSetpoint]:
+        start = self._controller.last_position
+        if start is None:
+            raise IllegalStateError(self.name, "plan a move from an unknown pose (read it first)", self.state)
+        linear_mm, angular_deg = WAYPOINT_SPACING
+        span = max(
+            max(abs(target[axis] - start[axis]) / linear_mm for axis in ("X", "Y", "Z")),
+            max(abs(target[axis] - start[axis]) / angular_deg for axis in ("U", "V", "W")),
+        )
+        count = max(1, math.ceil(span))
+        points = [hexapod_to_setpoint(start, self.mounting)]
+        for k in range(1, count):
+            f = k / count
+            pose = {axis: start[axis] + (target[axis] - start[axis]) * f for axis in target}
+            points.append(hexapod_to_setpoint(pose, self.mounting))
+        points.append(setpoint)
+        return points
+
+    def start_move_to(self, setpoint: CouchSetpoint) -> None:
+        """``plan`` (no bytes), then ``VMO?`` and ``MOV``; returns at once."""
+        self._controller.start_move(self.plan(setpoint))
+
+    def is_moving(self) -> bool:
+        return self._controller.is_moving()
+
+    def wait_until_idle(self, timeout_s: float = 300.0) -> None:
+        self._controller.wait_until_idle(timeout_s)
+
+    def move_to(self, setpoint: CouchSetpoint, timeout_s: float = 300.0) -> None:
+        self.start_move_to(setpoint)
+        self.wait_until_idle(timeout_s)
+
+    def read_setpoint(self) -> CouchSetpoint:
+        """``POS?`` converted to IEC terms through the mounting."""
+        return hexapod_to_setpoint(self._controller.position(), self.mounting)
+
+    def stop(self) -> None:
+        """``HLT`` (smooth stop); the pose is read back once the platform stands still."""
+        self._controller.halt()
+
+    def emergency_stop(self) -> None:
+        """``#24`` (abrupt stop of everything); latches ``stopped`` until ``controller.reset_stop()``."""
+        self._controller.stop_all()
+
+    def __repr__(self) -> str:
+        return f"HexapodCouch({self.name!r}, state={self.state!r})"

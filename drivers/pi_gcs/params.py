@@ -1,0 +1,35 @@
+"""Rig-file parameters of a PI hexapod couch (``params:`` of a ``pi-gcs-hexapod`` device)."""
+
+from __future__ import annotations
+
+import math
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from drivers.pi_gcs.iec import HexapodMounting
+from drivers.roles.couch import COUCH_AXES
+
+
+class HexapodParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mounting: HexapodMounting = Field(
+        default_factory=HexapodMounting, description="where the hexapod sits in IEC 61217 terms"
+    )
+    soft_limits: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="per IEC couch axis (lateral_mm, …, roll_deg): [low, high], narrower than the travel",
+    )
+    poll_interval_s: float = Field(default=0.05, gt=0, le=5, description="status poll period while waiting")
+    velocity_mm_s: float | None = Field(default=None, gt=0, description="platform velocity sent with VLS")
+    check_queries: bool = Field(default=False, description="send ERR? after every query, as pipython does")
+
+    @model_validator(mode="after")
+    def _known_axes_ordered_limits(self) -> Self:
+        for axis, (low, high) in self.soft_limits.items():
+            if axis not in COUCH_AXES:
+                raise ValueError(f"soft_limits: unknown couch axis {axis!r}; expected one of {COUCH_AXES}")
+            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+                raise ValueError(f"soft_limits.{axis}: expected finite [low, high] with low <= high")
+        return self

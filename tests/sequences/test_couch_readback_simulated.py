@@ -1,0 +1,88 @@
+"""Couch readback over the PI GCS hexapod simulator, with the collision and limit checks in the loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from controller.config import RigConfig, load_rig_config
+from controller.journal import read_journal
+from controller.results import Outcome
+from controller.session import run_sequence
+
+FEW_POSES = {
+    "poses": [{}, {"lateral_mm": 10.0}, {"vertical_mm": 8.0, "pitch_deg": 1.0}],
+    "repeats": 2,
+    "dwell_s": 1,
+}
+
+
+def rig(**changes: Any) -> RigConfig:
+    raw = load_rig_config().model_dump(mode="json")
+    for path, value in changes.items():
+        target = raw
+        *keys, last = path.split(".")
+        for key in keys:
+            target = target[key]
+        target[last] = value
+    return RigConfig.model_validate(raw)
+
+
+def sent(run_dir: Path) -> list[str]:
+    return [r["data"] for r in read_journal(run_dir / "journal.jsonl").records if r["kind"] == "tx"]
+
+
+def moved(run_dir: Path) -> bool:
+    """Did any motion command (MOV, MVR, FRF — not their queries) reach the wire?"""
+    return any(cmd.split(" ")[0].strip() in {"MOV", "MVR", "FRF"} for cmd in sent(run_dir))
+
+
+def test_default_couch_passes_tg142(tmp_path: Path):
+    outcome = run_sequence(
+        load_rig_config(), "couch-pose-readback", FEW_POSES, runs_dir=tmp_path, write_report=False
+    )
+    assert outcome.result is not None, outcome.summary.error
+    assert outcome.result.outcome is Outcome.PASS
+    assert moved(outcome.run_dir)
+
+
+def test_noisy_readback_fails_the_srs_profile(tmp_path: Path):
+    config = rig(
+        **{"simulation.hexapods.couch_hexapod.errors": {"readback_noise_mm": 0.8, "readback_noise_deg": 0.0}}
+    )
+    params = {**FEW_POSES, "repeats": 5, "profile": "tg142-monthly-srs"}
+    outcome = run_sequence(config, "couch-pose-readback", params, runs_dir=tmp_path, write_report=False)
+    assert outcome.result is not None, outcome.summary.error
+    verdicts = {v.metric: v for v in outcome.result.verdicts}
+    assert verdicts["Δt"].outcome is Outcome.FAIL and verdicts["Δt"].measured.value > 1.0
+
+
+def test_pose_beyond_soft_limit_is_refused_before_any_motion(tmp_path: Path):
+    params = {"poses": [{"lateral_mm": 5.0}, {"pitch_deg": 3.5}], "repeats": 1}
+    outcome = run_sequence(
+        load_rig_config(), "couch-pose-readback", params, runs_dir=tmp_path, write_report=False
+    )
+    assert outcome.summary.state == "faulted"
+    assert "pitch_deg" in (outcome.summary.error or "") and "3.5" in (outcome.summary.error or "")
+    assert not moved(outcome.run_dir)
+
+
+def test_pose_into_a_keep_out_volume_is_refused_before_any_motion(tmp_path: Path):
+    raw = load_rig_config().model_dump(mode="json")
+    raw["motion_safety"]["volumes"].append(
+        {
+            "kind": "box",
+            "name": "test block",
+            "system": "f",
+            "centre_mm": [0, -800, 222],
+            "half_size_mm": [50, 50, 10],
+            "margin_mm": 10,
+        }
+    )
+    params = {"poses": [{"lateral_mm": 5.0}, {"vertical_mm": 8.0}], "repeats": 1}
+    outcome = run_sequence(
+        RigConfig.model_validate(raw), "couch-pose-readback", params, runs_dir=tmp_path, write_report=False
+    )
+    assert outcome.summary.state == "faulted"
+    assert "test block" in (outcome.summary.error or "")
+    assert not moved(outcome.run_dir)
