@@ -142,9 +142,12 @@ def run(
         Path | None, typer.Option(help="rig file (YAML/TOML); default: the built-in simulated rig")
     ] = None,
     sequence: Annotated[
-        str, typer.Option(help="sequence name (see `hilcal sequences`)")
-    ] = "phantom-axis-iso230",
+        str | None, typer.Option(help="one sequence (see `hilcal sequences`); default: run the session")
+    ] = None,
     params: Annotated[Path | None, typer.Option(help="sequence parameter file (YAML/TOML)")] = None,
+    session: Annotated[
+        Path | None, typer.Option(help="session file (steps of sequences); default: the built-in session")
+    ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="override a rig field: dotted.path=value")
     ] = None,
@@ -154,35 +157,74 @@ def run(
     air_pressure_kpa: Annotated[float | None, typer.Option(help="air pressure typed in (kPa)")] = None,
     operator: Annotated[str | None, typer.Option(help="who read the thermometer and barometer")] = None,
 ) -> None:
-    """Run a calibration sequence and print its verdict (exit 0 PASS, 1 FAIL/INCONCLUSIVE, 3 run failed)."""
+    """Run a sequence, or a whole commissioning session, and print the verdicts.
+
+    Exit 0 when every verdict is PASS, 1 on a FAIL or INCONCLUSIVE, 2 on bad input, 3 when a run faulted or
+    was aborted.
+    """
+    from controller.commissioning import SessionStep, load_session, run_session
     from sequences import get_sequence
 
     try:
         config = load_rig_config(rig)
         if set_:
             config = _apply_overrides(config, set_)
-        seq = get_sequence(sequence)
-        parsed = seq.load_params(params)
         air = _air_entry(air_temperature_c, air_pressure_kpa, operator)
+        if sequence is not None:
+            if session is not None:
+                raise ValueError("--sequence and --session exclude each other")
+            steps = SessionStep(sequence=sequence, params=get_sequence(sequence).load_params(params).model_dump())
+            plan = None
+        else:
+            if params is not None:
+                raise ValueError(
+                    "--params belongs to --sequence; a session file carries each step's parameters"
+                )
+            plan = load_session(session)
     except (ConfigError, KeyError, ValueError) as err:
         err_console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from err
     _install_sigterm_as_interrupt()
-    console.print(
-        f"Rig [bold]{config.name}[/bold]{' (simulated)' if config.simulated else ''}; sequence {seq.title}"
-    )
-    outcome = run_sequence(
-        config,
-        sequence,
-        parsed,
-        runs_dir=runs_dir,
-        rig_source=str(rig or "built-in rig"),
-        progress=RichProgress(),
-        write_report=report,
-        air=air,
-    )
-    _print_outcome(outcome)
-    raise typer.Exit(_exit_code(outcome))
+    where = f"Rig [bold]{config.name}[/bold]{' (simulated)' if config.simulated else ''}"
+
+    def run_step(step: SessionStep) -> RunOutcome:
+        seq = get_sequence(step.sequence)
+        console.rule(f"{seq.title}" + (f" — {step.title}" if step.title else ""))
+        outcome = run_sequence(
+            config,
+            step.sequence,
+            seq.parse_params(step.params),
+            runs_dir=runs_dir,
+            rig_source=str(rig or "built-in rig"),
+            progress=RichProgress(),
+            write_report=report,
+            air=air,
+        )
+        _print_outcome(outcome)
+        return outcome
+
+    if plan is None:
+        console.print(f"{where}; one sequence")
+        raise typer.Exit(_exit_code(run_step(steps)))
+    console.print(f"{where}; session [bold]{plan.name}[/bold] with {len(plan.steps)} steps")
+    index, outcomes = run_session(plan, config, run_step, runs_dir)
+    table = Table(title=f"Session {plan.name}")
+    for column in ("Step", "Sequence", "Device", "Verdict", "Run directory"):
+        table.add_column(column)
+    for number, (step, outcome) in enumerate(outcomes, start=1):
+        verdict = outcome.result.outcome.value if outcome.result else outcome.summary.state.upper()
+        colour = {"PASS": "green", "FAIL": "red"}.get(verdict, "yellow")
+        device = outcome.result.device if outcome.result else "—"
+        table.add_row(
+            str(number),
+            step.title or step.sequence,
+            device,
+            f"[{colour}]{verdict}[/{colour}]",
+            str(outcome.run_dir),
+        )
+    console.print(table)
+    console.print(f"Session index: {index}")
+    raise typer.Exit(max(_exit_code(outcome) for _, outcome in outcomes))
 
 
 @app.command()
