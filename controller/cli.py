@@ -173,7 +173,8 @@ def run(
         if sequence is not None:
             if session is not None:
                 raise ValueError("--sequence and --session exclude each other")
-            steps = SessionStep(sequence=sequence, params=get_sequence(sequence).load_params(params).model_dump())
+            chosen = get_sequence(sequence).load_params(params)
+            steps = SessionStep(sequence=sequence, params=chosen.model_dump())
             plan = None
         else:
             if params is not None:
