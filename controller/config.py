@@ -18,7 +18,7 @@ from controller.collision import MotionSafety
 from controller.errors import ConfigError, describe_validation_errors
 from geometry import AxisMounting, Direction, Point, System
 
-Role = Literal["positioner", "couch", "dosimeter", "environment"]
+Role = Literal["positioner", "couch", "dosimeter", "environment", "tracker"]
 
 
 class AxisMountingConfig(BaseModel):

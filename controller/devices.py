@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 from drivers.roles.couch import CouchPositioner
 from drivers.roles.dosimeter import Dosimeter
 from drivers.roles.positioner import AxisPositioner
+from drivers.roles.tracker import Tracker
 
 
 @runtime_checkable
@@ -52,6 +53,7 @@ class DeviceSet:
     couches: dict[str, CouchPositioner] = field(default_factory=dict)
     dosimeters: dict[str, Dosimeter] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
+    trackers: dict[str, Tracker] = field(default_factory=dict)
     beam: BeamControl = field(default_factory=NoBeam)
 
     def all(self) -> Iterator[tuple[str, Any]]:
@@ -59,6 +61,7 @@ class DeviceSet:
         yield from self.couches.items()
         yield from self.dosimeters.items()
         yield from self.environment.items()
+        yield from self.trackers.items()
 
     def names(self) -> list[str]:
         return [name for name, _ in self.all()]

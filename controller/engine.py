@@ -37,6 +37,7 @@ from controller.messages import (
     ReadCouch,
     ReadDosimeter,
     ReadEnvironment,
+    ReadTracker,
     ResetIntegration,
     StartIntegration,
     ZeroDosimeter,
@@ -48,6 +49,7 @@ from drivers.clock import Clock
 from drivers.environment import EnvironmentReading
 from drivers.roles.couch import CouchSetpoint
 from drivers.roles.dosimeter import DosimeterReading
+from drivers.roles.tracker import ToolPose, TrackerFrame
 
 Plan = Generator[Message, Any, Any]
 ProgressCallback = Callable[[int, str], None]
@@ -114,6 +116,7 @@ class RunEngine:
             ResetIntegration: lambda m: self.devices.dosimeters[m.device].reset(),
             ReadDosimeter: lambda m: self.devices.dosimeters[m.device].read(),
             ReadEnvironment: lambda m: self.devices.environment[m.device].read(),
+            ReadTracker: lambda m: self.devices.trackers[m.device].read_frame(),
             Beam: self._beam,
         }
 
@@ -291,9 +294,17 @@ def dry_run(plan: Plan, envelope: SafetyEnvelope) -> list[Message]:
                 response = DosimeterReading(value=0.0, unit="C", clock_s=0.0)
             elif isinstance(message, ReadEnvironment):
                 response = EnvironmentReading(20.0, 101.325, "dry run", 0.0)
+            elif isinstance(message, ReadTracker):
+                response = dry_tracker_frame(message.device)
             message = plan.send(response)
     except StopIteration:
         return messages
     finally:
         plan.close()
         envelope.reset_path_memory()
+
+
+def dry_tracker_frame(device: str) -> TrackerFrame:
+    """A dry-run stand-in: every tool seen, at the tracker origin (plans must not branch on its values)."""
+    pose = ToolPose("dry-run", "ok", (1.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0), 0.0, 0)
+    return TrackerFrame(device, (pose,), 0.0)

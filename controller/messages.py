@@ -14,6 +14,7 @@ from typing import Any, get_args
 from drivers.environment import EnvironmentReading
 from drivers.roles.couch import CouchSetpoint
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
+from drivers.roles.tracker import ToolPose, TrackerFrame
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,14 @@ class ReadEnvironment:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadTracker:
+    """Read one tracker frame (every enabled tool); returns a ``TrackerFrame`` in the tracker's frame."""
+
+    device: str
+    samples: int = 1  # consecutive frames averaged by the sequence, not the engine (each is journaled)
+
+
+@dataclass(frozen=True, slots=True)
 class Beam:
     """Switch the beam on (at a dose rate at the chamber) or off, through the rig's beam control."""
 
@@ -130,6 +139,7 @@ Message = (
     | ResetIntegration
     | ReadDosimeter
     | ReadEnvironment
+    | ReadTracker
     | Beam
 )
 
@@ -163,6 +173,8 @@ VALUE_TYPES: dict[str, type[Any]] = {
         DosimeterReading,
         DosimeterSettings,
         EnvironmentReading,
+        ToolPose,
+        TrackerFrame,
     )
 }
 

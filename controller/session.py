@@ -163,6 +163,17 @@ def _connect(rig: Rig, journal: Journal) -> SafetyEnvelope:
         journal.append(
             "connected", durable=True, device=name, state=dosimeter.state, identity=dosimeter.identify()
         )
+    for name, tracker in rig.devices.trackers.items():
+        tracker.connect()
+        tracker.start_tracking()
+        journal.append(
+            "connected",
+            durable=True,
+            device=name,
+            state=tracker.state,
+            identity=tracker.identify(),
+            tools=tracker.tool_names(),
+        )
     for name, sensor in rig.devices.environment.items():
         sensor.connect()
         journal.append("connected", durable=True, device=name)

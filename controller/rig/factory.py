@@ -134,6 +134,7 @@ def build_rig(config: RigConfig, source: str = "rig") -> Rig:
         "couch": devices.couches,
         "dosimeter": devices.dosimeters,
         "environment": devices.environment,
+        "tracker": devices.trackers,
     }
     try:
         for name, (spec, params) in parsed.items():
