@@ -54,6 +54,20 @@ class AxisMountingConfig(BaseModel):
         )
 
 
+class TrackerRegistrationConfig(BaseModel):
+    """Which tracker, which of its tools are registration fiducials, and where they are in IEC f."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tracker: str = Field(description="rig device name of the tracker")
+    points_mm: dict[str, tuple[float, float, float]] = Field(
+        min_length=3, description="registration tool name → its known position in IEC f (mm)"
+    )
+    placement_uncertainty_mm: float = Field(
+        default=0.1, ge=0, description="standard uncertainty of the known positions (phantom on the lasers)"
+    )
+
+
 class DeviceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -90,6 +104,9 @@ class RigConfig(BaseModel):
         ge=-360,
         le=360,
         description="gantry angle (IEC 61217) during the session: places keep-out volumes",
+    )
+    tracker_registration: TrackerRegistrationConfig | None = Field(
+        default=None, description="registration phantom: tracker tools at known IEC f positions"
     )
     motion_safety: MotionSafety | None = Field(
         default=None, description="couch envelope and keep-out volumes checked on every couch path"

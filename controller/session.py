@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from controller.collision import CollisionGuard
-from controller.config import RigConfig
+from controller.config import RigConfig, TrackerRegistrationConfig
 from controller.engine import RunEngine, dry_run, reading_from_record
 from controller.errors import HilcalError, RunAborted
 from controller.interlocks import AxisLimits, PathCheck, SafetyEnvelope
@@ -84,6 +84,9 @@ class _Context:
     def __init__(self, envelope: SafetyEnvelope, config: RigConfig) -> None:
         self._envelope = envelope
         self._config = config
+
+    def tracker_registration(self) -> TrackerRegistrationConfig | None:
+        return self._config.tracker_registration
 
     def axis_mounting(self, device: str) -> AxisMounting | None:
         entry = self._config.devices.get(device)

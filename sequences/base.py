@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from controller.config import read_structured_file
+from controller.config import TrackerRegistrationConfig, read_structured_file
 from controller.errors import ConfigError, describe_validation_errors
 from controller.interlocks import AxisLimits
 from controller.messages import Message
@@ -33,6 +33,10 @@ class SequenceContext(Protocol):
 
     def axis_mounting(self, device: str) -> AxisMounting | None:
         """Where the axis sits in the room (IEC 61217), when the rig file says so."""
+        ...
+
+    def tracker_registration(self) -> TrackerRegistrationConfig | None:
+        """The registration phantom's fiducials (tracker tools at known IEC f positions)."""
         ...
 
 

@@ -1,0 +1,102 @@
+"""Registration of the tracker to IEC f from fiducials at known positions, on synthetic frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geometry.rotations import rot_x, rot_y, rot_z
+from sequences.tracking import (
+    TrackerRegistrationConfig,
+    quaternion_matrix,
+    register,
+    tool_in_frame,
+    tool_point_in_iec,
+)
+
+KNOWN = {
+    "reg_1": (0.0, 0.0, 0.0),
+    "reg_2": (150.0, 0.0, 0.0),
+    "reg_3": (0.0, 150.0, 0.0),
+    "reg_4": (0.0, 0.0, 120.0),
+}
+
+
+def quaternion(matrix: np.ndarray) -> tuple[float, float, float, float]:
+    w = np.sqrt(max(0.0, 1 + np.trace(matrix))) / 2
+    x = (matrix[2, 1] - matrix[1, 2]) / (4 * w)
+    y = (matrix[0, 2] - matrix[2, 0]) / (4 * w)
+    z = (matrix[1, 0] - matrix[0, 1]) / (4 * w)
+    return (float(w), float(x), float(y), float(z))
+
+
+def frame_from(tracker_from_f: np.ndarray, tools: dict[str, tuple[float, float, float]], noise=0.0, rng=None):
+    poses = []
+    for name, position in tools.items():
+        p = tracker_from_f[:3, :3] @ np.array(position) + tracker_from_f[:3, 3]
+        if noise:
+            p = p + rng.normal(0, noise, 3)
+        poses.append(
+            {
+                "tool": name,
+                "status": "ok",
+                "rotation": quaternion(tracker_from_f[:3, :3]),
+                "translation_mm": list(p),
+                "rms_error_mm": 0.1,
+                "frame_number": 1,
+            }
+        )
+    return {"device": "vega", "tools": poses, "clock_s": 0.0, "frame": "tracker"}
+
+
+def tracker_pose(yaw: float, pitch: float, roll: float, t: tuple[float, float, float]) -> np.ndarray:
+    m = np.eye(4)
+    m[:3, :3] = rot_z(yaw) @ rot_x(pitch) @ rot_y(roll)
+    m[:3, 3] = t
+    return m
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.floats(-180, 180),
+    st.floats(-80, 80),
+    st.floats(-180, 180),
+    st.tuples(st.floats(-2000, 2000), st.floats(-2000, 2000), st.floats(-3000, 0)),
+)
+def test_registration_recovers_the_tracker_placement_exactly(yaw, pitch, roll, t):
+    tracker_from_f = tracker_pose(yaw, pitch, roll, t)
+    frame = frame_from(tracker_from_f, {**KNOWN, "couch_tool": (10.0, -20.0, 5.0)})
+    registration = register([frame], TrackerRegistrationConfig(tracker="vega", points_mm=KNOWN))
+    np.testing.assert_allclose(np.array(registration.matrix), np.linalg.inv(tracker_from_f), atol=1e-6)
+    assert registration.rms_residual_mm < 1e-6
+    point, _ = tool_point_in_iec([frame], "couch_tool", registration)
+    np.testing.assert_allclose(point, (10.0, -20.0, 5.0), atol=1e-6)
+
+
+def test_noisy_fiducials_give_a_residual_and_a_point_within_uncertainty():
+    rng = np.random.default_rng(11)
+    tracker_from_f = tracker_pose(30, 10, -5, (100.0, 200.0, -2000.0))
+    config = TrackerRegistrationConfig(tracker="vega", points_mm=KNOWN, placement_uncertainty_mm=0.0)
+    frames = [frame_from(tracker_from_f, {**KNOWN, "tool": (5.0, 5.0, 5.0)}, 0.1, rng) for _ in range(20)]
+    registration = register(frames, config)
+    assert 0.0 < registration.rms_residual_mm < 0.1
+    point, u = tool_point_in_iec(frames, "tool", registration)
+    assert np.all(np.abs(point - (5.0, 5.0, 5.0)) <= 3 * max(u, 0.02))
+
+
+def test_missing_tool_is_named():
+    frame = frame_from(np.eye(4), KNOWN)
+    frame["tools"][0]["status"] = "missing"
+    with pytest.raises(ValueError, match="tool 'reg_1' was missing"):
+        tool_in_frame(frame, "reg_1")
+    with pytest.raises(ValueError, match="no tool 'couch'"):
+        tool_in_frame(frame, "couch")
+
+
+def test_quaternion_matrix_is_a_rotation_and_refuses_zero():
+    m = quaternion_matrix((0.9, 0.1, -0.3, 0.2))
+    np.testing.assert_allclose(m @ m.T, np.eye(3), atol=1e-12)
+    with pytest.raises(ValueError, match="not a rotation quaternion"):
+        quaternion_matrix((0, 0, 0, 0))
