@@ -24,12 +24,25 @@ KNOWN = {
 }
 
 
-def quaternion(matrix: np.ndarray) -> tuple[float, float, float, float]:
-    w = np.sqrt(max(0.0, 1 + np.trace(matrix))) / 2
-    x = (matrix[2, 1] - matrix[1, 2]) / (4 * w)
-    y = (matrix[0, 2] - matrix[2, 0]) / (4 * w)
-    z = (matrix[1, 0] - matrix[0, 1]) / (4 * w)
-    return (float(w), float(x), float(y), float(z))
+def quaternion(m: np.ndarray) -> tuple[float, float, float, float]:
+    """Shepperd's method: divide by the largest of the four candidates, so 180° turns are safe."""
+    candidates = [
+        1 + np.trace(m),
+        1 + m[0, 0] - m[1, 1] - m[2, 2],
+        1 - m[0, 0] + m[1, 1] - m[2, 2],
+        1 - m[0, 0] - m[1, 1] + m[2, 2],
+    ]
+    k = int(np.argmax(candidates))
+    s = 2 * np.sqrt(candidates[k])
+    if k == 0:
+        q = (s / 4, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s)
+    elif k == 1:
+        q = ((m[2, 1] - m[1, 2]) / s, s / 4, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s)
+    elif k == 2:
+        q = ((m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, s / 4, (m[1, 2] + m[2, 1]) / s)
+    else:
+        q = ((m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, s / 4)
+    return tuple(float(v) for v in q)  # type: ignore[return-value]
 
 
 def frame_from(tracker_from_f: np.ndarray, tools: dict[str, tuple[float, float, float]], noise=0.0, rng=None):
