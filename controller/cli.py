@@ -20,7 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from controller.config import RigConfig, load_rig_config
+from controller.devices import ConsoleOperator, OperatorBeam
 from controller.errors import ConfigError, HilcalError
+from controller.rig import Rig
 from controller.session import AirEntry, ProgressSink, RunOutcome, resume_run, run_sequence
 from drivers.clock import WallClock
 
@@ -89,6 +91,17 @@ def _air_entry(
     entry = AirEntry(temperature_c=temperature_c, pressure_kpa=pressure_kpa, operator=operator)
     entry.as_device(WallClock())  # runs the unit guards
     return entry
+
+
+def _ask(instruction: str) -> None:
+    if not typer.confirm(instruction, default=True):
+        raise KeyboardInterrupt(f"operator declined: {instruction}")
+
+
+def _attach_console(rig: Rig) -> None:
+    """On real hardware the beam and the loads are the operator's: hilcal asks and waits."""
+    rig.devices.beam = OperatorBeam(_ask)
+    rig.devices.operator = ConsoleOperator(_ask)
 
 
 def _print_outcome(outcome: RunOutcome) -> None:
@@ -200,6 +213,7 @@ def run(
             progress=RichProgress(),
             write_report=report,
             air=air,
+            on_rig_ready=None if config.simulated else _attach_console,
         )
         _print_outcome(outcome)
         return outcome

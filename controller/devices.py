@@ -24,6 +24,33 @@ class BeamControl(Protocol):
     def beam_off(self) -> None: ...
 
 
+@runtime_checkable
+class Operator(Protocol):
+    """Actions a person performs at the rig (placing loads); a simulated rig performs them in its world."""
+
+    def load_couch(self, device: str, payload_kg: float, description: str) -> None: ...
+
+
+class ConsoleOperator:
+    """Asks the person at the console and waits for confirmation."""
+
+    def __init__(self, ask: Callable[[str], None]) -> None:
+        self._ask = ask
+
+    def load_couch(self, device: str, payload_kg: float, description: str) -> None:
+        what = f" ({description})" if description else ""
+        self._ask(f"Load the table top of {device} with {payload_kg:g} kg{what}, then confirm")
+
+
+class NoOperator:
+    """Unattended runs: an action that needs a person is an error, never silently skipped."""
+
+    def load_couch(self, device: str, payload_kg: float, description: str) -> None:
+        raise RuntimeError(
+            f"{device}: loading {payload_kg:g} kg needs an operator; none is attached to this run"
+        )
+
+
 class NoBeam:
     """A rig with no way to deliver radiation: any beam request is an error, never silently ignored."""
 
@@ -55,6 +82,7 @@ class DeviceSet:
     environment: dict[str, Any] = field(default_factory=dict)
     trackers: dict[str, Tracker] = field(default_factory=dict)
     beam: BeamControl = field(default_factory=NoBeam)
+    operator: Operator = field(default_factory=NoOperator)
 
     def all(self) -> Iterator[tuple[str, Any]]:
         yield from self.positioners.items()

@@ -30,6 +30,7 @@ from controller.messages import (
     Dwell,
     HoldIntegration,
     Home,
+    LoadCouch,
     Message,
     MoveCouch,
     MoveTo,
@@ -117,6 +118,7 @@ class RunEngine:
             ReadDosimeter: lambda m: self.devices.dosimeters[m.device].read(),
             ReadEnvironment: lambda m: self.devices.environment[m.device].read(),
             ReadTracker: lambda m: self.devices.trackers[m.device].read_frame(),
+            LoadCouch: lambda m: self.devices.operator.load_couch(m.device, m.payload_kg, m.description),
             Beam: self._beam,
         }
 

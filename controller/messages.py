@@ -117,6 +117,15 @@ class ReadTracker:
 
 
 @dataclass(frozen=True, slots=True)
+class LoadCouch:
+    """Have the table top carry ``payload_kg`` (phantom slabs placed by the operator; a simulated load)."""
+
+    device: str
+    payload_kg: float
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Beam:
     """Switch the beam on (at a dose rate at the chamber) or off, through the rig's beam control."""
 
@@ -140,6 +149,7 @@ Message = (
     | ReadDosimeter
     | ReadEnvironment
     | ReadTracker
+    | LoadCouch
     | Beam
 )
 

@@ -70,6 +70,20 @@ class Rig:
         self.close()
 
 
+class SimulatedOperator:
+    """Performs the operator's actions in the simulated world (a load really deflects the simulated couch)."""
+
+    def __init__(self, simulation: Any, config: RigConfig) -> None:
+        self._simulation = simulation
+        self._config = config
+
+    def load_couch(self, device: str, payload_kg: float, description: str) -> None:
+        port = self._config.devices[device].port
+        if not port.startswith(SIM_PREFIX):
+            raise RuntimeError(f"{device}: not a simulated couch (port {port!r}); load it by hand")
+        self._simulation.load_table_top(port[len(SIM_PREFIX) :], payload_kg)
+
+
 def visa_resource_for(endpoint: str) -> str:
     """The VISA resource string of a simulated endpoint, so SCPI drivers go through pyvisa as on hardware."""
     if endpoint.startswith("socket://"):
@@ -129,6 +143,8 @@ def build_rig(config: RigConfig, source: str = "rig") -> Rig:
 
     pool = PortPool(open_port)
     devices = DeviceSet(beam=simulation.beam_control() if simulation is not None else NoBeam())
+    if simulation is not None:
+        devices.operator = SimulatedOperator(simulation, config)
     by_role: dict[str, dict[str, Any]] = {
         "positioner": devices.positioners,
         "couch": devices.couches,
