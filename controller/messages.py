@@ -197,8 +197,10 @@ def to_record(value: Any) -> Any:
         record: dict[str, Any] = {"type": type(value).__name__}
         for f in fields(value):
             item = getattr(value, f.name)
-            record[f.name] = list(item) if isinstance(item, tuple) else to_record(item)
+            record[f.name] = to_record(item)
         return record
+    if isinstance(value, tuple | list):
+        return [to_record(item) for item in value]
     return value
 
 
@@ -216,6 +218,8 @@ def from_record(record: Any) -> Any:
             if isinstance(values.get(f.name), list):
                 values[f.name] = tuple(values[f.name])
         return cls(**values)
+    if isinstance(record, list):
+        return [from_record(item) for item in record]
     return record
 
 

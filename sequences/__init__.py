@@ -8,9 +8,18 @@ from sequences.base import Sequence
 from sequences.couch_pose_readback import CouchPoseReadback
 from sequences.electrometer_leakage_reproducibility import ElectrometerLeakageReproducibility
 from sequences.phantom_axis_iso230 import PhantomAxisIso230
+from sequences.tracker_registration import TrackerRegistration
+from sequences.water_tank_axes import WaterTankAxes
 
 SEQUENCES: dict[str, Sequence[Any]] = {
-    seq.name: seq for seq in (PhantomAxisIso230(), CouchPoseReadback(), ElectrometerLeakageReproducibility())
+    seq.name: seq
+    for seq in (
+        PhantomAxisIso230(),
+        CouchPoseReadback(),
+        ElectrometerLeakageReproducibility(),
+        TrackerRegistration(),
+        WaterTankAxes(),
+    )
 }
 DEFAULT_SEQUENCE = PhantomAxisIso230.name
 

@@ -74,3 +74,29 @@ def reproducibility_figure(result: SequenceResult) -> Any:
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def tank_axes_figure(result: SequenceResult) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(
+        1, len(result.tables["axes"]), figsize=(4 * len(result.tables["axes"]), 3.6), dpi=100
+    )
+    for ax, row in zip(np.atleast_1d(axes), result.tables["axes"], strict=True):
+        points = np.array(row["points"])
+        direction = np.array([row["direction_x"], row["direction_y"], row["direction_z"]])
+        centroid = points.mean(axis=0)
+        along = (points - centroid) @ direction
+        off = points - centroid - np.outer(along, direction)
+        ax.plot(along, 1000 * np.linalg.norm(off, axis=1), "o-")
+        ax.set_title(f"axis {row['axis']} ({row['device']})", fontsize=9)
+        ax.set_xlabel("position along fitted axis (mm)")
+        ax.set_ylabel("distance from fitted line (µm)")
+        ax.grid(True, alpha=0.3)
+    fig.suptitle("Carriage path per axis, from the tracker in IEC f")
+    fig.tight_layout()
+    return fig

@@ -21,6 +21,7 @@ from controller.messages import (
 )
 from drivers.roles.couch import CouchSetpoint
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
+from drivers.roles.tracker import ToolPose, TrackerFrame
 
 
 @pytest.mark.parametrize(
@@ -43,6 +44,14 @@ def test_message_round_trip_through_json(message):
         AxisReading("x", 1.0, 1.01, 3.0),
         CouchReading("couch", CouchSetpoint(vertical_mm=-50.0), 4.0),
         DosimeterReading(value=1.2e-9, unit="C", clock_s=5.0, status=("OVR",)),
+        TrackerFrame(
+            "vega",
+            (
+                ToolPose("couch_tool", "ok", (1.0, 0.0, 0.0, 0.0), (1.0, 2.0, -1500.0), 0.12, 42),
+                ToolPose("tank_tool", "missing", (0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0), 0.0, 42),
+            ),
+            7.5,
+        ),
     ],
 )
 def test_reading_round_trip_through_json(reading):
