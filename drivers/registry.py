@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from drivers.clock import Clock
 from drivers.environment import ScpiEnvironmentParams
 from drivers.keithley6517b import Keithley6517BParams
+from drivers.ndi import NdiParams
 from drivers.pi_gcs.params import HexapodParams
 from drivers.ptw_unidos import UnidosParams
 from drivers.transport.base import Transport
@@ -87,6 +88,12 @@ def _build_hexapod(name: str, port: str, params: BaseModel, pool: PortPool, cloc
     return build_hexapod_couch(name, port, params, pool, clock)
 
 
+def _build_ndi(name: str, port: str, params: BaseModel, pool: PortPool, clock: Clock) -> Any:
+    from drivers.ndi import build_ndi_tracker
+
+    return build_ndi_tracker(name, port, params, pool, clock)
+
+
 def _build_unidos(name: str, port: str, params: BaseModel, pool: PortPool, clock: Clock) -> Any:
     from drivers.ptw_unidos import build_unidos
 
@@ -117,6 +124,12 @@ DRIVERS: dict[str, DriverSpec] = {
         params_model=HexapodParams,
         build=_build_hexapod,
         summary="PI GCS 2.0 hexapod controller (C-887 class) as a 6-DoF couch top",
+    ),
+    "ndi-combined-api": DriverSpec(
+        role="tracker",
+        params_model=NdiParams,
+        build=_build_ndi,
+        summary="NDI Combined API optical tracker (Polaris Vega over TCP, Spectra/Vicra over serial)",
     ),
     "ptw-unidos": DriverSpec(
         role="dosimeter",

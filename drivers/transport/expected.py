@@ -57,6 +57,12 @@ class ExpectedProtocolTransport(BufferedTransport):
             raise TransportTimeout(self.device, command, bytes(self._buffer), timeout_s)
         return super()._read_until(terminator, timeout_s, command)
 
+    def _read_exactly(self, count: int, timeout_s: float, command: bytes | None) -> bytes:
+        self._buffer += self._receive(0)
+        if len(self._buffer) < count:
+            raise TransportTimeout(self.device, command, bytes(self._buffer), timeout_s)
+        return super()._read_exactly(count, timeout_s, command)
+
     def _close(self) -> None:
         pass
 

@@ -62,3 +62,14 @@ def test_partial_line_times_out_with_the_bytes_received() -> None:
     assert caught.value.received == b"par"
     assert transport.flush_input() == b"par"
     transport.assert_done()
+
+
+def test_read_exactly_serves_scripted_binary_replies_and_times_out_when_short():
+    from drivers.errors import TransportTimeout
+    from drivers.transport.expected import ExpectedProtocolTransport
+
+    transport = ExpectedProtocolTransport([(b"BX:0801\r", b"\xc4\xa5\x10\x00rest")], device="tracker")
+    transport.write(b"BX:0801\r")
+    assert transport.read_exactly(4) == b"\xc4\xa5\x10\x00"
+    with pytest.raises(TransportTimeout, match="tracker"):
+        transport.read_exactly(10)
