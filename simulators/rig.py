@@ -21,6 +21,7 @@ from simulators.electrometer import (
 from simulators.environment import EnvironmentSensorConfig, RoomEnvironmentConfig, build_environment_sensors
 from simulators.hexapod import HexapodConfig
 from simulators.keithley6517b import Keithley6517bConfig, build_keithley6517b
+from simulators.ndi import NdiCombinedApiSim, NdiConfig, build_ndi_sensors, check_ndi_wiring
 from simulators.pi_gcs import (
     PiGcsControllerConfig,
     PiGcsControllerSim,
@@ -31,6 +32,22 @@ from simulators.ptw_unidos import UnidosConfig, build_unidos
 from simulators.radiation import RadiationSource, RadiationSourceConfig
 from simulators.serve import FrontEnd, PtyServer, TcpServer
 from simulators.stage import StageConfig
+from simulators.tracker import (
+    OpticalTracker,
+    Placement,
+    ToolMount,
+    TrackedToolConfig,
+    TrackerConfig,
+    build_trackers,
+    check_tracker_wiring,
+)
+from simulators.water_tank import (
+    ScannerAxisConfig,
+    WaterTankConfig,
+    WaterTankScanner,
+    build_water_tanks,
+    check_water_tank_wiring,
+)
 from simulators.world import World
 from simulators.zaber import ZaberChainSimulator, ZaberDeviceSim
 
@@ -81,6 +98,12 @@ class SimulationConfig(BaseModel):
     unidos: dict[str, UnidosConfig] = Field(default_factory=dict)
     keithley6517b: dict[str, Keithley6517bConfig] = Field(default_factory=dict)
     environment_sensors: dict[str, EnvironmentSensorConfig] = Field(default_factory=dict)
+    #: Scanners composed of the stages above (world models).
+    water_tanks: dict[str, WaterTankConfig] = Field(default_factory=dict)
+    #: Optical trackers, each with the marker tools it sees (world models; tool names are world names).
+    trackers: dict[str, TrackerConfig] = Field(default_factory=dict)
+    #: NDI Combined API position sensors on those trackers (served endpoints).
+    ndi_sensors: dict[str, NdiConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _axes_are_stages(self) -> SimulationConfig:
@@ -102,8 +125,24 @@ class SimulationConfig(BaseModel):
             {"unidos": self.unidos, "keithley6517b": self.keithley6517b},
             self.environment_sensors,
         )
+        check_water_tank_wiring(self.stages, self.water_tanks)
+        check_tracker_wiring(self.hexapods, self.water_tanks, self.trackers)
+        check_ndi_wiring(self.trackers, self.ndi_sensors)
         beam = [BEAM_NAME] if self.radiation is not None else []
-        _unique("world model", [*self.stages, *self.hexapods, *beam, *self.environments, *self.electrometers])
+        tools = [tool for tracker in self.trackers.values() for tool in tracker.tools]
+        _unique(
+            "world model",
+            [
+                *self.stages,
+                *self.hexapods,
+                *beam,
+                *self.environments,
+                *self.electrometers,
+                *self.water_tanks,
+                *self.trackers,
+                *tools,
+            ],
+        )
         _unique(
             "served endpoint",
             [
@@ -112,6 +151,7 @@ class SimulationConfig(BaseModel):
                 *self.unidos,
                 *self.keithley6517b,
                 *self.environment_sensors,
+                *self.ndi_sensors,
             ],
         )
         return self
@@ -150,6 +190,72 @@ def default_simulation_config(
         zaber_chains={
             "phantom": ZaberChainConfig(devices={1: ZaberDeviceConfig(axes=["phantom_x"], serial=33001)})
         },
+    )
+
+
+def tracking_simulation_config(
+    *, clock: Literal["virtual", "realtime"] = "virtual", serve: ServeKind = "pty", seed: int = 0
+) -> SimulationConfig:
+    """A rig for the geometric sequences: couch hexapod, 3-axis water tank, and a tracker that sees both.
+
+    * stages ``phantom_x`` (the default rig's), ``phantom_y``, ``phantom_z`` on Zaber chain ``phantom``
+      (devices 1, 2, 3); water tank ``tank`` composes them: +X, +Y, +Z from ``(-150, -150, -250)`` mm, so
+      mid-travel puts the carriage at (0, 0, −100) mm in IEC f;
+    * hexapod ``couch_hexapod`` (origin at the isocentre) on PI controller ``couch_c887``;
+    * tracker ``tracker`` on the ceiling at the foot end, (0, −1600, 1200) mm looking at the isocentre, with
+      tools ``reference`` (fixed in the room at (250, −250, 0) mm), ``couch_tool`` (table top, (0, −300, 30))
+      and ``tank_tool`` (carriage, 50 mm above its reference point);
+    * NDI sensor ``vega`` (Polaris Vega, BX) with ROMs expected in the order reference, couch, tank.
+    """
+    stage = {"max_speed_mm_s": 20.0, "accel_mm_s2": 100.0, "backlash_mm": 0.02, "noise_um": 2.0}
+    return SimulationConfig(
+        clock=clock,
+        serve=serve,
+        seed=seed,
+        stages={
+            "phantom_x": StageConfig(travel_mm=(0.0, 300.0), pitch_error_um_per_m=30.0, **stage),
+            "phantom_y": StageConfig(travel_mm=(0.0, 300.0), pitch_error_um_per_m=-20.0, **stage),
+            "phantom_z": StageConfig(travel_mm=(0.0, 300.0), pitch_error_um_per_m=10.0, **stage),
+        },
+        zaber_chains={
+            "phantom": ZaberChainConfig(
+                devices={
+                    1: ZaberDeviceConfig(axes=["phantom_x"], serial=33001),
+                    2: ZaberDeviceConfig(axes=["phantom_y"], serial=33002),
+                    3: ZaberDeviceConfig(axes=["phantom_z"], serial=33003),
+                }
+            )
+        },
+        hexapods={"couch_hexapod": HexapodConfig()},
+        pi_gcs_controllers={"couch_c887": PiGcsControllerConfig(hexapod="couch_hexapod")},
+        water_tanks={
+            "tank": WaterTankConfig(
+                origin_mm=(-150.0, -150.0, -250.0),
+                axes={
+                    "x": ScannerAxisConfig(stage="phantom_x", direction="+X"),
+                    "y": ScannerAxisConfig(stage="phantom_y", direction="+Y"),
+                    "z": ScannerAxisConfig(stage="phantom_z", direction="+Z"),
+                },
+            )
+        },
+        trackers={
+            "tracker": TrackerConfig(
+                tools={
+                    "reference": TrackedToolConfig(
+                        mount=ToolMount(kind="room"), pose=Placement(translation_mm=(250.0, -250.0, 0.0))
+                    ),
+                    "couch_tool": TrackedToolConfig(
+                        mount=ToolMount(kind="hexapod", name="couch_hexapod"),
+                        pose=Placement(translation_mm=(0.0, -300.0, 30.0)),
+                    ),
+                    "tank_tool": TrackedToolConfig(
+                        mount=ToolMount(kind="water_tank", name="tank"),
+                        pose=Placement(translation_mm=(0.0, 0.0, 50.0)),
+                    ),
+                }
+            )
+        },
+        ndi_sensors={"vega": NdiConfig(tracker="tracker", tools=["reference", "couch_tool", "tank_tool"])},
     )
 
 
@@ -209,6 +315,11 @@ class SimulatedRig:
             self.frontends[name] = ("keithley-6517b", keithley, config.keithley6517b[name].tcp_port)
         for name, sensor in build_environment_sensors(self.world, config.environment_sensors).items():
             self.frontends[name] = ("hilcal-env", sensor, config.environment_sensors[name].tcp_port)
+        self.water_tanks: dict[str, WaterTankScanner] = build_water_tanks(self.world, config.water_tanks)
+        self.trackers: dict[str, OpticalTracker] = build_trackers(self.world, config.trackers)
+        self.ndi_sensors: dict[str, NdiCombinedApiSim] = build_ndi_sensors(self.world, config.ndi_sensors)
+        for name, ndi in self.ndi_sensors.items():
+            self.frontends[name] = ("ndi-combined-api", ndi, config.ndi_sensors[name].tcp_port)
         kinds: tuple[ServeKind, ...] = ("pty", "tcp") if serve_both else (config.serve,)
         self._pty: dict[str, PtyServer] = {}
         self._tcp: dict[str, TcpServer] = {}
