@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from sequences.base import Sequence
+from sequences.couch_accuracy import CouchTranslationAccuracy
+from sequences.couch_load import CouchLoadPositioning
 from sequences.couch_pose_readback import CouchPoseReadback
+from sequences.couch_rotation import CouchRotationAccuracy
+from sequences.couch_walkout import CouchRotationWalkout
 from sequences.electrometer_leakage_reproducibility import ElectrometerLeakageReproducibility
 from sequences.phantom_axis_iso230 import PhantomAxisIso230
 from sequences.tracker_registration import TrackerRegistration
@@ -19,6 +23,10 @@ SEQUENCES: dict[str, Sequence[Any]] = {
         ElectrometerLeakageReproducibility(),
         TrackerRegistration(),
         WaterTankAxes(),
+        CouchTranslationAccuracy(),
+        CouchRotationWalkout(),
+        CouchRotationAccuracy(),
+        CouchLoadPositioning(),
     )
 }
 DEFAULT_SEQUENCE = PhantomAxisIso230.name

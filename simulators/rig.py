@@ -19,7 +19,7 @@ from simulators.electrometer import (
     check_dosimetry_wiring,
 )
 from simulators.environment import EnvironmentSensorConfig, RoomEnvironmentConfig, build_environment_sensors
-from simulators.hexapod import HexapodConfig
+from simulators.hexapod import Hexapod, HexapodConfig
 from simulators.keithley6517b import Keithley6517bConfig, build_keithley6517b
 from simulators.ndi import NdiCombinedApiSim, NdiConfig, build_ndi_sensors, check_ndi_wiring
 from simulators.pi_gcs import (
@@ -343,6 +343,14 @@ class SimulatedRig:
         if kind == "tcp" and chain_name in self._tcp:
             return self._tcp[chain_name].url
         raise KeyError(f"chain {chain_name!r} is not served over {kind}")
+
+    def load_table_top(self, endpoint: str, payload_kg: float) -> None:
+        """Put ``payload_kg`` on the table top of the hexapod behind PI controller ``endpoint``."""
+        if endpoint not in self.pi_controllers:
+            known = sorted(self.pi_controllers)
+            raise KeyError(f"no simulated couch controller named {endpoint!r} (have {known})")
+        hexapod = self.config.pi_gcs_controllers[endpoint].hexapod
+        self.world.get(hexapod, Hexapod).set_payload(payload_kg)
 
     def beam_control(self) -> SimulatedBeam:
         """What the controller uses to switch the simulated beam (a real rig asks the operator)."""

@@ -71,9 +71,9 @@ def test_bad_parameter_file_names_file_field_value(tmp_path: Path):
 
 def test_bad_override_path_is_named(tmp_path: Path):
     result = runner.invoke(
-        app, ["run", "--runs-dir", str(tmp_path), "--set", "simulation.stages.phantom_y.noise_um=1"]
+        app, ["run", "--runs-dir", str(tmp_path), "--set", "simulation.stages.phantom_q.noise_um=1"]
     )
-    assert result.exit_code == 2 and "phantom_y" in result.output
+    assert result.exit_code == 2 and "phantom_q" in result.output
 
 
 def test_sequences_lists_parameters():

@@ -1,0 +1,409 @@
+"""C1 + C2: couch translational accuracy and reproducibility, commanded vs readback vs tracker, per IEC axis.
+
+Procedure (research qa-tests.md §2 C1, C2): register the tracker on the registration phantom; read the couch
+tool at the reference pose; then, ``repeats`` times, for each IEC translation axis step to every offset
+(± both ways, default sized for a hexapod top) and back to the reference after each one, so the reference
+is approached alternately from + and −. Every stop: dwell, the couch's own readback, ``samples`` tracker
+frames of the couch tool.
+
+Metrics (deviation d = tracker displacement − commanded displacement of the table-top point, both from the
+reference pose, in IEC f; displacements cancel the tool's placement and the registration's translation):
+per axis max |d| (3-D), bias / SD / RMS along the axis; readback − tracker (indicator accuracy); at the
+reference: SD and range per axis and the 3-D 95th percentile distance from the mean (C2). Informative: the
+scale error (slope of measured vs commanded displacement − 1) and misalignment (angle of the measured
+displacement direction from the IEC axis) from one vector regression per axis, the reversal at the
+reference per axis (backlash), the absolute offset at the reference, the registration residual.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from controller.messages import Checkpoint
+from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
+from geometry.fits import fit_straight_line
+from sequences.base import Plan, Sequence, SequenceContext
+from sequences.couch_geometry import (
+    FRAME,
+    IEC_AXIS_NAMES,
+    TRANSLATION_AXES,
+    TrackedCouchParams,
+    TrackerView,
+    expected_point,
+    floats,
+    percentile95,
+    pooled_noise,
+    require_registration,
+    start,
+    visit,
+)
+from sequences.couch_pose_readback import CouchPose
+
+TranslationAxis = Literal["lateral_mm", "longitudinal_mm", "vertical_mm"]
+
+_TG142 = "AAPM TG-142 (Klein et al., Med. Phys. 36:4197, 2009) Table II monthly couch position indicators"
+_C2 = "C2 reproducibility: within the C1 tolerance (qa-tests.md §2 C2)"
+
+
+class CouchAccuracyProfile(BaseModel):
+    """Limits for C1/C2; a site overrides them with a profile of the same shape."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    translation: Tolerance = Field(description="max |tracker − commanded| per axis")
+    indicator: Tolerance = Field(description="max |readback − tracker|")
+    reproducibility: Tolerance = Field(description="3-D 95th percentile at the reference pose")
+    rule: DecisionRule = DecisionRule.SIMPLE
+
+
+def _same(limit: float, source: str, confidence: str, name: str, rule: DecisionRule) -> CouchAccuracyProfile:
+    tol = Tolerance(limit=limit, unit="mm", source=source, confidence=confidence)
+    repro = Tolerance(limit=limit, unit="mm", source=f"{_C2}; {source}", confidence=confidence)
+    return CouchAccuracyProfile(name=name, translation=tol, indicator=tol, reproducibility=repro, rule=rule)
+
+
+PROFILES: dict[str, CouchAccuracyProfile] = {
+    "tg142-monthly": _same(2.0, f"{_TG142} (non-SRS)", "[R S1]", "tg142-monthly", DecisionRule.SIMPLE),
+    "tg142-monthly-srs": _same(
+        1.0, f"{_TG142} (SRS/SBRT)", "[R S1]", "tg142-monthly-srs", DecisionRule.SIMPLE
+    ),
+    "tg224-proton-weekly": _same(
+        1.0,
+        "AAPM TG-224 (Arjomandy et al., 2019) weekly couch position (secondary summary)",
+        "[R S2]",
+        "tg224-proton-weekly",
+        DecisionRule.SIMPLE,
+    ),
+    "vendor-pps": _same(
+        0.5,
+        "robotic PPS vendor absolute accuracy 0.5 mm (LEONI PPS specification, qa-tests.md S12)",
+        "[V S12]",
+        "vendor-pps",
+        DecisionRule.GUARDED,
+    ),
+}
+
+DEFAULT_OFFSETS: dict[TranslationAxis, list[float]] = {
+    "lateral_mm": [5.0, -5.0, 10.0, -10.0, 20.0, -20.0],
+    "longitudinal_mm": [5.0, -5.0, 10.0, -10.0, 20.0, -20.0],
+    "vertical_mm": [5.0, -5.0, 10.0, -10.0],
+}
+
+
+class CouchAccuracyParams(TrackedCouchParams):
+    reference: CouchPose = Field(default_factory=CouchPose, description="the zero of the test")
+    offsets_mm: dict[TranslationAxis, list[float]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_OFFSETS.items()},
+        description="per IEC axis, displacements from the reference visited in this order",
+    )
+    repeats: int = Field(default=3, ge=1, le=20, description="passes over all offsets (C1: 3)")
+    profile: str = Field(default="tg142-monthly")
+    profile_override: CouchAccuracyProfile | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> CouchAccuracyParams:
+        if not self.offsets_mm:
+            raise ValueError("offsets_mm names no axis")
+        for axis, offsets in self.offsets_mm.items():
+            if len(set(offsets)) < 2:
+                raise ValueError(f"offsets_mm.{axis}: need at least 2 different offsets for a scale fit")
+            if any(o == 0 for o in offsets):
+                raise ValueError(f"offsets_mm.{axis}: an offset of 0 is the reference itself")
+        if self.profile_override is None and self.profile not in PROFILES:
+            raise ValueError(f"profile {self.profile!r} is unknown; known: {sorted(PROFILES)}")
+        return self
+
+    def tolerance_profile(self) -> CouchAccuracyProfile:
+        return self.profile_override or PROFILES[self.profile]
+
+
+class CouchTranslationAccuracy(Sequence[CouchAccuracyParams]):
+    name = "couch-translation-accuracy"
+    title = "Couch translational accuracy and reproducibility against the tracker (C1, C2)"
+    params_model = CouchAccuracyParams
+
+    def device_of(self, params: CouchAccuracyParams) -> str:
+        return params.couch
+
+    def plan(self, params: CouchAccuracyParams, context: SequenceContext) -> Plan:
+        registration = require_registration(context, self.name)
+        tracker = registration.tracker
+        head = yield from start(params, registration)
+        reference = params.reference.setpoint()
+        points = [
+            (yield from visit(params, tracker, reference, kind="reference", repeat=-1, approach="home"))
+        ]
+        for repeat in range(params.repeats):
+            for axis, offsets in params.offsets_mm.items():
+                for offset in offsets:
+                    target = replace(reference, **{axis: getattr(reference, axis) + offset})
+                    labels = {"repeat": repeat, "axis": axis, "offset_mm": offset}
+                    points.append((yield from visit(params, tracker, target, kind="target", **labels)))
+                    back = "-" if offset > 0 else "+"  # returning from above is an approach from above
+                    points.append(
+                        (
+                            yield from visit(
+                                params, tracker, reference, kind="reference", approach=back, **labels
+                            )
+                        )
+                    )
+            yield Checkpoint(f"pass {repeat + 1}/{params.repeats}")
+        return {**head, "points": points}
+
+    def analyze(self, params: CouchAccuracyParams, data: Any) -> SequenceResult:
+        return analyze_couch_accuracy(params, data)
+
+    def figures(self, result: SequenceResult) -> list[Any]:
+        from sequences.plots import couch_accuracy_figure
+
+        return [couch_accuracy_figure(result)]
+
+
+def analyze_couch_accuracy(params: CouchAccuracyParams, data: dict[str, Any]) -> SequenceResult:
+    view = TrackerView(data, params.couch_tool)
+    rows: list[dict[str, Any]] = data["points"]
+    observations = [view.observe(r["frames"]) for r in rows]
+    noise = pooled_noise(observations)
+    tool = params.tool_offset_mm
+    measured = np.array([o.position for o in observations])
+    commanded = np.array([expected_point(r["cmd"], tool) for r in rows])
+    readback = np.array([expected_point(r["rb"], tool) for r in rows])
+    u_reading = np.array([noise.position_of_mean(o.n) for o in observations])
+    u_readout = params.readout_resolution_mm / math.sqrt(12.0)
+
+    refs = [i for i, r in enumerate(rows) if r["kind"] == "reference"]
+    zero_measured = measured[refs].mean(axis=0)
+    zero_commanded = commanded[refs].mean(axis=0)
+    zero_readback = readback[refs].mean(axis=0)
+    ref_sd = float(np.sqrt(np.mean(np.var(measured[refs], axis=0, ddof=1)))) if len(refs) > 1 else 0.0
+    u_zero = max(float(np.mean(u_reading[refs])), ref_sd) / math.sqrt(len(refs))
+
+    moved = measured - zero_measured
+    expected = commanded - zero_commanded
+    deviation = moved - expected
+    indicator = (readback - zero_readback) - moved
+    lever = np.linalg.norm(expected, axis=1)
+    u_dev = np.sqrt(
+        u_reading**2
+        + u_zero**2
+        + (view.rotation_uncertainty_rad * lever) ** 2
+        + params.tracker_systematic_mm**2
+    )
+    u_ind = np.sqrt(u_dev**2 + 2 * u_readout**2)
+
+    profile = params.tolerance_profile()
+    verdicts = []
+    informative: dict[str, Measurement] = {"registration_rms_residual": view.registration_measurement()}
+    summary: list[dict[str, Any]] = []
+    worst_indicator: tuple[float, float, str] = (-1.0, 0.0, "")
+    for axis in params.offsets_mm:
+        idx = [i for i, r in enumerate(rows) if r["kind"] == "target" and r["axis"] == axis]
+        offsets = np.array([rows[i]["offset_mm"] for i in idx])
+        direction = np.sum(expected[idx] * np.sign(offsets)[:, None], axis=0)
+        direction = direction / np.linalg.norm(direction)  # the IEC axis in f (Xf, Yf, Zf at θs = 0)
+        along = deviation[idx] @ direction
+        norms = np.linalg.norm(deviation[idx], axis=1)
+        k = int(np.argmax(norms))
+        label = IEC_AXIS_NAMES[axis]
+        verdicts.append(
+            decide(
+                f"Δ{label}",
+                f"largest |tracker − commanded| (3-D) over the {axis} offsets",
+                Measurement(value=float(norms[k]), standard_uncertainty=float(u_dev[idx][k]), unit="mm"),
+                profile.translation,
+                profile.rule,
+            )
+        )
+        ind_norms = np.linalg.norm(indicator[idx], axis=1)
+        j = int(np.argmax(ind_norms))
+        if ind_norms[j] > worst_indicator[0]:
+            worst_indicator = (float(ind_norms[j]), float(u_ind[idx][j]), axis)
+        slope = _axis_regression(expected[idx] @ direction, moved[idx], direction, noise_floor=u_reading[idx])
+        span = float(np.max(np.abs(expected[idx] @ direction)))
+        u_b = params.tracker_systematic_mm / span  # a systematic of that size over the span, as a slope
+        scale_u = math.hypot(slope["u_along"], u_b)
+        mis_u = math.degrees(math.hypot(slope["u_perp"], u_b, view.rotation_uncertainty_rad))
+        n = len(along)
+        sd = float(np.std(along, ddof=1)) if n > 1 else 0.0
+        u_mean = float(np.mean(u_dev[idx]))
+        informative[f"bias_{label}"] = Measurement(
+            value=float(np.mean(along)), standard_uncertainty=math.hypot(sd / math.sqrt(n), u_mean), unit="mm"
+        )
+        informative[f"sd_{label}"] = Measurement(
+            value=sd, standard_uncertainty=sd / math.sqrt(2 * max(n - 1, 1)), unit="mm"
+        )
+        informative[f"scale_error_{label}"] = Measurement(
+            value=100.0 * slope["scale"], standard_uncertainty=100.0 * scale_u, unit="%"
+        )
+        informative[f"misalignment_{label}"] = Measurement(
+            value=slope["misalignment_deg"], standard_uncertainty=mis_u, unit="deg"
+        )
+        reversal = _reversal(rows, refs, measured, direction, axis, u_reading)
+        if reversal is not None:
+            informative[f"reversal_{label}"] = reversal
+        summary.append(
+            {
+                "axis": axis,
+                "n": n,
+                "max_deviation_mm": float(norms[k]),
+                "bias_mm": float(np.mean(along)),
+                "sd_mm": sd,
+                "rms_mm": float(np.sqrt(np.mean(along**2))),
+                "scale_error_percent": 100.0 * slope["scale"],
+                "misalignment_deg": slope["misalignment_deg"],
+                "tilts_deg": slope["tilts_deg"],
+                "max_readback_minus_tracker_mm": float(ind_norms[j]),
+                "direction": floats(direction),
+            }
+        )
+    verdicts.append(
+        decide(
+            "Δindicator",
+            f"largest |readback − tracker| displacement (3-D; axis {worst_indicator[2]})",
+            Measurement(value=worst_indicator[0], standard_uncertainty=worst_indicator[1], unit="mm"),
+            profile.indicator,
+            profile.rule,
+        )
+    )
+
+    ref_points = measured[refs]
+    ref_dev = ref_points - ref_points.mean(axis=0)
+    distances = np.linalg.norm(ref_dev, axis=1)
+    r95 = percentile95(distances.tolist(), float(np.mean(u_reading[refs])), "mm")
+    verdicts.append(
+        decide(
+            "R95",
+            f"3-D 95th percentile distance of the {len(refs)} reference readings from their mean (C2)",
+            r95,
+            profile.reproducibility,
+            profile.rule,
+        )
+    )
+    k_refs = len(refs)
+    for c, name in enumerate("XYZ"):
+        sd_ref = float(np.std(ref_points[:, c], ddof=1)) if k_refs > 1 else 0.0
+        informative[f"reproducibility_sd_{name}"] = Measurement(
+            value=sd_ref, standard_uncertainty=sd_ref / math.sqrt(2 * max(k_refs - 1, 1)), unit="mm"
+        )
+        informative[f"reproducibility_range_{name}"] = Measurement(
+            value=float(np.ptp(ref_points[:, c])),
+            standard_uncertainty=float(np.mean(u_reading[refs])),
+            unit="mm",
+        )
+    offset = zero_measured - zero_commanded
+    informative["reference_offset"] = Measurement(
+        value=float(np.linalg.norm(offset)),
+        standard_uncertainty=math.hypot(view.translation_uncertainty_at(zero_measured), u_zero),
+        unit="mm",
+    )
+
+    table = []
+    for i, r in enumerate(rows):
+        table.append(
+            {
+                "kind": r["kind"],
+                "repeat": r["repeat"],
+                "axis": r.get("axis"),
+                "offset_mm": r.get("offset_mm", 0.0),
+                "approach": r.get("approach", ""),
+                "moved_mm": floats(moved[i]),
+                "expected_mm": floats(expected[i]),
+                "deviation_mm": floats(deviation[i]),
+                "readback_minus_tracker_mm": floats(indicator[i]),
+                "u_mm": float(u_dev[i]),
+            }
+        )
+    return SequenceResult(
+        sequence=CouchTranslationAccuracy.name,
+        title=CouchTranslationAccuracy.title,
+        device=params.couch,
+        profile=profile.name,
+        verdicts=verdicts,
+        informative=informative,
+        tables={"targets": summary, "points": table},
+        frame=FRAME,
+        notes=[
+            f"{params.repeats} passes; {sum(len(v) for v in params.offsets_mm.values())} offsets per pass, "
+            f"each followed by a return to the reference; dwell {params.dwell_s} s; "
+            f"{params.samples} tracker frames per reading; tool {params.couch_tool!r} at {tool} mm in t",
+            f"registration: {view.registration.fiducials} fiducials, RMS residual "
+            f"{view.registration.rms_residual_mm:.3f} mm; pooled tracker noise "
+            f"{noise.position_mm * 1000:.0f} µm per frame",
+            "deviations are displacements from the mean reference reading, so tool placement and the "
+            "registration's translation cancel; reference_offset shows the absolute setup offset",
+            "uncertainty: tracker noise (pooled, /√n), registration rotation × displacement, tracker "
+            f"systematic {params.tracker_systematic_mm} mm (type B), readout q/√12; k = 2",
+        ],
+    )
+
+
+def _axis_regression(
+    commanded: np.ndarray, moved: np.ndarray, direction: np.ndarray, noise_floor: np.ndarray
+) -> dict[str, Any]:
+    """Measured displacement vector regressed on the commanded displacement: b = d(moved)/d(commanded).
+
+    |b| − 1 is the scale error, the angle of b from the IEC axis the misalignment (signed tilts toward the
+    other two IEC axes in the table). Slope uncertainties from the fit residuals, never below what the
+    reading uncertainties alone give.
+    """
+    slopes, uncertainties = [], []
+    sxx = float(np.sum((commanded - commanded.mean()) ** 2))
+    floor = float(np.sqrt(np.mean(noise_floor**2) / sxx))
+    for c in range(3):
+        fit = fit_straight_line(commanded, moved[:, c])
+        slopes.append(fit.slope)
+        uncertainties.append(max(fit.slope_uncertainty or 0.0, floor))
+    b = np.array(slopes)
+    u = np.array(uncertainties)
+    along = float(b @ direction)
+    perp = b - along * direction
+    # perpendicular uncertainty: the slope components across the axis (RMS of the two)
+    u_vec_sq = u**2
+    u_along = math.sqrt(float(direction**2 @ u_vec_sq))
+    u_perp = math.sqrt(max(float(np.sum(u_vec_sq)) - u_along**2, 0.0) / 2.0) / max(abs(along), 1e-9)
+    tilts = {}
+    for name, other in zip("XYZ", np.eye(3), strict=True):
+        if abs(float(other @ direction)) < 0.5:
+            tilts[name] = math.degrees(math.atan2(float(b @ other), along))
+    return {
+        "scale": float(np.linalg.norm(b)) - 1.0,
+        "u_along": u_along,
+        "misalignment_deg": math.degrees(math.atan2(float(np.linalg.norm(perp)), along)),
+        "u_perp": u_perp,
+        "tilts_deg": tilts,
+    }
+
+
+def _reversal(
+    rows: list[dict[str, Any]],
+    refs: list[int],
+    measured: np.ndarray,
+    direction: np.ndarray,
+    axis: str,
+    u_reading: np.ndarray,
+) -> Measurement | None:
+    """Reference position approached from below minus from above, along the axis (ISO 230-2 sign)."""
+    up = [i for i in refs if rows[i].get("axis") == axis and rows[i]["approach"] == "+"]
+    down = [i for i in refs if rows[i].get("axis") == axis and rows[i]["approach"] == "-"]
+    if not up or not down:
+        return None
+    a, b = measured[up] @ direction, measured[down] @ direction
+
+    def u_mean(values: np.ndarray, idx: list[int]) -> float:
+        sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        return max(sd, float(np.mean(u_reading[idx]))) / math.sqrt(len(values))
+
+    return Measurement(
+        value=float(np.mean(a) - np.mean(b)),
+        standard_uncertainty=math.hypot(u_mean(a, up), u_mean(b, down)),
+        unit="mm",
+    )
+
+
+__all__ = ["TRANSLATION_AXES", "CouchAccuracyParams", "CouchAccuracyProfile", "CouchTranslationAccuracy"]

@@ -1,0 +1,414 @@
+"""C5 + C6: couch sag and positioning accuracy under load, against the tracker.
+
+Procedure (research qa-tests.md §2 C5, C6): register the tracker; for each payload case (default 0 kg, a
+typical patient of 80 kg, and the 135 kg IEC 60976 case) bring the couch to the reference, have the load
+placed (``LoadCouch``: the operator confirms, a simulated rig loads the model), let it settle, then visit a
+short C1-style grid of poses ``repeats`` times reading the couch tool. The load is removed at the end.
+
+Metrics, all from the tracker in IEC f, with the zero at the reference pose of the first (lightest) case:
+* **sag**: the vertical drop of the table-top point at each grid pose caused by the load, relative to the
+  first case at the same pose (mean over repeats); the verdict is the largest at any case and pose;
+* **E95**: 3-D positioning error per point (tracker − commanded displacement), 95th percentile per case;
+* **tilt**: change of table-top pitch and roll under load at the same pose (IEC roll < 0.5°);
+* informative: the sag coefficient (µm per kg, a least-squares line through the first case), the IEC-style
+  Δz = z(first case, reference) − z(last case, most extended pose), max error per case, readback − tracker.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from controller.messages import Checkpoint, Dwell, LoadCouch, MoveCouch
+from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
+from geometry import decompose_table_top_rotation
+from sequences.base import Plan, Sequence, SequenceContext
+from sequences.couch_geometry import (
+    FRAME,
+    TrackedCouchParams,
+    TrackerView,
+    expected_point,
+    floats,
+    percentile95,
+    pooled_noise,
+    project_rotation,
+    require_registration,
+    start,
+    visit,
+)
+from sequences.couch_pose_readback import CouchPose
+
+_IEC = "IEC 60976/60977 couch load test as described in qa-tests.md S9 (oftankonyv, Mechanical integrity)"
+_TG142 = "AAPM TG-142 (Klein et al., Med. Phys. 36:4197, 2009)"
+_TG224 = "AAPM TG-224 (Arjomandy et al., 2019) proton weekly couch position/angle (secondary summary)"
+_PPS = "robotic PPS vendor absolute accuracy 0.5 mm, 0.2° (LEONI PPS specification, qa-tests.md S12)"
+
+
+class PayloadCase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    payload_kg: float = Field(ge=0, le=1000)
+    description: str = ""
+
+
+class CouchLoadProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    sag: Tolerance
+    positioning: Tolerance = Field(description="3-D 95th percentile positioning error per payload case")
+    tilt: Tolerance = Field(description="largest change of pitch or roll under load")
+    rule: DecisionRule = DecisionRule.SIMPLE
+
+
+PROFILES: dict[str, CouchLoadProfile] = {
+    "tg142-annual": CouchLoadProfile(
+        name="tg142-annual",
+        sag=Tolerance(
+            limit=2.0, unit="mm", source=f"{_TG142} Table III annual table top sag", confidence="[R S1]"
+        ),
+        positioning=Tolerance(
+            limit=2.0, unit="mm", source=f"{_TG142} Table II monthly couch position", confidence="[R S1]"
+        ),
+        tilt=Tolerance(
+            limit=1.0, unit="deg", source=f"{_TG142} Table III annual table angle", confidence="[R S1]"
+        ),
+    ),
+    "iec-60976": CouchLoadProfile(
+        name="iec-60976",
+        sag=Tolerance(limit=5.0, unit="mm", source=f"{_IEC}: Δz < 5 mm (acceptance)", confidence="[V S9]"),
+        positioning=Tolerance(
+            limit=2.0,
+            unit="mm",
+            source=f"IEC gives none; {_TG142} Table II monthly couch position",
+            confidence="[R S1]",
+        ),
+        tilt=Tolerance(
+            limit=0.5, unit="deg", source=f"{_IEC}: roll < 0.5° (acceptance)", confidence="[V S9]"
+        ),
+    ),
+    "tg224-proton": CouchLoadProfile(
+        name="tg224-proton",
+        sag=Tolerance(limit=1.0, unit="mm", source=f"{_TG224}: 1 mm", confidence="[R S2]"),
+        positioning=Tolerance(limit=1.0, unit="mm", source=f"{_TG224}: 1 mm", confidence="[R S2]"),
+        tilt=Tolerance(limit=1.0, unit="deg", source=f"{_TG224}: 1°", confidence="[R S2]"),
+    ),
+    "vendor-pps": CouchLoadProfile(
+        name="vendor-pps",
+        sag=Tolerance(limit=0.5, unit="mm", source=_PPS, confidence="[V S12]"),
+        positioning=Tolerance(limit=0.5, unit="mm", source=_PPS, confidence="[V S12]"),
+        tilt=Tolerance(limit=0.2, unit="deg", source=_PPS, confidence="[V S12]"),
+        rule=DecisionRule.GUARDED,
+    ),
+}
+
+DEFAULT_PAYLOADS = [
+    PayloadCase(payload_kg=0.0, description="unloaded table top"),
+    PayloadCase(payload_kg=80.0, description="typical patient (70–100 kg), phantom slabs spread over ~1.8 m"),
+    PayloadCase(
+        payload_kg=135.0, description="IEC 60976 case: 135 kg spread over 2 m, centred on the isocentre"
+    ),
+]
+DEFAULT_GRID = [
+    CouchPose(),
+    CouchPose(lateral_mm=10.0),
+    CouchPose(lateral_mm=-10.0),
+    CouchPose(longitudinal_mm=20.0),
+    CouchPose(longitudinal_mm=-20.0),
+    CouchPose(vertical_mm=10.0),
+    CouchPose(vertical_mm=-10.0),
+    CouchPose(lateral_mm=10.0, longitudinal_mm=20.0, vertical_mm=-10.0),
+    CouchPose(lateral_mm=-10.0, longitudinal_mm=-20.0, vertical_mm=10.0),
+]
+
+
+class CouchLoadParams(TrackedCouchParams):
+    payloads: list[PayloadCase] = Field(default_factory=lambda: list(DEFAULT_PAYLOADS), min_length=2)
+    grid: list[CouchPose] = Field(
+        default_factory=lambda: list(DEFAULT_GRID),
+        min_length=1,
+        description="the first pose is the reference",
+    )
+    repeats: int = Field(default=2, ge=1, le=20, description="passes over the grid per payload case")
+    settle_s: float = Field(default=10.0, ge=0, le=3600, description="wait after loading (table creep)")
+    profile: str = Field(default="tg142-annual")
+    profile_override: CouchLoadProfile | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> CouchLoadParams:
+        masses = [p.payload_kg for p in self.payloads]
+        if masses != sorted(masses) or len(set(masses)) != len(masses):
+            raise ValueError("payloads: list distinct cases in increasing mass; the first is the baseline")
+        if self.profile_override is None and self.profile not in PROFILES:
+            raise ValueError(f"profile {self.profile!r} is unknown; known: {sorted(PROFILES)}")
+        return self
+
+    def tolerance_profile(self) -> CouchLoadProfile:
+        return self.profile_override or PROFILES[self.profile]
+
+
+class CouchLoadPositioning(Sequence[CouchLoadParams]):
+    name = "couch-load-positioning"
+    title = "Couch sag and positioning accuracy under load against the tracker (C5, C6)"
+    params_model = CouchLoadParams
+
+    def device_of(self, params: CouchLoadParams) -> str:
+        return params.couch
+
+    def plan(self, params: CouchLoadParams, context: SequenceContext) -> Plan:
+        registration = require_registration(context, self.name)
+        tracker = registration.tracker
+        head = yield from start(params, registration)
+        reference = params.grid[0].setpoint()
+        points = []
+        for case_index, case in enumerate(params.payloads):
+            yield MoveCouch(params.couch, reference)
+            yield LoadCouch(params.couch, case.payload_kg, case.description)
+            if params.settle_s:
+                yield Dwell(params.settle_s)
+            for repeat in range(params.repeats):
+                for index, pose in enumerate(params.grid):
+                    labels = {
+                        "case": case_index,
+                        "payload_kg": case.payload_kg,
+                        "repeat": repeat,
+                        "pose": index,
+                    }
+                    points.append((yield from visit(params, tracker, pose.setpoint(), **labels)))
+            yield Checkpoint(f"payload {case.payload_kg:g} kg done")
+        yield MoveCouch(params.couch, reference)
+        yield LoadCouch(params.couch, 0.0, "remove the load")
+        return {**head, "points": points}
+
+    def analyze(self, params: CouchLoadParams, data: Any) -> SequenceResult:
+        return analyze_couch_load(params, data)
+
+    def figures(self, result: SequenceResult) -> list[Any]:
+        from sequences.plots import couch_load_figure
+
+        return [couch_load_figure(result)]
+
+
+def analyze_couch_load(params: CouchLoadParams, data: dict[str, Any]) -> SequenceResult:
+    view = TrackerView(data, params.couch_tool)
+    rows: list[dict[str, Any]] = data["points"]
+    observations = [view.observe(r["frames"]) for r in rows]
+    noise = pooled_noise(observations)
+    tool = params.tool_offset_mm
+    measured = np.array([o.position for o in observations])
+    commanded = np.array([expected_point(r["cmd"], tool) for r in rows])
+    readback = np.array([expected_point(r["rb"], tool) for r in rows])
+    cases = sorted({r["case"] for r in rows})
+    poses = sorted({r["pose"] for r in rows})
+    masses = {r["case"]: r["payload_kg"] for r in rows}
+    u_reading = noise.position_of_mean(params.samples)
+
+    def at(case: int, pose: int) -> list[int]:
+        return [i for i, r in enumerate(rows) if r["case"] == case and r["pose"] == pose]
+
+    # mean position and orientation per (case, pose); repeat scatter pooled over all cells
+    cell_mean: dict[tuple[int, int], np.ndarray] = {}
+    cell_rotation: dict[tuple[int, int], np.ndarray] = {}
+    ss, dof = 0.0, 0
+    for case in cases:
+        for pose in poses:
+            idx = at(case, pose)
+            if not idx:
+                continue
+            cell_mean[(case, pose)] = measured[idx].mean(axis=0)
+            cell_rotation[(case, pose)] = project_rotation(
+                np.mean([observations[i].rotation for i in idx], axis=0)
+            )
+            if len(idx) > 1:
+                ss += float(np.sum((measured[idx] - measured[idx].mean(axis=0)) ** 2))
+                dof += 3 * (len(idx) - 1)
+    repeat_sd = math.sqrt(ss / dof) if dof else 0.0
+    per_reading = max(repeat_sd, u_reading)
+
+    def u_cell(case: int, pose: int) -> float:
+        return per_reading / math.sqrt(len(at(case, pose)))
+
+    base, ref_pose = cases[0], poses[0]
+    zero_measured = cell_mean[(base, ref_pose)]
+    zero_commanded = commanded[at(base, ref_pose)].mean(axis=0)
+    zero_readback = readback[at(base, ref_pose)].mean(axis=0)
+    error = (measured - zero_measured) - (commanded - zero_commanded)
+    indicator = (readback - zero_readback) - (measured - zero_measured)
+    u_error = math.sqrt(u_reading**2 + u_cell(base, ref_pose) ** 2 + params.tracker_systematic_mm**2)
+    u_rot = noise.rotation_of_mean(params.samples)
+
+    profile = params.tolerance_profile()
+    verdicts = []
+    informative: dict[str, Measurement] = {"registration_rms_residual": view.registration_measurement()}
+    sag_rows = []
+    worst_sag: tuple[float, float, str] = (-math.inf, 0.0, "")
+    worst_tilt: tuple[float, float, str] = (-math.inf, 0.0, "")
+    mean_sag = {}
+    for case in cases[1:]:
+        sags = []
+        for pose in poses:
+            if (case, pose) not in cell_mean or (base, pose) not in cell_mean:
+                continue
+            sag = float(cell_mean[(base, pose)][2] - cell_mean[(case, pose)][2])  # downward is positive
+            u_sag = math.hypot(u_cell(case, pose), u_cell(base, pose))
+            change = cell_rotation[(case, pose)] @ cell_rotation[(base, pose)].T
+            _, d_pitch, d_roll = decompose_table_top_rotation(change)
+            n_c, n_b = len(at(case, pose)), len(at(base, pose))
+            u_tilt = math.degrees(
+                math.hypot(u_rot * math.sqrt(1 / n_c + 1 / n_b), params.orientation_systematic_rad())
+            )
+            sags.append(sag)
+            where = f"{masses[case]:g} kg, pose {pose}"
+            if sag > worst_sag[0]:
+                worst_sag = (sag, u_sag, where)
+            tilt = max(abs(d_pitch), abs(d_roll))
+            if tilt > worst_tilt[0]:
+                worst_tilt = (tilt, u_tilt, where)
+            sag_rows.append(
+                {
+                    "case": case,
+                    "payload_kg": masses[case],
+                    "pose": pose,
+                    "sag_mm": sag,
+                    "u_sag_mm": u_sag,
+                    "delta_pitch_deg": d_pitch,
+                    "delta_roll_deg": d_roll,
+                }
+            )
+        mean_sag[case] = float(np.mean(sags))
+        cells = [row for row in sag_rows if row["case"] == case]
+        u_mean_sag = math.sqrt(float(np.mean([row["u_sag_mm"] ** 2 for row in cells])) / len(cells))
+        u_mean_tilt = math.degrees(
+            math.hypot(
+                u_rot * math.sqrt(2.0 / params.repeats / len(cells)), params.orientation_systematic_rad()
+            )
+        )
+        informative[f"sag_mean_{masses[case]:g}kg"] = Measurement(
+            value=mean_sag[case], standard_uncertainty=u_mean_sag, unit="mm"
+        )
+        for key in ("pitch", "roll"):
+            informative[f"{key}_change_{masses[case]:g}kg"] = Measurement(
+                value=float(np.mean([row[f"delta_{key}_deg"] for row in cells])),
+                standard_uncertainty=u_mean_tilt,
+                unit="deg",
+            )
+    verdicts.append(
+        decide(
+            "sag",
+            f"largest vertical drop of the table-top point under load vs the first case ({worst_sag[2]})",
+            Measurement(value=worst_sag[0], standard_uncertainty=worst_sag[1], unit="mm"),
+            profile.sag,
+            profile.rule,
+        )
+    )
+    verdicts.append(
+        decide(
+            "tilt",
+            f"largest change of table-top pitch or roll under load ({worst_tilt[2]})",
+            Measurement(value=worst_tilt[0], standard_uncertainty=worst_tilt[1], unit="deg"),
+            profile.tilt,
+            profile.rule,
+        )
+    )
+    summary = []
+    for case in cases:
+        idx = [i for i, r in enumerate(rows) if r["case"] == case]
+        norms = np.linalg.norm(error[idx], axis=1)
+        e95 = percentile95(norms.tolist(), u_error, "mm")
+        verdicts.append(
+            decide(
+                f"E95@{masses[case]:g}kg",
+                f"3-D 95th percentile positioning error over the grid with {masses[case]:g} kg",
+                e95,
+                profile.positioning,
+                profile.rule,
+            )
+        )
+        informative[f"max_error_{masses[case]:g}kg"] = Measurement(
+            value=float(np.max(norms)), standard_uncertainty=u_error, unit="mm"
+        )
+        summary.append(
+            {
+                "payload_kg": masses[case],
+                "points": len(idx),
+                "e95_mm": e95.value,
+                "max_error_mm": float(np.max(norms)),
+                "mean_sag_mm": mean_sag.get(case, 0.0),
+                "max_readback_minus_tracker_mm": float(np.max(np.linalg.norm(indicator[idx], axis=1))),
+            }
+        )
+    # sag coefficient: least squares through the first case, sag = c·(m − m0), from the grid-mean sags
+    dm = np.array([masses[c] - masses[base] for c in cases[1:]])
+    s = np.array([mean_sag[c] for c in cases[1:]])
+    # every case is referred to the same baseline cells, so their noise is common to all the mean sags
+    u_case = np.array(
+        [math.sqrt(np.mean([u_cell(c, p) ** 2 for p in poses]) / len(poses)) for c in cases[1:]]
+    )
+    u_base = math.sqrt(np.mean([u_cell(base, p) ** 2 for p in poses]) / len(poses))
+    weights = dm / float(dm @ dm)
+    coefficient = float(weights @ s)
+    u_coefficient = math.sqrt(float(np.sum((weights * u_case) ** 2)) + (float(np.sum(weights)) * u_base) ** 2)
+    if len(dm) > 1:
+        spread = s - coefficient * dm
+        u_coefficient = max(u_coefficient, math.sqrt(float(spread @ spread) / (len(dm) - 1) / float(dm @ dm)))
+    informative["sag_coefficient"] = Measurement(
+        value=1000.0 * coefficient, standard_uncertainty=1000.0 * u_coefficient, unit="µm/kg"
+    )
+    extended = max(poses, key=lambda p: abs(params.grid[p].longitudinal_mm))
+    last = cases[-1]
+    if (last, extended) in cell_mean:
+        dz_iec = float(
+            (zero_measured[2] - zero_commanded[2])
+            - (cell_mean[(last, extended)][2] - commanded[at(last, extended)].mean(axis=0)[2])
+        )
+        informative["iec_delta_z"] = Measurement(
+            value=dz_iec,
+            standard_uncertainty=math.hypot(u_cell(base, ref_pose), u_cell(last, extended)),
+            unit="mm",
+        )
+    informative["readback_minus_tracker_max"] = Measurement(
+        value=float(np.max(np.linalg.norm(indicator, axis=1))),
+        standard_uncertainty=math.hypot(u_error, params.readout_resolution_mm / math.sqrt(12)),
+        unit="mm",
+    )
+    informative["repeat_sd"] = Measurement(
+        value=repeat_sd, standard_uncertainty=repeat_sd / math.sqrt(2 * max(dof, 1)), unit="mm"
+    )
+    table = [
+        {
+            "case": r["case"],
+            "payload_kg": r["payload_kg"],
+            "repeat": r["repeat"],
+            "pose": r["pose"],
+            "error_mm": floats(error[i]),
+            "readback_minus_tracker_mm": floats(indicator[i]),
+        }
+        for i, r in enumerate(rows)
+    ]
+    return SequenceResult(
+        sequence=CouchLoadPositioning.name,
+        title=CouchLoadPositioning.title,
+        device=params.couch,
+        profile=profile.name,
+        verdicts=verdicts,
+        informative=informative,
+        tables={"targets": summary, "sag": sag_rows, "points": table},
+        frame=FRAME,
+        notes=[
+            f"payload cases {[masses[c] for c in cases]} kg, {len(poses)} grid poses × {params.repeats} "
+            f"repeats each, settle {params.settle_s} s after loading; {params.samples} tracker frames "
+            "per reading",
+            "sag and tilt: same pose, loaded minus first case (downward sag positive); E95: tracker − "
+            "commanded displacement from the reference pose of the first case",
+            "IEC 60976's Δz compares 30 kg retracted with 135 kg extended: set payloads and grid to those "
+            "cases and read iec_delta_z",
+            "uncertainty: repeat scatter pooled over all cells (never below the tracker noise), tracker "
+            f"systematic {params.tracker_systematic_mm} mm for E95; k = 2",
+        ],
+    )
+
+
+__all__ = ["CouchLoadParams", "CouchLoadPositioning", "CouchLoadProfile", "PayloadCase"]
