@@ -225,8 +225,7 @@ def analyze_couch_accuracy(params: CouchAccuracyParams, data: dict[str, Any]) ->
         if ind_norms[j] > worst_indicator[0]:
             worst_indicator = (float(ind_norms[j]), float(u_ind[idx][j]), axis)
         slope = _axis_regression(expected[idx] @ direction, moved[idx], direction, noise_floor=u_reading[idx])
-        span = float(np.max(np.abs(expected[idx] @ direction)))
-        u_b = params.tracker_systematic_mm / span  # a systematic of that size over the span, as a slope
+        u_b = params.tracker_relative_systematic  # the tracker's own scale, on slopes and directions
         scale_u = math.hypot(slope["u_along"], u_b)
         mis_u = math.degrees(math.hypot(slope["u_perp"], u_b, view.rotation_uncertainty_rad))
         n = len(along)

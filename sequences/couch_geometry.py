@@ -10,9 +10,10 @@ Uncertainty budget of a tool reading (standard, k = 1), used by every couch anal
 * tracker noise: the within-reading scatter of the frames, pooled over all readings of the run, over √n;
 * registration: f ← tracker from the fiducials (``sequences.tracking.register``); its translation cancels
   in displacements, its rotation enters as u_rot·|displacement|;
-* tracker systematic (``tracker_systematic_mm``, type B): local distortion of the tracker over the short
-  displacements of a couch test, not visible in the scatter; over the tool's marker span
-  (``tool_span_mm``) it is also an orientation systematic;
+* tracker systematic, type B, not visible in the scatter: ``tracker_systematic_mm`` on every tracked
+  displacement (local distortion over the few cm of a couch test), and ``tracker_relative_systematic``, the
+  same distortion as a scale: it bounds slopes (scale errors, axis directions) and measured rotations
+  (markers of a turning tool move by lever × angle, so their error scales with the angle);
 * couch readout resolution q/√12 for readback comparisons.
 """
 
@@ -71,18 +72,14 @@ class TrackedCouchParams(BaseModel):
         description="type-B standard uncertainty of a tracked displacement of a few cm (local distortion; "
         "NDI volumetric RMS 0.12 mm [V S12] bounds it over the whole volume) [T]",
     )
-    tool_span_mm: float = Field(
-        default=100.0,
-        gt=0,
-        description="marker spread of the couch tool: turns tracker_systematic_mm into an orientation "
-        "systematic (rad) [T]",
+    tracker_relative_systematic: float = Field(
+        default=0.0025,
+        ge=0,
+        description="type-B relative (scale-like) uncertainty of tracked displacements and rotations: "
+        "0.05 mm over 20 mm [T]",
     )
     readout_resolution_mm: float = Field(default=0.001, gt=0, description="couch readback resolution")
     readout_resolution_deg: float = Field(default=0.001, gt=0, description="couch readback resolution")
-
-    def orientation_systematic_rad(self) -> float:
-        """Type-B orientation uncertainty of the couch tool: the position systematic over its marker span."""
-        return self.tracker_systematic_mm / self.tool_span_mm
 
 
 # ------------------------------------------------------------------------------------------ plan steps

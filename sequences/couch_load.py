@@ -257,14 +257,14 @@ def analyze_couch_load(params: CouchLoadParams, data: dict[str, Any]) -> Sequenc
             change = cell_rotation[(case, pose)] @ cell_rotation[(base, pose)].T
             _, d_pitch, d_roll = decompose_table_top_rotation(change)
             n_c, n_b = len(at(case, pose)), len(at(base, pose))
-            u_tilt = math.degrees(
-                math.hypot(u_rot * math.sqrt(1 / n_c + 1 / n_b), params.orientation_systematic_rad())
+            tilt = max(abs(d_pitch), abs(d_roll))
+            u_tilt = math.hypot(
+                math.degrees(u_rot) * math.sqrt(1 / n_c + 1 / n_b), params.tracker_relative_systematic * tilt
             )
             sags.append(sag)
             where = f"{masses[case]:g} kg, pose {pose}"
             if sag > worst_sag[0]:
                 worst_sag = (sag, u_sag, where)
-            tilt = max(abs(d_pitch), abs(d_roll))
             if tilt > worst_tilt[0]:
                 worst_tilt = (tilt, u_tilt, where)
             sag_rows.append(
@@ -281,11 +281,7 @@ def analyze_couch_load(params: CouchLoadParams, data: dict[str, Any]) -> Sequenc
         mean_sag[case] = float(np.mean(sags))
         cells = [row for row in sag_rows if row["case"] == case]
         u_mean_sag = math.sqrt(float(np.mean([row["u_sag_mm"] ** 2 for row in cells])) / len(cells))
-        u_mean_tilt = math.degrees(
-            math.hypot(
-                u_rot * math.sqrt(2.0 / params.repeats / len(cells)), params.orientation_systematic_rad()
-            )
-        )
+        u_mean_tilt = math.degrees(u_rot) * math.sqrt(2.0 / params.repeats / len(cells))
         informative[f"sag_mean_{masses[case]:g}kg"] = Measurement(
             value=mean_sag[case], standard_uncertainty=u_mean_sag, unit="mm"
         )

@@ -1,7 +1,7 @@
 """C4: 6-DoF rotational accuracy (pitch, roll, yaw) and isocentric compensation, against the tracker.
 
 Procedure (research qa-tests.md §2 C4): register the tracker; then ``repeats`` passes, each starting with a
-reading at the reference pose, over rotation poses — pitch and roll alone and combined at ±0.5…±3°, yaw
+reading at the reference pose, over rotation poses — pitch and roll alone and combined at ±0.5…±2.5°, yaw
 ±1…3° (defaults within a hexapod's limits). Each pose is commanded in IEC order (θs, then pitch, then roll)
 with the table-top translations re-solved by ``geometry.translation_to_place`` so that ``iso_point_mm`` (a
 point of the table top, in t) stays where it is at the reference — isocentric compensation, since IEC pitch
@@ -243,10 +243,8 @@ def analyze_couch_rotation(params: CouchRotationParams, data: dict[str, Any]) ->
     delta_angles = np.vectorize(wrap180)(measured - commanded)
     magnitude = np.radians(np.max(np.abs(commanded), axis=1))
     u_random = math.degrees(math.hypot(u_rot, u_rot_ref))
-    u_systematic = params.orientation_systematic_rad()
-    u_angle = np.degrees(
-        np.sqrt(u_rot**2 + u_rot_ref**2 + (view.rotation_uncertainty_rad * magnitude) ** 2 + u_systematic**2)
-    )
+    u_scale = math.hypot(view.rotation_uncertainty_rad, params.tracker_relative_systematic)
+    u_angle = np.degrees(np.sqrt(u_rot**2 + u_rot_ref**2 + (u_scale * magnitude) ** 2))
     resid = np.array(residuals)
     resid_norm = np.linalg.norm(resid, axis=1)
     u_res = np.array(u_residual)
@@ -285,8 +283,7 @@ def analyze_couch_rotation(params: CouchRotationParams, data: dict[str, Any]) ->
         if len(set(commanded[moving, c])) >= 2:
             fit = fit_straight_line(commanded[:, c], values)
             floor = u_random / math.sqrt(float(np.sum((commanded[:, c] - commanded[:, c].mean()) ** 2)))
-            # the orientation systematic as a slope over the largest commanded angle (type B)
-            u_b = math.degrees(u_systematic) / float(np.max(np.abs(commanded[:, c])))
+            u_b = params.tracker_relative_systematic  # the tracker's own scale (type B)
             informative[f"scale_error_{label}"] = Measurement(
                 value=100.0 * fit.slope,
                 standard_uncertainty=100.0 * math.hypot(max(fit.slope_uncertainty or 0.0, floor), u_b),
@@ -352,8 +349,8 @@ def analyze_couch_rotation(params: CouchRotationParams, data: dict[str, Any]) ->
             "orientation: couch tool rotation relative to the mean reference reading (the tool mounting "
             "cancels), decomposed as Rz(θs)·Rx(pitch)·Ry(roll)",
             "uncertainty: pooled tracker orientation and position noise (/√n), lever arm tool → point, "
-            f"registration rotation, tracker systematic {params.tracker_systematic_mm} mm (over the "
-            f"{params.tool_span_mm:g} mm tool span for angles); k = 2",
+            f"registration rotation, tracker systematic {params.tracker_systematic_mm} mm and "
+            f"{100 * params.tracker_relative_systematic:g} % of each angle; k = 2",
         ],
     )
 

@@ -15,7 +15,7 @@ which fixes c in both directions to ≈ tracker noise / (arc span in rad). This 
 place for the tool is *near* the axis (default: the table-top origin, at the isocentre), because a tool at
 distance r turns orientation noise and any angle-scale error ε of the tracker into r·σθ and r·ε of centre
 error. A far tool (``tool_offset_mm`` 100–200 mm, as for a full-range couch and a plain circle fit) is
-supported; the budget then carries r·ε with ε = orientation systematic / half arc span.
+supported; the budget then carries r·ε with ε = ``tracker_relative_systematic``.
 
 Metrics: the axis centre at each height (at the measured tool height); the axis line through them;
 **walkout** = distance from the isocentre (or a baseline axis position) to that line at the isocentre
@@ -82,7 +82,7 @@ class CouchWalkoutParams(TrackedCouchParams):
     samples: int = Field(default=10, ge=2, le=200, description="tracker frames averaged per reading")
     reference: CouchPose = Field(default_factory=CouchPose, description="translations, pitch and roll held")
     angles_deg: list[float] = Field(
-        default_factory=lambda: [-4.5, -3.0, -1.5, 0.0, 1.5, 3.0, 4.5],
+        default_factory=lambda: [round(-4.5 + 0.75 * i, 2) for i in range(13)],
         description="couch rotations θs visited, swept upward then back down (default: inside a ±5° hexapod)",
     )
     heights_mm: list[float] = Field(
@@ -208,19 +208,20 @@ def analyze_couch_walkout(params: CouchWalkoutParams, data: dict[str, Any]) -> S
             noise.position_of_mean(int(n)), radius_guess * noise.rotation_of_mean(int(n)) / math.sqrt(2)
         )
         arc = fit_known_angle_arc(xyz[:, :2], measured_yaw[idx], floor)
-        # an angle-scale systematic of the tracker moves the centre radially by r·ε
-        half_span = math.radians(max(float(np.max(np.abs(measured_yaw[idx] - anchor_yaw))), 1e-6))
+        # an angle-scale systematic ε of the tracker moves the centre radially by r·ε (the same at every
+        # height: it is added to the axis position once, below, and cancels in the tilt)
         radial = arc["q"] - arc["centre"]
-        if arc["radius"] > 0:
-            unit = radial / arc["radius"]
-            epsilon = params.orientation_systematic_rad() / half_span
-            arc["covariance"] = arc["covariance"] + (arc["radius"] * epsilon) ** 2 * np.outer(unit, unit)
+        systematic = params.tracker_relative_systematic * radial
+        arc["random_covariance"] = arc["covariance"]
+        arc["covariance"] = arc["covariance"] + np.outer(systematic, systematic)
         circle: dict[str, Any] = {}
         try:
             plain = fit_circle(xyz[:, :2])
             circle = {
                 "circle_centre_mm": floats(plain.centre_mm),
-                "circle_centre_u_mm": floats(plain.centre_uncertainty_mm or (math.nan, math.nan)),
+                "circle_centre_u_mm": (
+                    floats(plain.centre_uncertainty_mm) if plain.centre_uncertainty_mm else None
+                ),
                 "circle_radius_mm": plain.radius_mm,
                 "arc_span_deg": plain.arc_span_deg,
             }
@@ -239,6 +240,8 @@ def analyze_couch_walkout(params: CouchWalkoutParams, data: dict[str, Any]) -> S
                 "centre_mm": floats(arc["centre"]),
                 "centre_u_mm": floats(np.sqrt(np.diag(arc["covariance"]))),
                 "covariance": [floats(row) for row in arc["covariance"]],
+                "random_covariance": [floats(row) for row in arc["random_covariance"]],
+                "systematic_mm": floats(systematic),
                 "radius_mm": arc["radius"],
                 "fit_sigma_mm": arc["sigma"],
                 "iso_size_mm": iso_size(bb).diameter_mm,
@@ -254,9 +257,10 @@ def analyze_couch_walkout(params: CouchWalkoutParams, data: dict[str, Any]) -> S
     z = np.array([arc["z_mm"] for arc in arcs])
     centres = np.array([arc["centre_mm"] for arc in arcs])
     covs = [np.array(arc["covariance"]) for arc in arcs]
-    a, b, cov_a, cov_b = _axis_line(z, centres, covs)
+    a, b, cov_a, cov_b = _axis_line(z, centres, [np.array(arc["random_covariance"]) for arc in arcs])
     u_reg_point = view.translation_uncertainty_at(np.array([a[0], a[1], 0.0]))
-    cov_a = cov_a + np.eye(2) * u_reg_point**2
+    systematic = np.mean([arc["systematic_mm"] for arc in arcs], axis=0)
+    cov_a = cov_a + np.eye(2) * u_reg_point**2 + np.outer(systematic, systematic)
     cov_b = cov_b + np.eye(2) * view.rotation_uncertainty_rad**2
     baseline = np.array(params.baseline_axis_mm) if params.baseline_axis_mm is not None else np.zeros(2)
     offset = a - baseline

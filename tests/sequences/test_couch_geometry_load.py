@@ -39,15 +39,16 @@ def test_blind_sag_coefficient_and_load_roll_are_recovered():
     couch = SyntheticCouch(CouchErrors(sag_um_per_kg=coefficient, load_roll_deg_per_kg=roll), rng)
     result, _ = run(couch, profile="tg224-proton")
     info = result.informative
-    # the sag is a difference at the same pose: tracker noise only (type A), checked at 2U
+    # differences at the same pose: tracker noise only (type A), checked at 2U
     recovered(info["sag_coefficient"], coefficient, drawn, "sag coefficient (µm/kg)", STATISTICAL)
     recovered(info["sag_mean_135kg"], coefficient * 0.135, drawn, "mean sag at 135 kg", STATISTICAL)
-    recovered(info["roll_change_135kg"], roll * 135.0, drawn, "roll change at 135 kg")
-    recovered(info["pitch_change_135kg"], 0.0, drawn, "pitch change at 135 kg")
+    recovered(info["roll_change_135kg"], roll * 135.0, drawn, "roll change at 135 kg", STATISTICAL)
+    recovered(info["pitch_change_135kg"], 0.0, drawn, "pitch change at 135 kg", STATISTICAL)
     verdicts = {v.metric: v for v in result.verdicts}
     recovered(verdicts["E95@135kg"].measured, coefficient * 0.135, drawn, "E95 at 135 kg (the sag itself)")
-    sag = verdicts["sag"]
-    if coefficient * 0.135 > 1.0 + sag.measured.expanded_uncertainty:  # TG-224 1 mm
+    sag = verdicts["sag"]  # the largest over the grid: noise biases a maximum upward, hence the 2U margin
+    margin = STATISTICAL * sag.measured.expanded_uncertainty
+    if coefficient * 0.135 > 1.0 + margin:  # TG-224 1 mm
         assert sag.outcome is Outcome.FAIL, (sag.statement, drawn)
-    elif coefficient * 0.135 < 1.0 - sag.measured.expanded_uncertainty:
+    elif coefficient * 0.135 < 1.0 - margin:
         assert sag.outcome is Outcome.PASS, (sag.statement, drawn)

@@ -58,7 +58,8 @@ def test_blind_rotation_scale_and_pivot_error_are_recovered():
     for axis, label in (("couch_rotation_deg", "yaw"), ("pitch_deg", "pitch"), ("roll_deg", "roll")):
         recovered(result.informative[f"scale_error_{label}"], 100 * scale[axis], drawn, f"scale {label} (%)")
         truth = max(abs(scale[axis] * getattr(pose, axis)) for pose in params.poses)
-        recovered(verdicts[f"Δ{label}"].measured, truth, drawn, f"max |Δ{label}|")
+        # a maximum over many readings is biased upward by the noise (selection): checked at 2U
+        recovered(verdicts[f"Δ{label}"].measured, truth, drawn, f"max |Δ{label}|", STATISTICAL)
     iso = params.iso_point_mm
     start = couch.true_point(iso, CouchSetpoint())
     residuals = []
@@ -66,5 +67,5 @@ def test_blind_rotation_scale_and_pivot_error_are_recovered():
         setpoint = params.setpoint(pose)
         moved = couch.true_point(iso, setpoint) - start
         residuals.append(float(np.linalg.norm(moved - (expected_point(setpoint.as_dict(), iso) - start))))
-    # a maximum over ~60 readings is biased upward by the noise (selection), so this check allows 2U
+    # the same for the largest residual of the compensated point
     recovered(verdicts["Δiso"].measured, max(residuals), drawn, "max residual of the point", STATISTICAL)
