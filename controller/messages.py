@@ -189,16 +189,29 @@ VALUE_TYPES: dict[str, type[Any]] = {
 }
 
 
+_PLAIN = (str, int, float, bool, type(None))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def to_record(value: Any) -> Any:
-    """A dataclass (possibly nested) as a JSON-able dict tagged with its type; other values unchanged."""
+    """A dataclass (possibly nested) as a JSON-able dict tagged with its type; other values unchanged.
+
+    Runs twice per engine step (message and reading), so plain values return first and each dataclass's
+    field names are looked up once per type.
+    """
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    names = _FIELD_NAMES.get(kind)
+    if names is None and is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES.setdefault(kind, tuple(f.name for f in fields(value)))
+    if names is not None:
+        record: dict[str, Any] = {"type": kind.__name__}
+        for name in names:
+            record[name] = to_record(getattr(value, name))
+        return record
     if isinstance(value, datetime):
         return {"type": "datetime", "iso": value.isoformat()}
-    if is_dataclass(value) and not isinstance(value, type):
-        record: dict[str, Any] = {"type": type(value).__name__}
-        for f in fields(value):
-            item = getattr(value, f.name)
-            record[f.name] = to_record(item)
-        return record
     if isinstance(value, tuple | list):
         return [to_record(item) for item in value]
     return value
