@@ -91,3 +91,36 @@ def test_c5_blind_sag_coefficient(tmp_path: Path):
 def test_error_free_couch_passes(tmp_path: Path, sequence: str):
     result = run_with_errors(tmp_path, sequence, {})
     assert result.outcome is Outcome.PASS, [v.statement for v in result.verdicts]
+
+
+def test_c1_blind_misalignment_and_backlash(tmp_path: Path):
+    rng = random.Random()
+    lean = sign(rng) * rng.uniform(0.3, 1.0)  # the hexapod's Y axis leans toward X
+    play = rng.uniform(0.08, 0.3)  # backlash on X, mm
+    drawn = f"injected Y lean {lean:+.3f}°, X backlash {play:.3f} mm"
+    result = run_with_errors(
+        tmp_path, "couch-translation-accuracy", {}, squareness_xy_deg=lean, backlash={"X": play}
+    )
+    misalignment = result.informative["misalignment_Y"]
+    assert abs(misalignment.value - abs(lean)) <= misalignment.expanded_uncertainty, (drawn, misalignment)
+    reversal = result.informative["reversal_X"]
+    assert abs(abs(reversal.value) - play) <= reversal.expanded_uncertainty, (drawn, reversal)
+
+
+def test_noisy_tracker_is_seen_in_the_registration_residual(tmp_path: Path):
+    """Tracker noise is not hidden: a single frame from a 1 mm-noise tracker fails the registration."""
+
+    def noisy(rig) -> None:
+        rig.simulation.trackers["tracker"].set_error(marker_noise_rms_mm=1.5)
+
+    outcome = run_sequence(
+        load_rig_config(),
+        "tracker-registration",
+        {"samples": 1},
+        runs_dir=tmp_path,
+        write_report=False,
+        on_rig_ready=noisy,
+    )
+    assert outcome.result is not None, outcome.summary.error
+    residual = outcome.result.verdicts[0]
+    assert residual.measured.value > 0.35 and residual.outcome is Outcome.FAIL, residual.statement
