@@ -26,8 +26,6 @@ import math
 import threading
 from typing import Any, Final, Literal
 
-from transitions import Machine
-
 from drivers.clock import Clock
 from drivers.errors import (
     DeviceRejected,
@@ -58,6 +56,7 @@ from drivers.keithley6517b.scpi import (
     reply_text,
 )
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
+from drivers.state_machine import DriverStateMachine, sources_by_trigger
 from drivers.transport.base import Transport
 
 log = logging.getLogger(__name__)
@@ -90,21 +89,9 @@ TRANSITIONS: Final[list[dict[str, Any]]] = [
 ]
 
 
-def _sources_by_trigger() -> dict[str, frozenset[str]]:
-    table: dict[str, set[str]] = {}
-    for edge in TRANSITIONS:
-        sources = edge["source"]
-        table.setdefault(edge["trigger"], set()).update([sources] if isinstance(sources, str) else sources)
-    return {trigger: frozenset(states) for trigger, states in table.items()}
-
-
-TRIGGER_SOURCES: Final = _sources_by_trigger()
+TRIGGER_SOURCES: Final = sources_by_trigger(TRANSITIONS)
 READABLE: Final = frozenset(("idle", "integrating", "holding"))
 TriggerSource = Literal["IMM", "BUS", "TIM"]
-
-
-class _Model:
-    state: str
 
 
 class Keithley6517B:
@@ -145,20 +132,12 @@ class Keithley6517B:
         self._started_at: float | None = None
         self._baseline = 0.0
         self._held: DosimeterReading | None = None
-        self._model = _Model()
-        self._machine = Machine(
-            model=self._model,
-            states=list(STATES),
-            transitions=TRANSITIONS,
-            initial="disconnected",
-            auto_transitions=False,
-            ignore_invalid_triggers=False,
-        )
+        self._machine = DriverStateMachine(name, STATES, TRANSITIONS)
 
     # -- state ----------------------------------------------------------------------------------
     @property
     def state(self) -> str:
-        return self._model.state
+        return self._machine.state
 
     @property
     def settings(self) -> DosimeterSettings | None:
@@ -169,21 +148,8 @@ class Keithley6517B:
         """``CHAR``, ``CURR``, ``VOLT`` or ``RES`` as last read or set; None before ``connect()``."""
         return self._function
 
-    def _fire(self, trigger: str) -> None:
-        self._machine.events[trigger].trigger(self._model)
-
-    def _require(self, action: str, trigger: str) -> None:
-        state = self._model.state
-        if state not in TRIGGER_SOURCES[trigger]:
-            raise IllegalStateError(self.name, action, state)
-
-    def _require_in(self, action: str, states: frozenset[str]) -> None:
-        if self._model.state not in states:
-            raise IllegalStateError(self.name, action, self._model.state)
-
     def _require_online(self, action: str) -> None:
-        if self._model.state == "disconnected":
-            raise IllegalStateError(self.name, action, "disconnected")
+        self._machine.require_in(action, _ONLINE)
 
     # -- wire -----------------------------------------------------------------------------------
     def _write(self, text: str) -> None:
@@ -226,7 +192,7 @@ class Keithley6517B:
     def connect(self) -> None:
         """``*IDN?``, ``*CLS``, ``:FORM:DATA ASC``, ``:FORM:ELEM READ,STAT,UNIT``, ``:SENS:FUNC?``,
         ``:SYST:ZCH?``, ``:SYST:ERR?``. Zero check on → ``idle``; off → ``integrating`` (start unknown)."""
-        self._require("connect", "found_idle")
+        self._machine.require("connect", "found_idle")
         text, _ = self._ask("*IDN?")
         self.identity = parse_identity(text, device=self.name, command=b"*IDN?\n")
         self._write("*CLS")
@@ -240,12 +206,12 @@ class Keithley6517B:
         self._function = function
         self._started_at = None
         self._baseline = 0.0
-        self._fire("found_idle" if zero_check else "found_integrating")
+        self._machine.fire("found_idle" if zero_check else "found_integrating")
 
     def close(self) -> None:
         """Forget the instrument (no bytes: the bias stays on, re-applying it costs minutes). Idempotent."""
-        if self._model.state != "disconnected":
-            self._fire("disconnect")
+        if self._machine.state != "disconnected":
+            self._machine.fire("disconnect")
 
     def identify(self) -> str:
         """The ``*IDN?`` reply."""
@@ -262,7 +228,7 @@ class Keithley6517B:
         within ``bias_limit_v``. An output that reads off after ``OUTP ON`` raises ``HighVoltageFault``
         (interlock open); any queued SCPI error raises ``DeviceRejected``.
         """
-        self._require("configure", "configured")
+        self._machine.require("configure", "configured")
         function, commands = self._plan(settings)
         for command in commands:
             self._write(command)
@@ -270,7 +236,7 @@ class Keithley6517B:
         self._check_errors("configure")
         self._settings = settings
         self._function = function
-        self._fire("configured")
+        self._machine.fire("configured")
 
     def _plan(self, settings: DosimeterSettings) -> tuple[str, list[str]]:
         if settings.mode == "charge":
@@ -316,8 +282,8 @@ class Keithley6517B:
     def _check_bias(self, volts: float) -> None:
         on = self.bias_output_enabled()
         if on != (volts != 0):
-            if self._model.state in TRIGGER_SOURCES["faulted"]:
-                self._fire("faulted")
+            if self._machine.can("faulted"):
+                self._machine.fire("faulted")
             wanted = "on" if volts else "off"
             raise HighVoltageFault(
                 self.name,
@@ -328,8 +294,8 @@ class Keithley6517B:
     def zero(self, timeout_s: float = 120.0) -> None:
         """Zero correction: ``:SYST:ZCH ON``, ``:SYST:ZCOR:ACQ``, ``*OPC?`` (waits up to ``timeout_s``),
         ``:SYST:ZCOR ON``, ``:SYST:ERR?``. Ends in ``idle`` (zero check on) whether or not it succeeded."""
-        self._require("zero", "start_zero")
-        self._fire("start_zero")
+        self._machine.require("zero", "start_zero")
+        self._machine.fire("start_zero")
         try:
             self._write(":SYST:ZCH ON")
             self._write(":SYST:ZCOR:ACQ")
@@ -339,20 +305,20 @@ class Keithley6517B:
             self._write(":SYST:ZCOR ON")
             self._check_errors("zero correction")
         except Exception:
-            self._fire("zero_refused")
+            self._machine.fire("zero_refused")
             raise
-        self._fire("zeroed")
+        self._machine.fire("zeroed")
 
     def start_integration(self) -> None:
         """``:SYST:ZCH OFF`` (charge starts integrating), then, in the coulomb function with hop correction,
         one ``:READ?`` whose value is subtracted from later readings."""
-        self._require("start an integration", "start")
+        self._machine.require("start an integration", "start")
         if self._function not in ("CHAR", "CURR"):
             raise IllegalStateError(
                 self.name, f"start an integration with function {self._function} (configure() first)", "idle"
             )
         self._write(":SYST:ZCH OFF")
-        self._fire("start")
+        self._machine.fire("start")
         self._baseline = 0.0
         self._held = None
         self._started_at = self._clock.now()
@@ -362,7 +328,7 @@ class Keithley6517B:
 
     def hold(self) -> None:
         """Take the final ``:READ?``, keep it, and re-enable zero check so nothing more accumulates."""
-        self._require("hold", "held")
+        self._machine.require("hold", "held")
         try:
             final = self._reading(":READ?")
         except DosimeterOverload:
@@ -370,27 +336,27 @@ class Keithley6517B:
             raise
         self._write(":SYST:ZCH ON")
         self._held = final
-        self._fire("held")
+        self._machine.fire("held")
 
     def reset(self) -> None:
         """``:SYST:ZCH ON``: discharge the integrator, forget any held reading; also leaves ``fault``."""
-        self._require("reset", "reset")
+        self._machine.require("reset", "reset")
         self._write(":SYST:ZCH ON")
         self._held = None
         self._baseline = 0.0
         self._started_at = None
-        self._fire("reset")
+        self._machine.fire("reset")
 
     def read(self) -> DosimeterReading:
         """Integrating: ``:READ?`` (minus the hop baseline); holding: the held reading, no I/O; idle: the
         instrument reads zero check, so ``ZeroCheckActive`` is raised from its reply."""
-        self._require_in("read", READABLE)
-        if self._model.state == "holding":
+        self._machine.require_in("read", READABLE)
+        if self._machine.state == "holding":
             assert self._held is not None  # set by hold() on the way into holding
             return self._held
         settings = self._settings
         if (
-            self._model.state == "integrating"
+            self._machine.state == "integrating"
             and settings is not None
             and settings.integration_time_s is not None
             and self._started_at is not None
@@ -404,10 +370,10 @@ class Keithley6517B:
     def stop(self) -> None:
         """Hold a running integration; in every other online state nothing is sent."""
         self._require_online("stop")
-        if self._model.state == "integrating":
+        if self._machine.state == "integrating":
             self.hold()
         else:
-            self._fire("stopped")
+            self._machine.fire("stopped")
 
     # -- readings -------------------------------------------------------------------------------
     def _checked_reading(self, query: str) -> KeithleyReading:
@@ -422,12 +388,12 @@ class Keithley6517B:
 
     def _check(self, reading: KeithleyReading, command: bytes, raw: bytes) -> None:
         if reading.zero_check:
-            if self._model.state == "integrating":
-                self._fire("zero_check_seen")
+            if self._machine.state == "integrating":
+                self._machine.fire("zero_check_seen")
             raise ZeroCheckActive(self.name, "zero check on", "the input is shunted (9.91E37)", raw)
         if reading.overflow:
-            if self._model.state in TRIGGER_SOURCES["faulted"]:
-                self._fire("faulted")
+            if self._machine.can("faulted"):
+                self._machine.fire("faulted")
             raise DosimeterOverload(self.name, "overflow", "reading beyond the range (9.9E37)", raw)
         expected = {"CHAR": "COUL", "CURR": "ADC"}.get(self._function or "")
         if reading.unit != expected:
@@ -452,13 +418,13 @@ class Keithley6517B:
 
     def fetch(self) -> DosimeterReading:
         """``:FETC?``: the latest reading, without triggering a new one (the last of a multi-reading set)."""
-        self._require_in("fetch a reading", frozenset(("integrating",)))
+        self._machine.require_in("fetch a reading", ("integrating",))
         return self._reading(":FETC?")
 
     # -- V-source -------------------------------------------------------------------------------
     def set_bias_voltage(self, volts: float) -> None:
         """Source range, level and output on (or level 0 and output off for 0 V); ``idle`` only."""
-        self._require_in("change the bias voltage", frozenset(("idle",)))
+        self._machine.require_in("change the bias voltage", ("idle",))
         for command in self._bias_commands(volts):
             self._write(command)
         self._check_bias(volts)
@@ -494,7 +460,7 @@ class Keithley6517B:
 
         ``*RST`` also switches the V-source off: the chamber bias must be re-applied (``configure``).
         """
-        self._require("reset the instrument", "instrument_reset")
+        self._machine.require("reset the instrument", "instrument_reset")
         self._write("*RST")
         self._write("*CLS")
         self._write(":FORM:DATA ASC")
@@ -507,13 +473,13 @@ class Keithley6517B:
         self._held = None
         self._baseline = 0.0
         self._started_at = None
-        self._fire("instrument_reset")
+        self._machine.fire("instrument_reset")
 
     def set_trigger(
         self, source: TriggerSource = "IMM", count: int = 1, timer_s: float | None = None
     ) -> None:
         """``:TRIG:SOUR``, ``:TRIG:COUN`` and, for the timer source, ``:TRIG:TIM``; ``idle`` only."""
-        self._require_in("configure the trigger", frozenset(("idle",)))
+        self._machine.require_in("configure the trigger", ("idle",))
         if source not in ("IMM", "BUS", "TIM"):
             raise ValueError(f"{self.name}: trigger source must be IMM, BUS or TIM, got {source!r}")
         if count < 1:
@@ -530,7 +496,7 @@ class Keithley6517B:
 
     def initiate(self) -> None:
         """``:INIT``: arm the trigger model (readings go to the buffer when it is fed)."""
-        self._require_in("initiate", frozenset(("integrating",)))
+        self._machine.require_in("initiate", ("integrating",))
         self._write(":INIT")
 
     def abort(self) -> None:
@@ -540,13 +506,13 @@ class Keithley6517B:
 
     def bus_trigger(self) -> None:
         """``*TRG``: one trigger when the source is BUS."""
-        self._require_in("trigger", frozenset(("integrating",)))
+        self._machine.require_in("trigger", ("integrating",))
         self._write("*TRG")
 
     def start_buffer(self, points: int) -> None:
         """Clear the buffer, size it, feed it from the sensor (next ``points`` readings), arm: ``:TRAC:CLE``,
         ``:TRAC:POIN n``, ``:TRAC:FEED SENS``, ``:TRAC:FEED:CONT NEXT``, ``:TRIG:COUN n``, ``:INIT``."""
-        self._require_in("start the buffer", frozenset(("integrating",)))
+        self._machine.require_in("start the buffer", ("integrating",))
         if not (1 <= points <= 50_000):
             raise ValueError(f"{self.name}: buffer size must be 1…50000, got {points}")
         for command in (

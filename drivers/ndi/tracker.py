@@ -21,15 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from transitions import Machine
-
 from drivers.clock import Clock
-from drivers.errors import HilcalDriverError, IllegalStateError, ProtocolError, TransportError
+from drivers.errors import HilcalDriverError, ProtocolError, TransportError
 from drivers.ndi.connection import PHSR_ALL, NdiConnection, TrackingPriority
 from drivers.ndi.errors import FrameTimeout, NdiError, TrackerFault
 from drivers.ndi.frames import SYSTEM_HARDWARE_FAILURE, HandleReport, TrackingReply, frame_key, tool_status
 from drivers.ndi.framing import ROM_MAX_SIZE
 from drivers.roles.tracker import ToolPose, TrackerFrame
+from drivers.state_machine import DriverStateMachine, sources_by_trigger
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +61,8 @@ TRANSITIONS: Final[list[dict[str, Any]]] = [
 ]
 
 
-def _sources_by_trigger() -> dict[str, frozenset[str]]:
-    table: dict[str, set[str]] = {}
-    for edge in TRANSITIONS:
-        sources = edge["source"]
-        table.setdefault(edge["trigger"], set()).update([sources] if isinstance(sources, str) else sources)
-    return {trigger: frozenset(states) for trigger, states in table.items()}
-
-
 #: Which states each trigger may fire from: the guard every public call checks before any I/O.
-TRIGGER_SOURCES: Final = _sources_by_trigger()
+TRIGGER_SOURCES: Final = sources_by_trigger(TRANSITIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +82,6 @@ class NdiTool:
             )
         if self.priority not in ("D", "S", "B"):
             raise ValueError(f"tool {self.name!r}: priority must be D, S or B, got {self.priority!r}")
-
-
-class _Model:
-    """The object ``transitions`` decorates, kept apart so its generated methods never shadow ours."""
-
-    state: str
 
 
 _NAN4: Final = (math.nan, math.nan, math.nan, math.nan)
@@ -147,15 +132,7 @@ class NdiTracker:
         self._handles: dict[str, int] = {}
         self._last_key: tuple[int | None, ...] | None = None
         self._lock = threading.RLock()
-        self._model = _Model()
-        self._machine = Machine(
-            model=self._model,
-            states=list(STATES),
-            transitions=TRANSITIONS,
-            initial="disconnected",
-            auto_transitions=False,
-            ignore_invalid_triggers=False,
-        )
+        self._machine = DriverStateMachine(name, STATES, TRANSITIONS)
 
     # -- state ----------------------------------------------------------------------------------
     @property
@@ -164,29 +141,20 @@ class NdiTracker:
 
     @property
     def state(self) -> str:
-        return self._model.state
+        return self._machine.state
 
     @property
     def handles(self) -> dict[str, int]:
         """Port handle of each loaded tool (empty until ``connect()`` loaded them)."""
         return dict(self._handles)
 
-    def _fire(self, trigger: str) -> None:
-        self._machine.events[trigger].trigger(self._model)
-
-    def _require(self, action: str, trigger: str) -> None:
-        state = self._model.state
-        if state not in TRIGGER_SOURCES[trigger]:
-            raise IllegalStateError(self.name, action, state)
-
     def _require_online(self, action: str) -> None:
-        if self._model.state == "disconnected":
-            raise IllegalStateError(self.name, action, "disconnected")
+        self._machine.require_in(action, _ONLINE)
 
     def _enter_fault(self, reason: object) -> None:
-        if self._model.state in TRIGGER_SOURCES["faulted"]:
+        if self._machine.can("faulted"):
             log.error("%s: entering fault: %s", self.name, reason)
-            self._fire("faulted")
+            self._machine.fire("faulted")
 
     @contextmanager
     def _link(self, *, rejection_faults: bool = False) -> Iterator[None]:
@@ -211,14 +179,14 @@ class NdiTracker:
         ``connect()`` again.
         """
         with self._lock:
-            self._require("connect", "initialized")
+            self._machine.require("connect", "initialized")
             device = self.name
             connection = self._connection
             with self._link():
                 connection.initialize(device=device)
                 self._handles = {}
                 self._last_key = None
-                self._fire("initialized")  # from here on the device holds none of our tools
+                self._machine.fire("initialized")  # from here on the device holds none of our tools
                 self._clock.sleep(INIT_SETTLE_S)
                 self.version_text = connection.version(0, device=device)
                 self.api_revision = self._read_api_revision()
@@ -238,7 +206,7 @@ class NdiTracker:
                 for tool in self._tools:
                     connection.enable_handle(handles[tool.name], tool.priority, device=device)
                 self._handles = handles
-                self._fire("tools_loaded")
+                self._machine.fire("tools_loaded")
             log.info("%s: tools loaded on handles %s", self.name, {k: f"{v:02X}" for k, v in handles.items()})
 
     def _read_api_revision(self) -> str | None:
@@ -257,16 +225,16 @@ class NdiTracker:
         The transport stays open: it belongs to the rig's port pool.
         """
         with self._lock:
-            if self._model.state == "disconnected":
+            if self._machine.state == "disconnected":
                 return
             try:
-                if self._model.state == "tracking":
+                if self._machine.state == "tracking":
                     self._connection.stop_tracking(device=self.name)
             except HilcalDriverError as err:
                 log.warning("%s: could not stop tracking while closing: %s", self.name, err)
             finally:
                 self._handles = {}
-                self._fire("disconnect")
+                self._machine.fire("disconnect")
 
     def identify(self) -> str:
         """One line from the ``VER:0`` text read at connect (no I/O): its lines joined with ``; ``,
@@ -283,24 +251,24 @@ class NdiTracker:
     def start_tracking(self) -> None:
         """``TSTART``: ``tools_loaded`` → ``tracking``."""
         with self._lock:
-            self._require("start tracking", "started")
+            self._machine.require("start tracking", "started")
             with self._link():
                 self._connection.start_tracking(device=self.name)
             self._last_key = None
-            self._fire("started")
+            self._machine.fire("started")
 
     def stop_tracking(self) -> None:
         """``TSTOP``: ``tracking`` → ``tools_loaded``."""
         with self._lock:
-            self._require("stop tracking", "stopped")
+            self._machine.require("stop tracking", "stopped")
             with self._link():
                 self._connection.stop_tracking(device=self.name)
-            self._fire("stopped")
+            self._machine.fire("stopped")
 
     def stop(self) -> None:
         """Safe state: ``TSTOP`` when tracking; nothing to do (and no bytes) otherwise."""
         with self._lock:
-            if self._model.state == "tracking":
+            if self._machine.state == "tracking":
                 self.stop_tracking()
 
     def read_frame(self) -> TrackerFrame:
@@ -310,8 +278,7 @@ class NdiTracker:
         ``TrackerFault`` (and state ``fault``) if the system status reports a hardware failure.
         """
         with self._lock:
-            if self._model.state != "tracking":
-                raise IllegalStateError(self.name, "read a frame", self._model.state)
+            self._machine.require_in("read a frame", ("tracking",))
             clock = self._clock
             deadline = clock.now() + self.frame_timeout_s
             while True:

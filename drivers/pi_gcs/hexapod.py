@@ -17,8 +17,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from transitions import Machine
-
 from drivers.clock import Clock
 from drivers.errors import IllegalStateError, LimitViolation, ProtocolError
 from drivers.pi_gcs.connection import GcsConnection
@@ -40,6 +38,7 @@ from drivers.pi_gcs.gcs import (
     moving_axes,
     parse_number,
 )
+from drivers.state_machine import DriverStateMachine, sources_by_trigger
 
 log = logging.getLogger(__name__)
 
@@ -76,27 +75,13 @@ TRANSITIONS: Final[list[dict[str, Any]]] = [
 ]
 
 
-def _sources_by_trigger() -> dict[str, frozenset[str]]:
-    table: dict[str, set[str]] = {}
-    for edge in TRANSITIONS:
-        sources = edge["source"]
-        table.setdefault(edge["trigger"], set()).update([sources] if isinstance(sources, str) else sources)
-    return {trigger: frozenset(states) for trigger, states in table.items()}
-
-
 #: Which states each trigger may fire from: the guard every public call checks before any I/O.
-TRIGGER_SOURCES: Final = _sources_by_trigger()
+TRIGGER_SOURCES: Final = sources_by_trigger(TRANSITIONS)
 
 #: Units of each axis, for limit errors: X Y Z translate (mm), U V W rotate (degrees).
 AXIS_UNITS: Final = {"X": "mm", "Y": "mm", "Z": "mm", "U": "deg", "V": "deg", "W": "deg"}
 
 Pose = dict[str, float]
-
-
-class _ControllerModel:
-    """The object ``transitions`` decorates, kept apart so its generated methods never shadow ours."""
-
-    state: str
 
 
 class HexapodController:
@@ -130,15 +115,7 @@ class HexapodController:
         self._travel: dict[str, tuple[float, float]] = {}
         self._position: Pose | None = None
         self._target: Pose | None = None
-        self._model = _ControllerModel()
-        self._machine = Machine(
-            model=self._model,
-            states=list(STATES),
-            transitions=TRANSITIONS,
-            initial="disconnected",
-            auto_transitions=False,
-            ignore_invalid_triggers=False,
-        )
+        self._machine = DriverStateMachine(name, STATES, TRANSITIONS)
 
     # -- state -----------------------------------------------------------------------------------------
     @property
@@ -147,7 +124,7 @@ class HexapodController:
 
     @property
     def state(self) -> str:
-        return self._model.state
+        return self._machine.state
 
     @property
     def identity(self) -> str:
@@ -164,18 +141,12 @@ class HexapodController:
         """The last commanded target (``MOV?`` at connect, then every ``MOV``/``MVR`` sent)."""
         return None if self._target is None else dict(self._target)
 
-    def _fire(self, trigger: str) -> None:
-        self._machine.events[trigger].trigger(self._model)
-
     def require(self, action: str, trigger: str) -> None:
         """Raise ``IllegalStateError`` unless ``trigger`` may fire now (the couch calls it first)."""
-        state = self._model.state
-        if state not in TRIGGER_SOURCES[trigger]:
-            raise IllegalStateError(self.name, action, state)
+        self._machine.require(action, trigger)
 
     def _require_online(self, action: str) -> None:
-        if self._model.state == "disconnected":
-            raise IllegalStateError(self.name, action, "disconnected")
+        self._machine.require_in(action, _ONLINE)
 
     # -- wire helpers ----------------------------------------------------------------------------------
     def _send(self, command: str, *args: str, allow: Sequence[int] = ()) -> int:
@@ -186,8 +157,8 @@ class HexapodController:
             raise
 
     def _note_fault(self, err: GcsError) -> None:
-        if err.gcs_code in FAULT_CODES and self._model.state in TRIGGER_SOURCES["faulted"]:
-            self._fire("faulted")
+        if err.gcs_code in FAULT_CODES and self._machine.can("faulted"):
+            self._machine.fire("faulted")
 
     def _floats(self, command: str) -> Pose:
         return self._connection.query_floats(command, self.axes, device=self.name)
@@ -240,11 +211,11 @@ class HexapodController:
         self._position = self._floats("POS?")
         self._target = self._floats("MOV?")
         if mask:
-            self._fire("found_moving")
+            self._machine.fire("found_moving")
         elif all(servo.values()) and all(referenced.values()):
-            self._fire("found_referenced")
+            self._machine.fire("found_referenced")
         else:
-            self._fire("found_unreferenced")
+            self._machine.fire("found_unreferenced")
 
     def _read_axis_list(self) -> tuple[str, ...]:
         lines = self._connection.query("SAI?", device=self.name)
@@ -257,8 +228,8 @@ class HexapodController:
 
     def close(self) -> None:
         """Forget the controller (no bytes sent); idempotent. The connection stays open for its owner."""
-        if self._model.state != "disconnected":
-            self._fire("disconnect")
+        if self._machine.state != "disconnected":
+            self._machine.fire("disconnect")
 
     # -- reading ---------------------------------------------------------------------------------------
     def travel(self) -> dict[str, tuple[float, float]]:
@@ -343,14 +314,14 @@ class HexapodController:
         self.require("switch the servo", "reference_lost")
         flag = "1" if on else "0"
         self._send("SVO", *[part for axis in self.axes for part in (axis, flag)])
-        if not on and self._model.state == "ready":
-            self._fire("reference_lost")
+        if not on and self._machine.state == "ready":
+            self._machine.fire("reference_lost")
 
     def set_velocity(self, velocity: float) -> None:
         """``VLS v``: platform velocity. Only while nothing moves (the controller refuses otherwise)."""
         self._require_online("set the velocity")
-        if self._model.state in ("moving", "referencing"):
-            raise IllegalStateError(self.name, "set the velocity", self._model.state)
+        if self._machine.state in ("moving", "referencing"):
+            raise IllegalStateError(self.name, "set the velocity", self._machine.state)
         if not (velocity > 0 and math.isfinite(velocity)):
             raise ValueError(f"{self.name}: velocity must be positive and finite, got {velocity!r}")
         self._send("VLS", format_number(velocity))
@@ -358,8 +329,8 @@ class HexapodController:
     def set_pivot(self, r_mm: float, s_mm: float, t_mm: float) -> None:
         """``SPI R r S s T t``. The controller refuses (error 9) unless U, V and W are all 0."""
         self._require_online("set the pivot point")
-        if self._model.state in ("moving", "referencing"):
-            raise IllegalStateError(self.name, "set the pivot point", self._model.state)
+        if self._machine.state in ("moving", "referencing"):
+            raise IllegalStateError(self.name, "set the pivot point", self._machine.state)
         self._send("SPI", *axis_arguments({"R": r_mm, "S": s_mm, "T": t_mm}))
 
     # -- referencing -----------------------------------------------------------------------------------
@@ -373,7 +344,7 @@ class HexapodController:
         if not all(servo.values()):
             self._send("SVO", *[part for axis in self.axes for part in (axis, "1")])
         self._send("FRF", *self.axes)
-        self._fire("start_referencing")
+        self._machine.fire("start_referencing")
         self._poll("reference", timeout_s, self._referencing_done)
 
     def _referencing_done(self) -> bool:
@@ -387,10 +358,10 @@ class HexapodController:
         if all(referenced.values()):
             self._position = self._floats("POS?")
             self._target = dict(self._position)
-            self._fire("referenced")
+            self._machine.fire("referenced")
             return
         code = self._connection.error_code(device=self.name)
-        self._fire("reference_failed")
+        self._machine.fire("reference_failed")
         missing = " ".join(axis for axis, done in referenced.items() if not done)
         detail = f"GCS error {code}" if code else "no error code latched"
         raise HexapodFault(
@@ -427,33 +398,33 @@ class HexapodController:
             raise UnreachablePose(self.name, pairs)
         self._send_move("MOV", pairs)
         self._target = {**(self._target or {}), **pairs}
-        self._fire("start_moving")
+        self._machine.fire("start_moving")
 
     def _send_move(self, command: str, pairs: Pose) -> None:
         """``MOV``/``MVR`` and ``ERR?``; error 5 means the reference or servo was lost behind our back."""
         try:
             self._send(command, *axis_arguments(pairs))
         except GcsNotReferenced:
-            self._fire("reference_lost")
+            self._machine.fire("reference_lost")
             raise
 
     def start_move_relative(self, deltas: Mapping[str, float]) -> None:
         """``MVR``: a move by ``deltas`` from the current target, checked like an absolute move first."""
         self.require("move", "start_moving")
         if self._target is None:  # pragma: no cover - connect() always reads MOV?
-            raise IllegalStateError(self.name, "move relative without a known target", self._model.state)
+            raise IllegalStateError(self.name, "move relative without a known target", self._machine.state)
         absolute = {axis: self._target.get(axis, math.nan) + delta for axis, delta in deltas.items()}
         pairs = self._checked_pairs(absolute)
         if not self.is_reachable(pairs):
             raise UnreachablePose(self.name, pairs)
         self._send_move("MVR", {axis: deltas[axis] for axis in pairs})
         self._target = {**self._target, **pairs}
-        self._fire("start_moving")
+        self._machine.fire("start_moving")
 
     def is_moving(self) -> bool:
         """One ``#5``. When it reads 0 in ``moving``, ``ONT?`` decides: all on target completes the move."""
         self._require_online("poll motion")
-        state = self._model.state
+        state = self._machine.state
         if state == "referencing":
             return not self._referencing_done()
         if self._connection.motion_status(device=self.name):
@@ -466,12 +437,12 @@ class HexapodController:
         """Called with ``#5`` = 0 in ``moving``: arrived when ``ONT?`` is all 1; an error code is raised."""
         if all(self._flags("ONT?").values()):
             self._position = self._floats("POS?")
-            self._fire("arrived")
+            self._machine.fire("arrived")
             return True
         try:
             self._check_error("move")
         except GcsStopped:  # stopped by someone else (another client, the controller's own stop)
-            self._fire("halted")
+            self._machine.fire("halted")
             self._position = self._floats("POS?")
             self._target = dict(self._position)
             raise
@@ -480,7 +451,7 @@ class HexapodController:
     def wait_until_idle(self, timeout_s: float = 300.0) -> None:
         """Poll on the clock until the move (or reference run) is complete, or nothing moves."""
         self._require_online("wait for idle")
-        if self._model.state == "referencing":
+        if self._machine.state == "referencing":
             self._poll("reference", timeout_s, self._referencing_done)
         else:
             self._poll("move", timeout_s, lambda: not self.is_moving())
@@ -493,7 +464,7 @@ class HexapodController:
             if done():
                 return
             if clock.now() >= deadline:
-                raise MotionTimeout(self.name, action, timeout_s, f"state {self._model.state!r}")
+                raise MotionTimeout(self.name, action, timeout_s, f"state {self._machine.state!r}")
 
     # -- stopping --------------------------------------------------------------------------------------
     def halt(self) -> None:
@@ -521,11 +492,11 @@ class HexapodController:
         try:
             self._connection.stop_all(device=self.name)
         finally:
-            self._fire("stopped")
+            self._machine.fire("stopped")
         self._refresh_after_stop()
 
     def _after_stop(self, trigger: str) -> None:
-        self._fire(trigger)
+        self._machine.fire(trigger)
         self._refresh_after_stop()
 
     def _refresh_after_stop(self, timeout_s: float = 10.0) -> None:
@@ -547,7 +518,7 @@ class HexapodController:
         """Leave ``stopped``: ``SVO?`` and ``FRF?``; ready if referenced with servo on, else connected."""
         self.require("reset the stop", "stop_reset_referenced")
         ok = self._servo_on_and_referenced()
-        self._fire("stop_reset_referenced" if ok else "stop_reset_unreferenced")
+        self._machine.fire("stop_reset_referenced" if ok else "stop_reset_unreferenced")
 
     def clear_fault(self) -> None:
         """Leave ``fault``: ``ERR?`` (clears the latch), ``SVO?``, ``FRF?``; ``home`` if not ready after."""
@@ -556,7 +527,7 @@ class HexapodController:
         if code:
             log.warning("%s: GCS error %d cleared while leaving fault", self.name, code)
         ok = self._servo_on_and_referenced()
-        self._fire("fault_cleared_referenced" if ok else "fault_cleared_unreferenced")
+        self._machine.fire("fault_cleared_referenced" if ok else "fault_cleared_unreferenced")
 
     def __repr__(self) -> str:
         return f"HexapodController({self.name!r}, state={self.state!r})"

@@ -17,8 +17,6 @@ import math
 import threading
 from typing import Any, Final
 
-from transitions import Machine
-
 from drivers.clock import Clock
 from drivers.errors import (
     DeviceFault,
@@ -27,7 +25,6 @@ from drivers.errors import (
     DosimeterTimeout,
     HighVoltageFault,
     HilcalDriverError,
-    IllegalStateError,
     LimitViolation,
     ProtocolError,
     TransportTimeout,
@@ -54,6 +51,7 @@ from drivers.ptw_unidos.protocol import (
     parse_zero_status,
 )
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
+from drivers.state_machine import DriverStateMachine, sources_by_trigger
 from drivers.transport.base import Transport
 
 log = logging.getLogger(__name__)
@@ -96,24 +94,10 @@ TRANSITIONS: Final[list[dict[str, Any]]] = [
 ]
 
 
-def _sources_by_trigger() -> dict[str, frozenset[str]]:
-    table: dict[str, set[str]] = {}
-    for edge in TRANSITIONS:
-        sources = edge["source"]
-        table.setdefault(edge["trigger"], set()).update([sources] if isinstance(sources, str) else sources)
-    return {trigger: frozenset(states) for trigger, states in table.items()}
-
-
 #: Which states each trigger may fire from: the guard every public call checks before any I/O.
-TRIGGER_SOURCES: Final = _sources_by_trigger()
+TRIGGER_SOURCES: Final = sources_by_trigger(TRANSITIONS)
 #: States in which a reading may be asked for.
 READABLE: Final = frozenset(("idle", "integrating", "holding"))
-
-
-class _Model:
-    """The object ``transitions`` decorates, kept apart so its generated methods never shadow ours."""
-
-    state: str
 
 
 class PtwUnidos:
@@ -146,48 +130,31 @@ class PtwUnidos:
         self._clock = clock
         self._lock = threading.Lock()
         self._settings: DosimeterSettings | None = None
-        self._model = _Model()
-        self._machine = Machine(
-            model=self._model,
-            states=list(STATES),
-            transitions=TRANSITIONS,
-            initial="disconnected",
-            auto_transitions=False,
-            ignore_invalid_triggers=False,
-        )
+        self._machine = DriverStateMachine(name, STATES, TRANSITIONS)
 
     # -- state ----------------------------------------------------------------------------------
     @property
     def state(self) -> str:
-        return self._model.state
+        return self._machine.state
 
     @property
     def settings(self) -> DosimeterSettings | None:
         """The settings of the last successful ``configure()``; None before it."""
         return self._settings
 
-    def _fire(self, trigger: str) -> None:
-        self._machine.events[trigger].trigger(self._model)
-
-    def _require(self, action: str, trigger: str) -> None:
-        state = self._model.state
-        if state not in TRIGGER_SOURCES[trigger]:
-            raise IllegalStateError(self.name, action, state)
-
     def _require_online(self, action: str) -> None:
-        if self._model.state == "disconnected":
-            raise IllegalStateError(self.name, action, "disconnected")
+        self._machine.require_in(action, _ONLINE)
 
     def _enter_fault(self) -> None:
-        if self._model.state in TRIGGER_SOURCES["faulted"]:
-            self._fire("faulted")
+        if self._machine.can("faulted"):
+            self._machine.fire("faulted")
 
     def _follow(self, target: str) -> None:
         """Move along a ``seen_*`` edge to the state the device reports (no-op if already there)."""
-        state = self._model.state
-        if state != target and state in TRIGGER_SOURCES[f"seen_{target}"]:
+        state = self._machine.state
+        if state != target and self._machine.can(f"seen_{target}"):
             log.info("%s: device reports %s while the driver was %s", self.name, target, state)
-            self._fire(f"seen_{target}")
+            self._machine.fire(f"seen_{target}")
 
     # -- wire -----------------------------------------------------------------------------------
     def _exchange(self, name: str, *params: str) -> UnidosReply:
@@ -246,7 +213,7 @@ class PtwUnidos:
         The state follows the device status. A device in ``ERROR`` or busy with a self test enters
         ``fault`` and raises ``DeviceFault``; close and connect again once it is ready.
         """
-        self._require("connect", "found_idle")
+        self._machine.require("connect", "found_idle")
         reply = self._exchange("PTW")
         self.identity = parse_identity(reply, b"PTW\r\n", device=self.name)
         self.serial = self._query("SER").fields[0]
@@ -262,13 +229,13 @@ class PtwUnidos:
         status = self._status()
         target = STATUS_STATES[status]
         if target in ("fault", "busy"):
-            self._fire("faulted")
+            self._machine.fire("faulted")
             raise DeviceFault(self.name, status, "device is not ready for measurement commands")
-        self._fire(f"found_{target}")
+        self._machine.fire(f"found_{target}")
 
     def close(self) -> None:
         """Release write permission (``TOK;0``) and forget the device. Idempotent; never raises."""
-        if self._model.state == "disconnected":
+        if self._machine.state == "disconnected":
             return
         try:
             reply = self._query("TOK", "0", fields=2)
@@ -277,7 +244,7 @@ class PtwUnidos:
         except HilcalDriverError as err:
             log.warning("%s: could not release write permission: %s", self.name, err)
         finally:
-            self._fire("disconnect")
+            self._machine.fire("disconnect")
 
     def identify(self) -> str:
         """The ``PTW`` reply fields: name, type number, firmware, hardware revision (``;``-joined)."""
@@ -293,7 +260,7 @@ class PtwUnidos:
         HIGH (the device has no auto range), HV whole volts within ``bias_limit_v``, the integration time
         whole seconds in 1…3599999 s.
         """
-        self._require("configure", "configured")
+        self._machine.require("configure", "configured")
         range_name, hv, seconds = self._validate(settings)
         self._set("UEL", "true")
         self._set("RGE", range_name)
@@ -301,7 +268,7 @@ class PtwUnidos:
         if seconds is not None:
             self._set("IT", seconds)
         self._settings = settings
-        self._fire("configured")
+        self._machine.fire("configured")
 
     def _validate(self, settings: DosimeterSettings) -> tuple[str, str, str | None]:
         if settings.mode not in ("charge", "current"):
@@ -332,10 +299,10 @@ class PtwUnidos:
         ``Passed`` enters ``fault`` and raises ``DeviceFault``; a timeout raises ``DosimeterTimeout`` and
         leaves the machine in ``zeroing``.
         """
-        if self._model.state != "zeroing":
-            self._require("zero", "start_zero")
+        if self._machine.state != "zeroing":
+            self._machine.require("zero", "start_zero")
             self._command("NUL")
-            self._fire("start_zero")
+            self._machine.fire("start_zero")
         deadline = self._clock.now() + timeout_s
         while True:
             status = self._status()
@@ -347,22 +314,22 @@ class PtwUnidos:
             self._clock.sleep(self.poll_interval_s)
         result = self.zero_status()
         if target == "fault" or result.status.lower() != "passed":
-            self._fire("zero_failed")
+            self._machine.fire("zero_failed")
             raise DeviceFault(self.name, f"zero {result.status}", f"device status {status} after NUL")
-        self._fire("zeroed")
+        self._machine.fire("zeroed")
         self._follow(target)
 
     def start_integration(self) -> None:
         """``STA``, or ``INT`` (interval measurement of ``IT`` seconds) when configured with a time."""
-        self._require("start an integration", "start")
+        self._machine.require("start an integration", "start")
         timed = self._settings is not None and self._settings.integration_time_s is not None
         self._command("INT" if timed else "STA")
-        self._fire("start")
+        self._machine.fire("start")
 
     def hold(self) -> None:
         """``HLD``. If the device refuses because an interval measurement already ended (E02/E03) and its
         status is a hold, the machine follows it to ``holding`` instead of raising."""
-        self._require("hold", "held")
+        self._machine.require("hold", "held")
         try:
             self._command("HLD")
         except DeviceRejected as err:
@@ -370,21 +337,20 @@ class PtwUnidos:
                 self._follow("holding")
                 return
             raise
-        self._fire("held")
+        self._machine.fire("held")
 
     def reset(self) -> None:
         """``RES``: back to ``idle``. From ``fault`` it reads ``MV`` and stays in ``fault`` (raising) while
         an overload or HV error is still flagged."""
-        state = self._model.state
-        if state not in TRIGGER_SOURCES["reset"] | TRIGGER_SOURCES["fault_cleared"]:
-            raise IllegalStateError(self.name, "reset", state)
+        self._machine.require_in("reset", TRIGGER_SOURCES["reset"] | TRIGGER_SOURCES["fault_cleared"])
+        state = self._machine.state
         self._command("RES")
         if state != "fault":
-            self._fire("reset")
+            self._machine.fire("reset")
             return
         record = parse_measurement(self._exchange("MV"), b"MV\r\n", device=self.name)
         self._raise_for_flags(record)
-        self._fire("fault_cleared")
+        self._machine.fire("fault_cleared")
         self._follow_record(record)
 
     def read(self) -> DosimeterReading:
@@ -415,17 +381,15 @@ class PtwUnidos:
     def stop(self) -> None:
         """Hold a running integration (``HLD``); in every other online state nothing is sent."""
         self._require_online("stop")
-        if self._model.state == "integrating":
+        if self._machine.state == "integrating":
             self.hold()
         else:
-            self._fire("stopped")
+            self._machine.fire("stopped")
 
     # -- the full record and the device's own settings ------------------------------------------
     def measurement(self) -> UnidosMeasurement:
         """The whole ``MV`` record, after the overload/HV checks and the state follow-up."""
-        state = self._model.state
-        if state not in READABLE:
-            raise IllegalStateError(self.name, "read", state)
+        self._machine.require_in("read", READABLE)
         record = parse_measurement(self._exchange("MV"), b"MV\r\n", device=self.name)
         self._raise_for_flags(record)
         self._follow_record(record)

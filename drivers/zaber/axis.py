@@ -13,17 +13,15 @@ import logging
 import math
 from typing import Any, Final
 
-from transitions import Machine
-
 from drivers.clock import Clock
 from drivers.errors import (
     DeviceFault,
     DeviceRejected,
     HilcalDriverError,
-    IllegalStateError,
     LimitViolation,
     ProtocolError,
 )
+from drivers.state_machine import DriverStateMachine, sources_by_trigger
 from drivers.zaber.ascii import UNREFERENCED_FLAGS, WARNING_FLAGS, ZaberReply, parse_warnings_data
 from drivers.zaber.connection import ZaberConnection
 from drivers.zaber.units import (
@@ -72,16 +70,8 @@ TRANSITIONS: Final[list[dict[str, Any]]] = [
 ]
 
 
-def _sources_by_trigger() -> dict[str, frozenset[str]]:
-    table: dict[str, set[str]] = {}
-    for edge in TRANSITIONS:
-        sources = edge["source"]
-        table.setdefault(edge["trigger"], set()).update([sources] if isinstance(sources, str) else sources)
-    return {trigger: frozenset(states) for trigger, states in table.items()}
-
-
 #: Which states each trigger may fire from: the guard every public call checks before any I/O.
-TRIGGER_SOURCES: Final = _sources_by_trigger()
+TRIGGER_SOURCES: Final = sources_by_trigger(TRANSITIONS)
 
 _SETTING_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._")
 _VALUE_FORBIDDEN: Final = frozenset(" \t\r\n/:")
@@ -99,12 +89,6 @@ class MotionTimeout(HilcalDriverError):
         self.action = action
         self.timeout_s = timeout_s
         self.last_reply = last_reply
-
-
-class _AxisModel:
-    """The object ``transitions`` decorates, kept apart so its generated methods never shadow ours."""
-
-    state: str
 
 
 class ZaberAxis:
@@ -148,15 +132,7 @@ class ZaberAxis:
         self._connection = connection
         self._clock = clock
         self._limits_steps: tuple[int, int] | None = None
-        self._model = _AxisModel()
-        self._machine = Machine(
-            model=self._model,
-            states=list(STATES),
-            transitions=TRANSITIONS,
-            initial="disconnected",
-            auto_transitions=False,
-            ignore_invalid_triggers=False,
-        )
+        self._machine = DriverStateMachine(name, STATES, TRANSITIONS)
 
     # -- state ----------------------------------------------------------------------------------
     @property
@@ -165,19 +141,10 @@ class ZaberAxis:
 
     @property
     def state(self) -> str:
-        return self._model.state
-
-    def _fire(self, trigger: str) -> None:
-        self._machine.events[trigger].trigger(self._model)
-
-    def _require(self, action: str, trigger: str) -> None:
-        state = self._model.state
-        if state not in TRIGGER_SOURCES[trigger]:
-            raise IllegalStateError(self.name, action, state)
+        return self._machine.state
 
     def _require_online(self, action: str) -> None:
-        if self._model.state == "disconnected":
-            raise IllegalStateError(self.name, action, "disconnected")
+        self._machine.require_in(action, _ONLINE)
 
     # -- wire helpers ---------------------------------------------------------------------------
     def _send(self, text: str, *, check_fault: bool = True) -> ZaberReply:
@@ -189,9 +156,9 @@ class ZaberAxis:
     def _check_fault(self, reply: ZaberReply, text: str) -> None:
         """Enter ``fault`` and raise on a fault flag, in the reply or in an alert from this axis."""
         flag = reply.warning if reply.warning[0] == "F" else self._fault_in_alerts(reply.alerts)
-        if flag is None or self._model.state in ("fault", "estopped", "disconnected"):
+        if flag is None or self._machine.state in ("fault", "estopped", "disconnected"):
             return  # already known, latched behind an estop, or connect() decides
-        self._fire("faulted")
+        self._machine.fire("faulted")
         raise DeviceFault(
             self.name, flag, f"{WARNING_FLAGS.get(flag, 'unknown fault')}; reported in reply to {text!r}"
         )
@@ -235,7 +202,7 @@ class ZaberAxis:
         A device already in fault is still connected (limits read, so an operator can inspect it), but
         the axis enters ``fault`` and ``DeviceFault`` is raised.
         """
-        self._require("connect", "found_unreferenced")
+        self._machine.require("connect", "found_unreferenced")
         status = self._send("", check_fault=False)
         flags = self._read_warnings()
         low = self._get_int("limit.min", check_fault=False)
@@ -245,19 +212,19 @@ class ZaberAxis:
         self._limits_steps = (low, high)
         faults = [flag for flag in flags if flag[0] == "F"]
         if faults:
-            self._fire("faulted")
+            self._machine.fire("faulted")
             raise DeviceFault(self.name, " ".join(faults), "device reported a fault at connect")
         if UNREFERENCED_FLAGS.intersection(flags):
-            self._fire("found_unreferenced")
+            self._machine.fire("found_unreferenced")
         elif status.status == "BUSY":
-            self._fire("found_moving")
+            self._machine.fire("found_moving")
         else:
-            self._fire("found_referenced")
+            self._machine.fire("found_referenced")
 
     def close(self) -> None:
         """Forget the device (no bytes sent). Idempotent; the shared connection stays open."""
-        if self._model.state != "disconnected":
-            self._fire("disconnect")
+        if self._machine.state != "disconnected":
+            self._machine.fire("disconnect")
 
     def travel_mm(self) -> tuple[float, float]:
         self._require_online("read the travel")
@@ -270,9 +237,9 @@ class ZaberAxis:
 
         Also the way out of ``estopped``. A timeout leaves the axis in ``homing``; ``stop()`` ends it.
         """
-        self._require("home", "start_homing")
+        self._machine.require("home", "start_homing")
         reply = self._send("home")
-        self._fire("start_homing")
+        self._machine.fire("start_homing")
         self._wait_idle("home", timeout_s, reply)
         self._finish_homing()
 
@@ -280,15 +247,15 @@ class ZaberAxis:
         flags = self._read_warnings()
         faults = [flag for flag in flags if flag[0] == "F"]
         if faults:
-            self._fire("faulted")
+            self._machine.fire("faulted")
             raise DeviceFault(self.name, " ".join(faults), "fault reported after homing")
         missing = UNREFERENCED_FLAGS.intersection(flags)
         if missing:
-            self._fire("home_incomplete")
+            self._machine.fire("home_incomplete")
             raise DeviceFault(
                 self.name, " ".join(sorted(missing)), "homing ended but the axis is still unreferenced"
             )
-        self._fire("homed")
+        self._machine.fire("homed")
 
     def _within_travel(self, steps: int | None, target_mm: float) -> int:
         """``steps`` if inside ``limit.min``..``limit.max``; otherwise (or None) a ``LimitViolation``."""
@@ -302,13 +269,13 @@ class ZaberAxis:
 
     def start_move_to(self, target_mm: float) -> None:
         """``move abs N`` with N = round(target / microstep); refused before any byte if outside travel."""
-        self._require("move", "start_moving")
+        self._machine.require("move", "start_moving")
         finite = math.isfinite(target_mm)
         steps = self._within_travel(
             mm_to_microsteps(target_mm, self.microstep_size_um) if finite else None, target_mm
         )
         self._send(f"move abs {steps}")
-        self._fire("start_moving")
+        self._machine.fire("start_moving")
 
     def move_to(self, target_mm: float, timeout_s: float = 120.0) -> None:
         self.start_move_to(target_mm)
@@ -319,14 +286,14 @@ class ZaberAxis:
 
         An absolute command (not ``move rel``) so the limit check and the motion use the same target.
         """
-        self._require("move", "start_moving")
+        self._machine.require("move", "start_moving")
         if not math.isfinite(delta_mm):
             self._within_travel(None, delta_mm)
         current = self._get_int("pos")
         target = current + mm_to_microsteps(delta_mm, self.microstep_size_um)
         self._within_travel(target, self._steps_to_mm(target))
         self._send(f"move abs {target}")
-        self._fire("start_moving")
+        self._machine.fire("start_moving")
         self.wait_until_idle(timeout_s)
 
     def is_moving(self) -> bool:
@@ -352,16 +319,15 @@ class ZaberAxis:
             reply = self._send("")
 
     def _settle_idle(self) -> None:
-        state = self._model.state
+        state = self._machine.state
         if state == "moving":
-            self._fire("arrived")
+            self._machine.fire("arrived")
         elif state == "homing":
             self._finish_homing()
 
     def position_mm(self) -> float:
         """``get pos`` in mm: the controller's own (step-count) readback."""
-        if self._model.state == "disconnected":
-            raise IllegalStateError(self.name, "read position", "disconnected")
+        self._require_online("read position")
         reply = self._send("get pos")
         try:
             return int(reply.data) * self.microstep_size_um / 1000.0
@@ -395,12 +361,12 @@ class ZaberAxis:
         A fault flag on the reply moves the axis to ``fault`` but does not raise: the stop itself was
         accepted, and this is the call cleanup paths rely on.
         """
-        self._require("stop", "stopped")
+        self._machine.require("stop", "stopped")
         reply = self._send("stop", check_fault=False)
-        self._fire("stopped")
-        if reply.fault and self._model.state not in ("fault", "estopped"):
+        self._machine.fire("stopped")
+        if reply.fault and self._machine.state not in ("fault", "estopped"):
             log.warning("%s: stop reply shows fault %s", self.name, reply.warning)
-            self._fire("faulted")
+            self._machine.fire("faulted")
 
     def emergency_stop(self) -> None:
         """``estop`` and latch ``estopped``; leaving it needs ``home()`` or ``reset_estop()``.
@@ -408,7 +374,7 @@ class ZaberAxis:
         The latch is set even if the exchange fails. If the device rejects ``estop`` (firmware without
         it), a plain ``stop`` is sent as the best remaining action and the rejection is re-raised.
         """
-        self._require("emergency stop", "estop")
+        self._machine.require("emergency stop", "estop")
         try:
             try:
                 self._send("estop", check_fault=False)
@@ -417,23 +383,23 @@ class ZaberAxis:
                 self._send("stop", check_fault=False)
                 raise
         finally:
-            self._fire("estop")
+            self._machine.fire("estop")
 
     def reset_estop(self) -> None:
         """Acknowledge an estop without homing: re-read warnings; ready if referenced, else connected.
 
         A fault still present moves the axis to ``fault`` and raises ``DeviceFault``.
         """
-        self._require("reset the emergency stop", "estop_reset_referenced")
+        self._machine.require("reset the emergency stop", "estop_reset_referenced")
         flags = self._read_warnings()
         faults = [flag for flag in flags if flag[0] == "F"]
         if faults:
-            self._fire("estop_reset_faulted")
+            self._machine.fire("estop_reset_faulted")
             raise DeviceFault(self.name, " ".join(faults), "fault present when resetting the emergency stop")
         if UNREFERENCED_FLAGS.intersection(flags):
-            self._fire("estop_reset_unreferenced")
+            self._machine.fire("estop_reset_unreferenced")
         else:
-            self._fire("estop_reset_referenced")
+            self._machine.fire("estop_reset_referenced")
 
     # -- settings and warnings --------------------------------------------------------------------
     def get_setting(self, name: str) -> str:
@@ -453,12 +419,12 @@ class ZaberAxis:
         ``fault``, or ``connected`` if a referenced axis reports WR/WH."""
         self._require_online("read warnings")
         flags = self._read_warnings()
-        state = self._model.state
+        state = self._machine.state
         if any(flag[0] == "F" for flag in flags):
-            if state in TRIGGER_SOURCES["faulted"]:
-                self._fire("faulted")
+            if self._machine.can("faulted"):
+                self._machine.fire("faulted")
         elif state == "ready" and UNREFERENCED_FLAGS.intersection(flags):
-            self._fire("reference_lost")
+            self._machine.fire("reference_lost")
         return flags
 
     def clear_warnings(self) -> tuple[str, ...]:
@@ -474,12 +440,13 @@ class ZaberAxis:
                 self.name, "warnings clear", cleared.raw, "data is not a count followed by flags"
             )
         remaining = self._read_warnings()
-        if self._model.state == "fault":
+        if self._machine.state == "fault":
             if not any(flag[0] == "F" for flag in remaining):
                 unreferenced = UNREFERENCED_FLAGS.intersection(remaining)
-                self._fire("fault_cleared_unreferenced" if unreferenced else "fault_cleared_referenced")
-        elif self._model.state == "ready" and UNREFERENCED_FLAGS.intersection(remaining):
-            self._fire("reference_lost")
+                trigger = "fault_cleared_unreferenced" if unreferenced else "fault_cleared_referenced"
+                self._machine.fire(trigger)
+        elif self._machine.state == "ready" and UNREFERENCED_FLAGS.intersection(remaining):
+            self._machine.fire("reference_lost")
         return remaining
 
     # -- speed and acceleration (unit scale unverified, see docs) --------------------------------
