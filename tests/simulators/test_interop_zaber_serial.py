@@ -1,7 +1,7 @@
 """Zaber's own public client, ``zaber.serial`` 0.9.1, drives our simulator over TCP and over a pty.
 
 An independent check on our reading of the manual: the client's reply regex, address/axis/message-ID matching
-and its BUSY→IDLE polling must all be satisfied. zaber-serial polls with a real ``time.sleep(0.05)``, so this
+and its BUSY→IDLE polling must all be satisfied. zaber-serial polls with a real 50 ms sleep, so this
 rig runs on real time with a fast stage and short moves (each transport takes well under a second).
 """
 
