@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from controller.journal import JOURNAL_NAME, read_journal
 
@@ -31,11 +32,7 @@ def summarize_journal(run_dir: Path) -> str:
     readings = [r for r in records if r["kind"] == "reading"]
     lines.append(f"readings taken: {len(readings)}")
     for record in readings[-3:]:
-        reading = record["reading"]
-        lines.append(
-            f"  #{record['index']} {reading['device']}: readback {reading['position_mm']:.4f} mm, "
-            f"encoder {reading['encoder_mm']} mm at rig clock {reading['clock_s']:.2f} s"
-        )
+        lines.append(f"  #{record['index']} {describe_reading(record['reading'])}")
     for record in records:
         if record["kind"] == "result":
             result = record["result"]
@@ -51,3 +48,29 @@ def summarize_journal(run_dir: Path) -> str:
         if record["kind"] == "safe_stop":
             lines.append(f"safe stop {record['device']}: {'ok' if record['ok'] else record.get('error')}")
     return "\n".join(lines)
+
+
+def describe_reading(reading: Any) -> str:
+    """One line for any journaled reading, whatever role produced it."""
+    if not isinstance(reading, dict):
+        return repr(reading)
+    kind = reading.get("type", "?")
+    clock = (
+        f" at rig clock {reading['clock_s']:.2f} s" if isinstance(reading.get("clock_s"), int | float) else ""
+    )
+    if kind == "AxisReading":
+        position, encoder = reading["position_mm"], reading["encoder_mm"]
+        return f"{reading['device']}: readback {position:.4f} mm, encoder {encoder} mm{clock}"
+    if kind == "CouchReading":
+        setpoint = reading["setpoint"]
+        values = ", ".join(f"{k} {v:.4f}" for k, v in setpoint.items() if k not in ("type", "frame"))
+        return f"{reading['device']}: {values}{clock}"
+    if kind == "DosimeterReading":
+        return f"{reading['value']:.6g} {reading['unit']}{clock}"
+    if kind == "TrackerFrame":
+        tools = ", ".join(f"{t['tool']} {t['status']}" for t in reading["tools"])
+        return f"{reading['device']}: {tools}{clock}"
+    if kind == "EnvironmentReading":
+        air = f"{reading['temperature_c']:.2f} °C, {reading['pressure_kpa']:.3f} kPa"
+        return f"{air} ({reading['provenance']}){clock}"
+    return f"{kind}{clock}"
