@@ -150,14 +150,19 @@ class RunEngine:
         """
         self.start()
         index = 0
+        restore: dict[tuple[str, ...], Message] = {}
         try:
             message = next(plan)
             while True:
                 if index < len(replay):
                     response = self._replayed(index, message, replay[index])
+                    key = _setting_key(message)
+                    if key is not None:
+                        restore.pop(key, None)
+                        restore[key] = message  # re-inserted: restoring keeps the original order
                 else:
-                    if index == len(replay) and replay and before_live is not None:
-                        before_live()
+                    if index == len(replay) and replay:
+                        self._go_live(before_live, list(restore.values()))
                     response = self._execute(index, message)
                 if on_progress is not None:
                     on_progress(index, type(message).__name__)
@@ -187,6 +192,15 @@ class RunEngine:
         if response is not None:
             self.journal.append("reading", index=index, reading=to_record(response))
         return response
+
+    def _go_live(self, before_live: Callable[[], None] | None, settings: list[Message]) -> None:
+        """After a replay: re-reference (hook), then make again the settings the replayed part made."""
+        if before_live is not None:
+            before_live()
+        for message in settings:
+            self.envelope.check(message)
+            self.journal.append("restore", message=message_to_record(message))
+            self._dispatch[type(message)](message)
 
     def _replayed(self, index: int, message: Message, recorded: tuple[dict[str, Any], Any]) -> Any:
         record, response = recorded
@@ -254,6 +268,15 @@ class RunEngine:
 
     def _journal_state(self) -> None:
         self.journal.append("state", durable=True, state=self.state)
+
+
+def _setting_key(message: Message) -> tuple[str, ...] | None:
+    """Messages that leave a device in a state later messages rely on; the newest per key wins."""
+    if isinstance(message, ConfigureDosimeter | ZeroDosimeter | LoadCouch):
+        return (type(message).__name__, message.device)
+    if isinstance(message, Beam):
+        return ("Beam",)
+    return None
 
 
 def reading_from_record(record: Any) -> Any:

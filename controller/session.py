@@ -242,6 +242,21 @@ def run_sequence(
     return _execute(run_dir, manifest, rig_config, parsed, progress, write_report, None, on_rig_ready)
 
 
+def replay_prefix(messages: dict[int, dict[str, Any]]) -> list[int]:
+    """The message indices a resume answers from the journal: everything up to the last checkpoint.
+
+    A sequence places ``Checkpoint`` messages where its work is whole (a finished bidirectional run, a held
+    and read integration). Work after the last one that completed — a half-done integration, a move whose
+    arrival is not proven — is done again live, so no reading is stitched from two sessions.
+    """
+    ordered = sorted(messages)
+    if not ordered:
+        return []
+    proven = ordered[:-1]  # the last message recorded may not have completed
+    checkpoints = [i for i in proven if messages[i].get("type") == "Checkpoint"]
+    return [i for i in proven if i <= checkpoints[-1]] if checkpoints else []
+
+
 def resume_run(
     run_dir: Path,
     *,
@@ -249,10 +264,10 @@ def resume_run(
     write_report: bool = True,
     on_rig_ready: Callable[[Rig], None] | None = None,
 ) -> RunOutcome:
-    """Continue a run that was killed: replay what the journal holds, then go on live.
+    """Continue a run that was killed: replay what the journal holds up to its last checkpoint, then go on.
 
-    The last message before the interruption is executed again (absolute moves and reads are safe to
-    repeat); every axis is re-referenced before the first live message.
+    Before the first live message every axis and couch is re-referenced, and the device settings the
+    replayed part had made (electrometer configuration and zero, couch load, beam state) are made again.
     """
     from sequences import get_sequence
 
@@ -272,8 +287,7 @@ def resume_run(
             readings[record["index"]] = reading_from_record(record["reading"])
         elif record["kind"] == "replayed":
             messages[record["index"]] = record["message"]
-    complete = sorted(messages)[:-1] if messages else []
-    replay = [(messages[i], readings.get(i)) for i in complete]
+    replay = [(messages[i], readings.get(i)) for i in replay_prefix(messages)]
     return _execute(run_dir, manifest, rig_config, params, progress, write_report, replay, on_rig_ready)
 
 

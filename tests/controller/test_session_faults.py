@@ -131,7 +131,9 @@ def test_killed_run_loses_nothing_and_resumes_to_the_same_verdict(tmp_path):
     after = journal_of(run_dir)
     assert after[: len(before)] == before  # append-only: the killed run's records are untouched
     replayed = [r for r in after if r["kind"] == "replayed"]
-    assert len(replayed) == 100  # every message proven complete is answered from the journal
+    # answered from the journal: everything up to the last checkpoint before the kill (end of run 2,
+    # index 98); the half-done third run is measured again live
+    assert len(replayed) == 99
     data = next(r for r in after if r["kind"] == "data")["data"]["points"]
     first = [
         (d["run"], d["direction"], d["target_mm"], d["encoder_mm"]) for d in data[: len(readings_before)]
@@ -140,3 +142,42 @@ def test_killed_run_loses_nothing_and_resumes_to_the_same_verdict(tmp_path):
     assert [f[3] for f in first] == recorded  # the measured values survive the kill exactly
     assert outcome.result is not None and outcome.result.outcome == "PASS"
     assert json.loads((run_dir / "results.json").read_text())["state"] == "completed"
+
+
+def test_killed_dosimetry_run_resumes_from_its_last_whole_reading(tmp_path):
+    """Killed with the beam on mid-integration: resume restores bias, zero and beam-off, then redoes it."""
+    params = {"dosimeter": "electrometer_6517b", "readings": 5, "leakage_time_s": 60, "beam_time_s": 5}
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from pathlib import Path
+        from controller.config import load_rig_config
+        from controller.session import ProgressSink, run_sequence
+
+        class KillAt(ProgressSink):
+            def advance(self, index, label):
+                if index == 41:  # reading 4: reset, start, beam on, *dwell* — killed inside the integration
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        run_sequence(load_rig_config(), "electrometer-leakage-reproducibility", {params!r},
+                     runs_dir=Path({str(tmp_path)!r}), progress=KillAt(), run_id="killed")
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], check=False, env={**os.environ})
+    assert proc.returncode == -signal.SIGKILL
+    run_dir = tmp_path / "killed"
+    outcome = resume_run(run_dir, write_report=False)
+    assert outcome.summary.state == "completed", outcome.summary.error
+    records = journal_of(run_dir)
+    restored = [r["message"]["type"] for r in records if r["kind"] == "restore"]
+    # the settings the replayed part had made, newest of each kind, in the order they were last made
+    assert restored == ["ConfigureDosimeter", "ZeroDosimeter", "Beam"]
+    beam = next(r for r in records if r["kind"] == "restore" and r["message"]["type"] == "Beam")
+    assert beam["message"]["on"] is False
+    assert len([r for r in records if r["kind"] == "replayed"]) == 38  # up to the checkpoint after reading 3
+    result = outcome.result
+    assert result is not None and result.outcome == "PASS"
+    charges = [row["charge_nC"] for row in result.tables["signal"]]
+    assert max(charges) - min(charges) < 0.01 * max(
+        charges
+    )  # the redone reading is whole, not a stitched half
