@@ -41,6 +41,7 @@ from drivers.pi_gcs.iec import (
     hexapod_to_setpoint,
     iec_ranges,
     setpoint_to_hexapod,
+    wire_pose,
 )
 from drivers.pi_gcs.params import HexapodParams
 
@@ -110,4 +111,5 @@ __all__ = [
     "hexapod_to_setpoint",
     "iec_ranges",
     "setpoint_to_hexapod",
+    "wire_pose",
 ]

@@ -24,6 +24,7 @@ from drivers.pi_gcs.iec import (
     hexapod_to_setpoint,
     iec_ranges,
     setpoint_to_hexapod,
+    wire_pose,
 )
 from drivers.roles.couch import COUCH_AXES, CouchSetpoint
 from geometry.errors import GimbalLockError
@@ -144,7 +145,7 @@ class HexapodCouch:
                 quantity, unit = axis_quantity(axis)
                 raise LimitViolation(self.name, quantity, value, low, high, unit)
         try:
-            target = setpoint_to_hexapod(setpoint, self.mounting)
+            target = wire_pose(setpoint_to_hexapod(setpoint, self.mounting))
         except GimbalLockError as err:  # V = ±90°: far outside any hexapod's travel
             low, high = controller.travel()["V"]
             raise LimitViolation(self.name, "axis V", 90.0, low, high, "deg") from err

@@ -262,6 +262,13 @@ def iec_ranges(
     return dict(_iec_ranges(key, mounting, coarse_steps, tolerance))
 
 
+def _snap(inside: Callable[[float], bool], edge: float) -> float:
+    """Bisection stops a hair inside a limit (±4.9999999999°); GCS carries 6 decimals, so take the
+    6-decimal value when it is still inside — a pose exactly at the limit is then allowed, as on the wire."""
+    snapped = round(edge, 6)
+    return snapped if inside(snapped) else edge
+
+
 @functools.lru_cache(maxsize=32)
 def _iec_ranges(
     key: tuple[tuple[str, float, float], ...], mounting: HexapodMounting, coarse_steps: int, tolerance: float
@@ -279,8 +286,8 @@ def _iec_ranges(
             return _within_travel(_replace(home, axis, value), travel, mounting)
 
         reach = SEARCH_REACH[axis]
-        low = _edge(inside, start, start - reach, coarse_steps, tolerance)
-        high = _edge(inside, start, start + reach, coarse_steps, tolerance)
+        low = _snap(inside, _edge(inside, start, start - reach, coarse_steps, tolerance))
+        high = _snap(inside, _edge(inside, start, start + reach, coarse_steps, tolerance))
         ranges[axis] = (low, high)
     return tuple(ranges.items())
 
@@ -308,10 +315,18 @@ def _within_travel(
     slack: float = 0.0,
 ) -> bool:
     try:
-        pose = setpoint_to_hexapod(setpoint, mounting)
+        pose = wire_pose(setpoint_to_hexapod(setpoint, mounting))
     except GimbalLockError:
         return False
     return within_travel(pose, travel, slack)
+
+
+WIRE_DECIMALS = 6
+
+
+def wire_pose(pose: Mapping[str, float]) -> dict[str, float]:
+    """The pose as GCS carries it (6 decimals): what is checked against the travel is what is sent."""
+    return {axis: round(value, WIRE_DECIMALS) for axis, value in pose.items()}
 
 
 def _edge(inside: Callable[[float], bool], start: float, stop: float, steps: int, tolerance: float) -> float:

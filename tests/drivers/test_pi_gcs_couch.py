@@ -20,6 +20,7 @@ from drivers.pi_gcs import (
     UnreachablePose,
     build_hexapod_couch,
     setpoint_to_hexapod,
+    wire_pose,
 )
 from drivers.registry import PortPool
 from drivers.roles.couch import COUCH_AXES, CouchPositioner, CouchSetpoint
@@ -166,9 +167,10 @@ def test_guard_sees_the_hexapod_path_and_refusal_sends_nothing() -> None:
     assert path[0] == CouchSetpoint() and path[-1] == target
     assert len(path) == 5  # X travels 20 mm: waypoints every 5 mm
     hexapod_path = [setpoint_to_hexapod(p) for p in path]
-    for k, pose in enumerate(hexapod_path):  # the waypoints lie on the hexapod's straight X..W path
+    sent = wire_pose(setpoint_to_hexapod(target))  # the MOV target as GCS carries it (6 decimals)
+    for k, pose in enumerate(hexapod_path[:-1]):  # the waypoints lie on the straight X..W path to it
         for axis in AXES:
-            assert pose[axis] == pytest.approx(hexapod_path[-1][axis] * k / 4, abs=1e-9)
+            assert pose[axis] == pytest.approx(sent[axis] * k / 4, abs=1e-9)
     transport.assert_done()
 
 

@@ -282,3 +282,20 @@ def test_coupled_mount_narrows_the_isocentric_rotation() -> None:
 def test_a_travel_without_zero_is_explored_from_its_middle() -> None:
     ranges = iec_ranges({**TRAVEL, "X": (10.0, 50.0)})
     assert ranges["lateral_mm"] == pytest.approx((10.0, 50.0), abs=1e-6)
+
+
+def test_iec_ranges_reach_the_travel_exactly_at_wire_resolution() -> None:
+    """A pose exactly at ±5° θs or ±3° pitch is allowed: the check uses the 6-decimal value that is sent."""
+    from drivers.pi_gcs.iec import iec_ranges
+
+    travel = {
+        "X": (-50.0, 50.0),
+        "Y": (-50.0, 50.0),
+        "Z": (-30.0, 30.0),
+        "U": (-3.0, 3.0),
+        "V": (-3.0, 3.0),
+        "W": (-5.0, 5.0),
+    }
+    ranges = iec_ranges(travel)
+    assert ranges["couch_rotation_deg"] == (-5.0, 5.0)
+    assert ranges["pitch_deg"] == (-3.0, 3.0) and ranges["roll_deg"] == (-3.0, 3.0)
