@@ -336,6 +336,7 @@ def check_path(
     count = _refine_near_start(first, start, length, count, volumes, envelope, device)
     fractions = np.linspace(0.0, 1.0, count + 1)
     samples = first + np.outer(fractions, last - first)
+    samples[-1] = last  # the end is the commanded pose itself, not first + 1.0·(last − first) ± rounding
     _check_limits(samples, fractions, limits, device)
     if not volumes:
         return count + 1

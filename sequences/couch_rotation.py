@@ -1,7 +1,7 @@
 """C4: 6-DoF rotational accuracy (pitch, roll, yaw) and isocentric compensation, against the tracker.
 
 Procedure (research qa-tests.md §2 C4): register the tracker; then ``repeats`` passes, each starting with a
-reading at the reference pose, over rotation poses — pitch and roll alone and combined at ±0.5…±2.5°, yaw
+reading at the reference pose, over rotation poses — pitch and roll alone (±0.5…±3°) and combined, yaw
 ±1…3° (defaults within a hexapod's limits). Each pose is commanded in IEC order (θs, then pitch, then roll)
 with the table-top translations re-solved by ``geometry.translation_to_place`` so that ``iso_point_mm`` (a
 point of the table top, in t) stays where it is at the reference — isocentric compensation, since IEC pitch
@@ -105,10 +105,10 @@ PROFILES: dict[str, CouchRotationProfile] = {
 
 def _default_poses() -> list[RotationPose]:
     poses = []
-    # qa-tests C4 asks for 0, ±0.5, ±1, ±2, ±3°; the default stops at ±2.5° to stay inside a ±3° hexapod
-    for angle in (0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 2.5, -2.5):
+    # qa-tests C4: 0, ±0.5, ±1, ±2, ±3° individually; combined poses stay at ±2.5° (coupled hexapod travel)
+    for angle in (0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0):
         poses.append(RotationPose(pitch_deg=angle))
-    for angle in (0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 2.5, -2.5):
+    for angle in (0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0):
         poses.append(RotationPose(roll_deg=angle))
     for pitch, roll in ((1.0, 1.0), (-1.0, -1.0), (2.0, -2.0), (-2.0, 2.0), (2.5, 2.5), (-2.5, -2.5)):
         poses.append(RotationPose(pitch_deg=pitch, roll_deg=roll))
