@@ -38,7 +38,7 @@ from sequences.tracking import (
     Registration,
     TrackerRegistrationConfig,
     register,
-    tool_in_frame,
+    seen_poses,
     tool_matrix,
 )
 
@@ -234,8 +234,8 @@ class TrackerView:
         rotation_f = self.registration.rotation()
         matrix = np.array(self.registration.matrix)
         positions, rotations = [], []
-        for frame in frames:
-            m = tool_matrix(tool_in_frame(frame, self.tool))
+        for pose in seen_poses(frames, self.tool):
+            m = tool_matrix(pose)
             positions.append(matrix[:3, :3] @ m[:3, 3] + matrix[:3, 3])
             rotations.append(rotation_f @ m[:3, :3])
         if not positions:
@@ -277,7 +277,7 @@ def _fiducial_noise(frames: Sequence[Mapping[str, Any]], config: TrackerRegistra
         return 0.1
     variances = []
     for name in config.points_mm:
-        points = np.array([tool_matrix(tool_in_frame(f, name))[:3, 3] for f in frames])
+        points = np.array([tool_matrix(pose)[:3, 3] for pose in seen_poses(frames, name)])
         variances.append(float(np.mean(np.var(points, axis=0, ddof=1))))
     return math.sqrt(float(np.mean(variances)))
 

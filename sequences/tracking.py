@@ -83,12 +83,31 @@ def tool_in_frame(frame: Mapping[str, Any], tool: str) -> Mapping[str, Any]:
     raise ValueError(f"tracker {frame['device']}: no tool {tool!r} in the frame")
 
 
+def seen_poses(frames: Iterable[Mapping[str, Any]], tool: str) -> list[Mapping[str, Any]]:
+    """The poses of ``tool`` in the frames where it was tracked; a tool that dropped out of some frames
+    (occluded, out of volume) is averaged over the rest, and one never seen is a clear error."""
+    poses, statuses = [], []
+    for frame in frames:
+        for pose in frame["tools"]:
+            if pose["tool"] == tool:
+                statuses.append(pose["status"])
+                if pose["status"] == "ok":
+                    poses.append(pose)
+                break
+        else:
+            statuses.append("absent")
+    if not poses:
+        summary = ", ".join(f"{s}×{statuses.count(s)}" for s in sorted(set(statuses))) or "no frames"
+        raise ValueError(f"tool {tool!r} was not tracked in any of {len(statuses)} frames ({summary})")
+    return poses
+
+
 def mean_tool_position(
     frames: Iterable[Mapping[str, Any]], tool: str, offset_mm: Iterable[float] = (0, 0, 0)
 ) -> tuple[NDArray[np.float64], float]:
     """Mean tracker-frame position of a point fixed to ``tool`` over frames, and its standard error."""
     offset = np.append(np.asarray(list(offset_mm), dtype=float), 1.0)
-    points = np.array([(tool_matrix(tool_in_frame(f, tool)) @ offset)[:3] for f in frames])
+    points = np.array([(tool_matrix(pose) @ offset)[:3] for pose in seen_poses(frames, tool)])
     if len(points) == 0:
         raise ValueError(f"no frames to average for tool {tool!r}")
     spread = float(np.sqrt(np.mean(np.var(points, axis=0, ddof=1)))) if len(points) > 1 else 0.0

@@ -113,3 +113,19 @@ def test_quaternion_matrix_is_a_rotation_and_refuses_zero():
     np.testing.assert_allclose(m @ m.T, np.eye(3), atol=1e-12)
     with pytest.raises(ValueError, match="not a rotation quaternion"):
         quaternion_matrix((0, 0, 0, 0))
+
+
+def test_a_tool_missing_from_some_frames_is_averaged_over_the_rest():
+    from sequences.tracking import mean_tool_position, seen_poses
+
+    frames = [frame_from(np.eye(4), {**KNOWN, "tool": (1.0, 2.0, 3.0)}) for _ in range(3)]
+    frames[1]["tools"][-1]["status"] = "missing"
+    frames[1]["tools"][-1]["translation_mm"] = [float("nan")] * 3
+    mean, _ = mean_tool_position(frames, "tool")
+    np.testing.assert_allclose(mean, (1.0, 2.0, 3.0))
+    assert len(seen_poses(frames, "tool")) == 2
+    for frame in frames:
+        frame["tools"][-1]["status"] = "out_of_volume"
+    expected = r"tool 'tool' was not tracked in any of 3 frames \(out_of_volume×3\)"
+    with pytest.raises(ValueError, match=expected):
+        mean_tool_position(frames, "tool")
