@@ -9,7 +9,7 @@ JSON-able records, so a journal replay reproduces the analysis exactly.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -24,6 +24,12 @@ from geometry import AxisMounting
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 Plan = Generator[Message, Any, Any]
+
+
+def require_known_profile(profile: str, override: object | None, profiles: Mapping[str, object]) -> None:
+    """A params validator's check: the named tolerance profile exists, unless a site profile replaces it."""
+    if override is None and profile not in profiles:
+        raise ValueError(f"profile {profile!r} is unknown; known: {sorted(profiles)}")
 
 
 class SequenceContext(Protocol):

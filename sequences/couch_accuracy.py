@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from controller.messages import Checkpoint
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from geometry.fits import fit_straight_line
-from sequences.base import Plan, Sequence, SequenceContext
+from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
 from sequences.couch_geometry import (
     FRAME,
     IEC_AXIS_NAMES,
@@ -115,8 +115,7 @@ class CouchAccuracyParams(TrackedCouchParams):
                 raise ValueError(f"offsets_mm.{axis}: need at least 2 different offsets for a scale fit")
             if any(o == 0 for o in offsets):
                 raise ValueError(f"offsets_mm.{axis}: an offset of 0 is the reference itself")
-        if self.profile_override is None and self.profile not in PROFILES:
-            raise ValueError(f"profile {self.profile!r} is unknown; known: {sorted(PROFILES)}")
+        require_known_profile(self.profile, self.profile_override, PROFILES)
         return self
 
     def tolerance_profile(self) -> CouchAccuracyProfile:

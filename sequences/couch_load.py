@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from controller.messages import Checkpoint, Dwell, LoadCouch, MoveCouch
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from geometry import decompose_table_top_rotation
-from sequences.base import Plan, Sequence, SequenceContext
+from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
 from sequences.couch_geometry import (
     FRAME,
     TrackedCouchParams,
@@ -142,8 +142,7 @@ class CouchLoadParams(TrackedCouchParams):
         masses = [p.payload_kg for p in self.payloads]
         if masses != sorted(masses) or len(set(masses)) != len(masses):
             raise ValueError("payloads: list distinct cases in increasing mass; the first is the baseline")
-        if self.profile_override is None and self.profile not in PROFILES:
-            raise ValueError(f"profile {self.profile!r} is unknown; known: {sorted(PROFILES)}")
+        require_known_profile(self.profile, self.profile_override, PROFILES)
         return self
 
     def tolerance_profile(self) -> CouchLoadProfile:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from controller.messages import Checkpoint, CouchReading, Dwell, Home, MoveCouch, ReadCouch
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from drivers.roles.couch import COUCH_AXES, CouchSetpoint
-from sequences.base import Plan, Sequence, SequenceContext
+from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
 
 TRANSLATIONS = ("lateral_mm", "longitudinal_mm", "vertical_mm")
 ROTATIONS = ("couch_rotation_deg", "pitch_deg", "roll_deg")
@@ -111,8 +111,7 @@ class CouchReadbackParams(BaseModel):
 
     @model_validator(mode="after")
     def _known_profile(self) -> CouchReadbackParams:
-        if self.profile_override is None and self.profile not in PROFILES:
-            raise ValueError(f"profile {self.profile!r} is unknown; known: {sorted(PROFILES)}")
+        require_known_profile(self.profile, self.profile_override, PROFILES)
         return self
 
     def tolerance_profile(self) -> CouchReadbackProfile:

@@ -28,7 +28,7 @@ from controller.results import DecisionRule, Measurement, SequenceResult, Tolera
 from drivers.roles.couch import CouchSetpoint
 from geometry import MachineState, Point, System, decompose_table_top_rotation, translation_to_place, wrap180
 from geometry.fits import fit_straight_line
-from sequences.base import Plan, Sequence, SequenceContext
+from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
 from sequences.couch_geometry import (
     FRAME,
     TrackedCouchParams,
@@ -132,8 +132,7 @@ class CouchRotationParams(TrackedCouchParams):
 
     @model_validator(mode="after")
     def _check(self) -> CouchRotationParams:
-        if self.profile_override is None and self.profile not in PROFILES:
-            raise ValueError(f"profile {self.profile!r} is unknown; known: {sorted(PROFILES)}")
+        require_known_profile(self.profile, self.profile_override, PROFILES)
         return self
 
     def tolerance_profile(self) -> CouchRotationProfile:

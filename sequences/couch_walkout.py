@@ -38,7 +38,7 @@ from controller.results import DecisionRule, Measurement, SequenceResult, Tolera
 from geometry import decompose_table_top_rotation, wrap180
 from geometry.errors import GeometryError
 from geometry.fits import fit_circle, iso_size
-from sequences.base import Plan, Sequence, SequenceContext
+from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
 from sequences.couch_geometry import (
     FRAME,
     Observation,
@@ -100,8 +100,7 @@ class CouchWalkoutParams(TrackedCouchParams):
             raise ValueError("angles_deg: need at least 3 different couch angles for an arc")
         if len(set(self.heights_mm)) < 2:
             raise ValueError("heights_mm: need at least 2 different table heights for the axis tilt")
-        if self.profile_override is None and self.profile not in PROFILES:
-            raise ValueError(f"profile {self.profile!r} is unknown; known: {sorted(PROFILES)}")
+        require_known_profile(self.profile, self.profile_override, PROFILES)
         return self
 
     def tolerance_profile(self) -> CouchWalkoutProfile:

@@ -33,7 +33,7 @@ from controller.results import DecisionRule, Measurement, SequenceResult, Tolera
 from dosimetry import TG51_REFERENCE, TRS398_REFERENCE, TRS398_REFERENCE_22C, k_tp
 from drivers.environment import EnvironmentReading
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
-from sequences.base import Plan, Sequence, SequenceContext
+from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
 
 ReferenceName = Literal["TRS-398", "TRS-398-22C", "TG-51"]
 
@@ -98,8 +98,7 @@ class LeakageReproducibilityParams(BaseModel):
 
     @model_validator(mode="after")
     def _known_profile(self) -> LeakageReproducibilityParams:
-        if self.profile_override is None and self.profile not in PROFILES:
-            raise ValueError(f"profile {self.profile!r} is unknown; known: {sorted(PROFILES)}")
+        require_known_profile(self.profile, self.profile_override, PROFILES)
         if self.bias_voltage_v == 0:
             raise ValueError(
                 "bias_voltage_v = 0 collects no ionisation; give the chamber's operating voltage"

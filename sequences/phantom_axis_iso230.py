@@ -24,7 +24,7 @@ from controller.errors import PreflightError
 from controller.messages import AxisReading, Checkpoint, Dwell, Home, MoveTo, ReadAxis
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from geometry import AxisMounting
-from sequences.base import Plan, Sequence, SequenceContext
+from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
 
 _TG106 = "AAPM TG-106 (Das et al., Med. Phys. 35:4186, 2008) asks for verification, gives no number [R S5]"
 
@@ -95,8 +95,7 @@ class Iso230Params(BaseModel):
                 )
             if len(set(self.targets_mm)) != len(self.targets_mm):
                 raise ValueError("targets_mm repeats a target")
-        if self.profile_override is None and self.profile not in PROFILES:
-            raise ValueError(f"profile {self.profile!r} is unknown; known: {sorted(PROFILES)}")
+        require_known_profile(self.profile, self.profile_override, PROFILES)
         return self
 
     def tolerance_profile(self) -> Iso230Profile:

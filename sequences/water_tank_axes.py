@@ -24,7 +24,7 @@ from controller.errors import PreflightError
 from controller.messages import Checkpoint, Dwell, Home, MoveTo, ReadAxis, ReadTracker, to_record
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from geometry.fits import angle_between_deg, fit_line, fit_straight_line
-from sequences.base import Plan, Sequence, SequenceContext
+from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
 from sequences.tracking import TrackerRegistrationConfig, register, tool_point_in_iec
 
 _W2 = "suggested limit, qa-tests.md W2; TG-106 asks for levelling and CAX alignment without a number [R S5]"
@@ -72,8 +72,7 @@ class TankAxesParams(BaseModel):
             raise ValueError("axes needs at least two axes to check orthogonality")
         if len(set(self.axes.values())) != len(self.axes):
             raise ValueError("axes names the same device twice")
-        if self.profile_override is None and self.profile not in PROFILES:
-            raise ValueError(f"profile {self.profile!r} is unknown; known: {sorted(PROFILES)}")
+        require_known_profile(self.profile, self.profile_override, PROFILES)
         return self
 
     def tolerance_profile(self) -> TankAxesProfile:
