@@ -51,11 +51,19 @@ class AirEntry(BaseModel):
     temperature_c: float
     pressure_kpa: float
     operator: str = Field(min_length=1)
+    entered_at: datetime | None = Field(
+        default=None, description="when it was typed in (UTC); set at run start"
+    )
 
     def as_device(self, clock: Clock) -> OperatorEntry:
         device = OperatorEntry(OPERATOR_DEVICE, clock=clock)
         device.connect()
-        device.enter(temperature_c=self.temperature_c, pressure_kpa=self.pressure_kpa, operator=self.operator)
+        device.enter(
+            temperature_c=self.temperature_c,
+            pressure_kpa=self.pressure_kpa,
+            operator=self.operator,
+            at=self.entered_at,
+        )
         return device
 
 
@@ -237,7 +245,10 @@ def run_sequence(
         "started_utc": datetime.now(UTC).isoformat(),
     }
     if air is not None:
-        manifest["air_entry"] = air.model_dump(mode="json")
+        stamped = (
+            air if air.entered_at is not None else air.model_copy(update={"entered_at": datetime.now(UTC)})
+        )
+        manifest["air_entry"] = stamped.model_dump(mode="json")  # a resume keeps the original entry time
     _write_json(run_dir / MANIFEST, manifest)
     return _execute(run_dir, manifest, rig_config, parsed, progress, write_report, None, on_rig_ready)
 
