@@ -33,11 +33,9 @@ from sequences.couch_geometry import (
     IEC_AXIS_NAMES,
     TRANSLATION_AXES,
     TrackedCouchParams,
-    TrackerView,
-    expected_point,
     floats,
     percentile95,
-    pooled_noise,
+    read_couch_data,
     require_registration,
     start,
     visit,
@@ -165,14 +163,10 @@ class CouchTranslationAccuracy(Sequence[CouchAccuracyParams]):
 
 
 def analyze_couch_accuracy(params: CouchAccuracyParams, data: dict[str, Any]) -> SequenceResult:
-    view = TrackerView(data, params.couch_tool)
-    rows: list[dict[str, Any]] = data["points"]
-    observations = [view.observe(r["frames"]) for r in rows]
-    noise = pooled_noise(observations)
+    readings = read_couch_data(data, params.couch_tool)
+    view, rows, observations, noise = readings.view, readings.rows, readings.observations, readings.noise
     tool = params.tool_offset_mm
-    measured = np.array([o.position for o in observations])
-    commanded = np.array([expected_point(r["cmd"], tool) for r in rows])
-    readback = np.array([expected_point(r["rb"], tool) for r in rows])
+    measured, commanded, readback = readings.positions(tool)
     u_reading = np.array([noise.position_of_mean(o.n) for o in observations])
     u_readout = params.readout_resolution_mm / math.sqrt(12.0)
 

@@ -271,6 +271,31 @@ def pooled_noise(observations: Sequence[Observation]) -> Noise:
     return Noise(math.sqrt(pos_ss / (3 * dof)), math.sqrt(rot_ss / (3 * dof)), 3 * dof)
 
 
+@dataclass(frozen=True)
+class CouchReadings:
+    """A couch sequence's raw data seen through the registered tracker: one observation per stop."""
+
+    view: TrackerView
+    rows: list[dict[str, Any]]
+    observations: list[Observation]
+    noise: Noise
+
+    def positions(self, tool_offset_mm: Sequence[float]) -> tuple[Vector, Vector, Vector]:
+        """Measured, commanded and read-back positions in f of the tool point, one row per stop."""
+        measured = np.array([o.position for o in self.observations])
+        commanded = np.array([expected_point(r["cmd"], tool_offset_mm) for r in self.rows])
+        readback = np.array([expected_point(r["rb"], tool_offset_mm) for r in self.rows])
+        return measured, commanded, readback
+
+
+def read_couch_data(data: Mapping[str, Any], couch_tool: str) -> CouchReadings:
+    """Register the tracker from the recorded frames and observe the couch tool at every stop."""
+    view = TrackerView(data, couch_tool)
+    rows: list[dict[str, Any]] = data["points"]
+    observations = [view.observe(r["frames"]) for r in rows]
+    return CouchReadings(view, rows, observations, pooled_noise(observations))
+
+
 def _fiducial_noise(frames: Sequence[Mapping[str, Any]], config: TrackerRegistrationConfig) -> float:
     """Per-coordinate frame-to-frame scatter of the fiducials (the default 0.1 mm with a single frame)."""
     if len(frames) < 2:

@@ -29,12 +29,10 @@ from sequences.base import Plan, Sequence, SequenceContext, require_known_profil
 from sequences.couch_geometry import (
     FRAME,
     TrackedCouchParams,
-    TrackerView,
-    expected_point,
     floats,
     percentile95,
-    pooled_noise,
     project_rotation,
+    read_couch_data,
     require_registration,
     start,
     visit,
@@ -192,14 +190,10 @@ class CouchLoadPositioning(Sequence[CouchLoadParams]):
 
 
 def analyze_couch_load(params: CouchLoadParams, data: dict[str, Any]) -> SequenceResult:
-    view = TrackerView(data, params.couch_tool)
-    rows: list[dict[str, Any]] = data["points"]
-    observations = [view.observe(r["frames"]) for r in rows]
-    noise = pooled_noise(observations)
+    readings = read_couch_data(data, params.couch_tool)
+    view, rows, observations, noise = readings.view, readings.rows, readings.observations, readings.noise
     tool = params.tool_offset_mm
-    measured = np.array([o.position for o in observations])
-    commanded = np.array([expected_point(r["cmd"], tool) for r in rows])
-    readback = np.array([expected_point(r["rb"], tool) for r in rows])
+    measured, commanded, readback = readings.positions(tool)
     cases = sorted({r["case"] for r in rows})
     poses = sorted({r["pose"] for r in rows})
     masses = {r["case"]: r["payload_kg"] for r in rows}

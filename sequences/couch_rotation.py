@@ -32,13 +32,12 @@ from sequences.base import Plan, Sequence, SequenceContext, require_known_profil
 from sequences.couch_geometry import (
     FRAME,
     TrackedCouchParams,
-    TrackerView,
     expected_point,
     floats,
     machine_state,
     percentile95,
-    pooled_noise,
     project_rotation,
+    read_couch_data,
     require_registration,
     start,
     table_top_pose,
@@ -197,10 +196,8 @@ class CouchRotationAccuracy(Sequence[CouchRotationParams]):
 
 
 def analyze_couch_rotation(params: CouchRotationParams, data: dict[str, Any]) -> SequenceResult:
-    view = TrackerView(data, params.couch_tool)
-    rows: list[dict[str, Any]] = data["points"]
-    observations = [view.observe(r["frames"]) for r in rows]
-    noise = pooled_noise(observations)
+    readings = read_couch_data(data, params.couch_tool)
+    view, rows, observations, noise = readings.view, readings.rows, readings.observations, readings.noise
     refs = [i for i, r in enumerate(rows) if r["kind"] == "reference"]
     poses = [i for i, r in enumerate(rows) if r["kind"] == "pose"]
     ref_rotation = project_rotation(np.mean([observations[i].rotation for i in refs], axis=0))

@@ -41,13 +41,11 @@ from geometry.fits import fit_circle, iso_size
 from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
 from sequences.couch_geometry import (
     FRAME,
-    Observation,
     TrackedCouchParams,
-    TrackerView,
     floats,
     norm_uncertainty,
-    pooled_noise,
     project_rotation,
+    read_couch_data,
     require_registration,
     start,
     visit,
@@ -180,10 +178,8 @@ def fit_known_angle_arc(
 
 
 def analyze_couch_walkout(params: CouchWalkoutParams, data: dict[str, Any]) -> SequenceResult:
-    view = TrackerView(data, params.couch_tool)
-    rows: list[dict[str, Any]] = data["points"]
-    observations: list[Observation] = [view.observe(r["frames"]) for r in rows]
-    noise = pooled_noise(observations)
+    readings = read_couch_data(data, params.couch_tool)
+    view, rows, observations, noise = readings.view, readings.rows, readings.observations, readings.noise
     # yaw from the tool orientation, relative to the readings at the reference θs (else the first reading)
     reference_yaw = params.reference.couch_rotation_deg
     anchors = [i for i, r in enumerate(rows) if r["cmd"]["couch_rotation_deg"] == reference_yaw] or [0]
