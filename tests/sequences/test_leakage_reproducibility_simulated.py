@@ -96,3 +96,29 @@ def test_operator_entry_is_used_and_named(tmp_path: Path):
     assert outcome.result is not None, outcome.summary.error
     assert outcome.result.informative["k_TP"].value == pytest.approx(1.0, abs=1e-12)
     assert any("operator entry by A. Physicist" in note for note in outcome.result.notes)
+
+
+@pytest.mark.parametrize(
+    ("device", "range_name"), [("electrometer_unidos", "LOW"), ("electrometer_6517b", "2e-9")]
+)
+def test_overload_on_a_too_sensitive_range_faults_the_run_with_a_typed_error(
+    tmp_path: Path, device, range_name
+):
+    params = {
+        **FAST,
+        "dosimeter": device,
+        "range": range_name,
+        "readings": 3,
+        "beam_time_s": 30.0,
+        "dose_rate_gy_per_min": 20.0,
+    }
+    outcome = run_sequence(
+        load_rig_config(),
+        "electrometer-leakage-reproducibility",
+        params,
+        runs_dir=tmp_path,
+        write_report=False,
+    )
+    error = outcome.summary.error or ""
+    assert outcome.summary.state == "faulted" and outcome.result is None  # never a plausible number
+    assert error.startswith("DosimeterOverload") and device in error and "reply b'" in error
