@@ -13,11 +13,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.clock import Clock
-from drivers.environment import ScpiEnvironmentParams
-from drivers.keithley6517b import Keithley6517BParams
-from drivers.ndi import NdiParams
+from drivers.environment import ScpiEnvironmentParams, build_scpi_environment_sensor
+from drivers.keithley6517b import Keithley6517BParams, build_keithley6517b
+from drivers.ndi import NdiParams, build_ndi_tracker
+from drivers.pi_gcs import build_hexapod_couch
 from drivers.pi_gcs.params import HexapodParams
-from drivers.ptw_unidos import UnidosParams
+from drivers.ptw_unidos import UnidosParams, build_unidos
 from drivers.transport.base import Transport
 
 
@@ -82,36 +83,6 @@ class DriverSpec:
     visa_native: bool = False  # reached through VISA resource strings (SCPI instruments)
 
 
-def _build_hexapod(name: str, port: str, params: BaseModel, pool: PortPool, clock: Clock) -> Any:
-    from drivers.pi_gcs import build_hexapod_couch
-
-    return build_hexapod_couch(name, port, params, pool, clock)
-
-
-def _build_ndi(name: str, port: str, params: BaseModel, pool: PortPool, clock: Clock) -> Any:
-    from drivers.ndi import build_ndi_tracker
-
-    return build_ndi_tracker(name, port, params, pool, clock)
-
-
-def _build_unidos(name: str, port: str, params: BaseModel, pool: PortPool, clock: Clock) -> Any:
-    from drivers.ptw_unidos import build_unidos
-
-    return build_unidos(name, port, params, pool, clock)
-
-
-def _build_keithley(name: str, port: str, params: BaseModel, pool: PortPool, clock: Clock) -> Any:
-    from drivers.keithley6517b import build_keithley6517b
-
-    return build_keithley6517b(name, port, params, pool, clock)
-
-
-def _build_environment(name: str, port: str, params: BaseModel, pool: PortPool, clock: Clock) -> Any:
-    from drivers.environment import build_scpi_environment_sensor
-
-    return build_scpi_environment_sensor(name, port, params, pool, clock)
-
-
 DRIVERS: dict[str, DriverSpec] = {
     "zaber-ascii": DriverSpec(
         role="positioner",
@@ -122,32 +93,32 @@ DRIVERS: dict[str, DriverSpec] = {
     "pi-gcs-hexapod": DriverSpec(
         role="couch",
         params_model=HexapodParams,
-        build=_build_hexapod,
+        build=build_hexapod_couch,
         summary="PI GCS 2.0 hexapod controller (C-887 class) as a 6-DoF couch top",
     ),
     "ndi-combined-api": DriverSpec(
         role="tracker",
         params_model=NdiParams,
-        build=_build_ndi,
+        build=build_ndi_tracker,
         summary="NDI Combined API optical tracker (Polaris Vega over TCP, Spectra/Vicra over serial)",
     ),
     "ptw-unidos": DriverSpec(
         role="dosimeter",
         params_model=UnidosParams,
-        build=_build_unidos,
+        build=build_unidos,
         summary="PTW UNIDOS Tango/Romeo electrometer (TCP 8123 or serial)",
     ),
     "keithley-6517b": DriverSpec(
         role="dosimeter",
         params_model=Keithley6517BParams,
-        build=_build_keithley,
+        build=build_keithley6517b,
         summary="Keithley 6517B electrometer (SCPI over VISA: GPIB, RS-232, TCPIP SOCKET)",
         visa_native=True,
     ),
     "scpi-environment": DriverSpec(
         role="environment",
         params_model=ScpiEnvironmentParams,
-        build=_build_environment,
+        build=build_scpi_environment_sensor,
         summary="temperature/pressure sensor answering MEAS:TEMP? and MEAS:PRES?",
     ),
 }
