@@ -16,10 +16,10 @@ run: $(STAMP)
 	$(BIN)/hilcal run
 
 lint: $(STAMP)
-	$(BIN)/ruff check controller drivers sequences simulators geometry dosimetry tests benchmarks
+	$(BIN)/ruff check controller drivers sequences simulators geometry dosimetry validation tests benchmarks
 
 typecheck: $(STAMP)
-	$(BIN)/mypy controller drivers sequences simulators geometry dosimetry
+	$(BIN)/mypy controller drivers sequences simulators geometry dosimetry validation
 
 contracts: $(STAMP)
 	$(BIN)/lint-imports
