@@ -28,7 +28,9 @@ The true pose (see docs/simulators.md, "Hexapod (PI GCS 2.0)")::
     L   ∈ [0, B] per axis             backlash play; on a leg, L ← clamp(L + Δq', 0, B)
     q*  = q' − L + n                  n: true-pose scatter, drawn once per leg, N(0, σ_true)
     t*  = M · (x*, y*, z*) − (0, 0, m·(c0 + c1·e))     M: squareness, sag with payload m and extension e
-    T*  = Tr(t*) · Tr(r) · Rx(u*) · Ry(v*) · Tr(d) · Rz(w*) · Tr(−d) · Tr(−r)   d = (dx, dy, 0): walkout
+    T'  = Tr(t*) · Tr(r) · Rx(u*) · Ry(v*) · Tr(d) · Ra(w*) · Tr(−d) · Tr(−r)   d = (dx, dy, 0): walkout
+          a = (sin αx, sin αy, √(1 − sin²αx − sin²αy)): the W axis, tilted by rotation_axis_tilt_deg
+    T*  = Tr(p) · Rx(m·λx) · Ry(m·λy) · Tr(−p) · T'     p = t* + r (the pivot now), λ = load_tilt_deg_per_kg
 
 Everything is evaluated lazily at ``clock.now()``; pending events (the end of referencing, a motion that waits
 for a brake to finish) are applied in time order at the next call, which is exact because time only moves
@@ -190,6 +192,12 @@ class HexapodErrors(BaseModel):
     squareness_yz_deg: float = Field(0.0, ge=-5, le=5)
     #: The true W (isocentric) rotation axis passes through pivot + (dx, dy) instead of the pivot.
     walkout_mm: tuple[float, float] = (0.0, 0.0)
+    #: The true W rotation axis leans from the hexapod Z axis by these angles toward +X and toward +Y
+    #: (a pure W move then also tilts the table top and, away from the axis, moves it vertically).
+    rotation_axis_tilt_deg: tuple[float, float] = (0.0, 0.0)
+    #: Under payload m the true table top turns by m·ax about the hexapod X axis and m·ay about the Y axis
+    #: (degrees per kg), about the pivot point: a load-dependent pitch and roll.
+    load_tilt_deg_per_kg: tuple[float, float] = (0.0, 0.0)
     backlash: dict[Axis, float] = Field(default_factory=dict)
     #: Sag δz = −payload·(sag_um_per_kg + sag_um_per_kg_m·e), e = max(0, lever arm + q[sag_axis]) in metres.
     sag_um_per_kg: float = Field(0.0, ge=0)
@@ -207,6 +215,13 @@ class HexapodErrors(BaseModel):
     def _scale(cls, value: dict[str, float]) -> dict[str, float]:
         if any(abs(k) >= 0.5 for k in value.values()):
             raise ValueError("a scale error must be within ±0.5 (±50 %)")
+        return value
+
+    @field_validator("rotation_axis_tilt_deg")
+    @classmethod
+    def _axis_tilt(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if any(abs(a) > 5.0 for a in value):
+            raise ValueError("a rotation-axis tilt must be within ±5°")
         return value
 
     @field_validator("backlash")
@@ -230,6 +245,18 @@ class HexapodErrors(BaseModel):
         ez = np.array([math.sin(b), math.sin(c), 0.0])
         ez[2] = math.sqrt(max(0.0, 1.0 - ez[0] ** 2 - ez[1] ** 2))
         return np.column_stack([[1.0, 0.0, 0.0], [math.sin(a), math.cos(a), 0.0], ez])
+
+    def rotation_axis(self) -> Vector:
+        """The true W axis as a unit vector in the (U, V-tilted) platform frame: (sin a, sin b, √…)."""
+        a, b = (math.radians(x) for x in self.rotation_axis_tilt_deg)
+        axis = np.array([math.sin(a), math.sin(b), 0.0])
+        axis[2] = math.sqrt(max(0.0, 1.0 - axis[0] ** 2 - axis[1] ** 2))
+        return axis
+
+    def load_rotation(self, payload_kg: float) -> Matrix:
+        """``Rx(m·ax) · Ry(m·ay)``: the table top's extra rotation under ``payload_kg``, about base axes."""
+        ax, ay = self.load_tilt_deg_per_kg
+        return rot_x(payload_kg * ax) @ rot_y(payload_kg * ay)
 
     def sag_mm(self, payload_kg: float, pose: Vector) -> float:
         """Downward deflection (mm, ≥ 0) under ``payload_kg`` at ``pose``."""
@@ -297,6 +324,15 @@ class HexapodConfig(BaseModel):
 
 def within_travel(lo: Vector, hi: Vector, pose: Vector) -> bool:
     return bool(np.all(pose >= lo - POSE_EPS) and np.all(pose <= hi + POSE_EPS))
+
+
+def axis_rotation(axis: ArrayLike, angle_deg: float) -> Matrix:
+    """Rotation by ``angle_deg`` about the unit vector ``axis`` (Rodrigues); ``rot_z`` for axis = Z."""
+    k = np.asarray(axis, dtype=float).reshape(3)
+    k = k / np.linalg.norm(k)
+    c, s = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+    cross = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    return np.asarray(c * np.eye(3) + s * cross + (1.0 - c) * np.outer(k, k), dtype=float)
 
 
 def leg_lengths(geometry: StewartGeometry, pose: ArrayLike, pivot_mm: ArrayLike = (0.0, 0.0, 0.0)) -> Vector:
@@ -876,12 +912,16 @@ class Hexapod:
             xyz[2] -= errors.sag_mm(self._payload_kg, q)
             r = self._pivot
             d = np.array([errors.walkout_mm[0], errors.walkout_mm[1], 0.0])
-            rot = rotation_matrix(q[3], q[4], q[5])
-            # Tr(r)·Rx·Ry·Tr(d)·Rz·Tr(−d)·Tr(−r): W turns about an axis displaced by d (in the frame that
-            # U and V have tilted), U and V about r.
+            # Tr(r)·Rx·Ry·Tr(d)·Ra(w)·Tr(−d)·Tr(−r): W turns about the (tilted) axis a through r + d, in the
+            # frame that U and V have tilted; U and V turn about r.
             rxy = rot_x(q[3]) @ rot_y(q[4])
-            translation = xyz + r + rxy @ (d - rot_z(q[5]) @ d) - rot @ r
-            return rigid(rot, translation)
+            rw = axis_rotation(errors.rotation_axis(), q[5])
+            rot = rxy @ rw
+            translation = xyz + r + rxy @ (d - rw @ d) - rot @ r
+            # Load tilt: Tr(p)·Rx(m·ax)·Ry(m·ay)·Tr(−p) on the left, p = where the pivot is now (base frame).
+            load = errors.load_rotation(self._payload_kg)
+            p = xyz + r
+            return rigid(load @ rot, p + load @ (translation - p))
 
     def true_pose(self) -> Vector:
         """The true pose expressed as X Y Z U V W about the current pivot (what a perfect tracker infers)."""

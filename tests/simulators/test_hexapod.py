@@ -363,6 +363,88 @@ def test_sag_grows_with_payload_and_extension(make_hexapod: MakeHexapod, clock: 
     assert hexapod.readback()[2] == 0.0
 
 
+def test_load_tilt_turns_the_table_top_about_the_pivot_in_proportion_to_payload(
+    make_hexapod: MakeHexapod, clock: VirtualClock
+) -> None:
+    """λ = (0.004, −0.002) °/kg: 70 kg turn the table top 0.28° about X, −0.14° about Y, about the pivot."""
+    pivot = (0.0, 0.0, 120.0)
+    hexapod = ready(make_hexapod(pivot_mm=pivot, errors={"load_tilt_deg_per_kg": (0.004, -0.002)}), clock)
+    go(hexapod, clock, X=10.0, Y=-20.0, Z=5.0)
+    assert hexapod.true_pose_matrix()[:3, :3] == pytest.approx(np.eye(3))  # no payload, no tilt
+    hexapod.set_payload(70.0)
+    m = hexapod.true_pose_matrix()
+    a, b = math.radians(70 * 0.004), math.radians(70 * -0.002)
+    rx = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
+    ry = np.array([[math.cos(b), 0, math.sin(b)], [0, 1, 0], [-math.sin(b), 0, math.cos(b)]])
+    assert m[:3, :3] == pytest.approx(rx @ ry, abs=1e-12)
+    p = np.array([10.0, -20.0, 5.0]) + np.array(pivot)  # where the pivot is now
+    assert true_xyz(hexapod, pivot) == pytest.approx(p, abs=1e-12)  # the pivot does not move
+    lever = np.array([0.0, 800.0, 0.0])  # a point 800 mm along +Y from the pivot dips by 800·sin(0.28°)
+    assert true_xyz(hexapod, tuple(np.array(pivot) + lever)) == pytest.approx(p + rx @ ry @ lever, abs=1e-12)
+    assert (true_xyz(hexapod, tuple(np.array(pivot) + lever)) - p)[2] == pytest.approx(800 * math.sin(a))
+    hexapod.set_payload(140.0)
+    assert hexapod.true_pose()[3:5] == pytest.approx([0.56, -0.28], abs=1e-9)  # linear in payload
+    assert hexapod.readback()[3:] == pytest.approx([0.0, 0.0, 0.0])  # the controller knows nothing of it
+
+
+def test_rotation_axis_tilt_turns_about_the_tilted_axis_through_the_pivot(
+    make_hexapod: MakeHexapod, clock: VirtualClock
+) -> None:
+    """A W axis leaning 0.5° toward +X and −0.3° toward +Y: every table-top point turns about that axis."""
+    tilt = (0.5, -0.3)
+    pivot = (0.0, 0.0, 0.0)
+    hexapod = ready(
+        make_hexapod(travel=WIDE_TRAVEL, legs=None, pivot_mm=pivot, errors={"rotation_axis_tilt_deg": tilt}),
+        clock,
+    )
+    go(hexapod, clock, W=0.0)
+    assert hexapod.true_pose_matrix() == pytest.approx(np.eye(4))  # no W, no effect
+    sa, sb = math.sin(math.radians(tilt[0])), math.sin(math.radians(tilt[1]))
+    axis = np.array([sa, sb, math.sqrt(1 - sa**2 - sb**2)])
+    assert math.degrees(math.acos(axis @ [0, 0, 1])) == pytest.approx(math.hypot(*tilt), rel=1e-3)
+    for w in (-60.0, 30.0, 90.0):
+        go(hexapod, clock, W=w)
+        for point in ((400.0, 0.0, 0.0), (0.0, -700.0, 50.0), (0.0, 0.0, 0.0)):
+            moved = true_xyz(hexapod, point)
+            p = np.array(point)
+            # Rodrigues about the axis through the pivot
+            c, s = math.cos(math.radians(w)), math.sin(math.radians(w))
+            expected = p * c + np.cross(axis, p) * s + axis * (axis @ p) * (1 - c)
+            assert moved == pytest.approx(expected, abs=1e-9)
+            # the point keeps its distance from the axis and its height along it
+            assert axis @ moved == pytest.approx(axis @ p, abs=1e-9)
+    # Off the axis a pure W rotation moves a point vertically: at W = 90° a point 400 mm along +X rises by
+    # 400·(ax·az − ay) = 400·(sin 0.5°·cos… + sin 0.3°) ≈ 5.58 mm.
+    dz = true_xyz(hexapod, (400.0, 0.0, 0.0))[2]
+    assert dz == pytest.approx(400 * (axis[0] * axis[2] - axis[1]), abs=1e-9)
+    assert dz == pytest.approx(5.585, abs=1e-3)
+    assert hexapod.readback()[5] == 90.0
+    with pytest.raises(ValidationError):
+        hexapod.set_error(rotation_axis_tilt_deg=(6.0, 0.0))
+
+
+def test_walkout_and_axis_tilt_combine_about_the_displaced_tilted_axis(
+    make_hexapod: MakeHexapod, clock: VirtualClock
+) -> None:
+    hexapod = ready(
+        make_hexapod(
+            travel=WIDE_TRAVEL,
+            legs=None,
+            errors={"walkout_mm": (0.3, -0.2), "rotation_axis_tilt_deg": (0.2, 0.1)},
+        ),
+        clock,
+    )
+    d = np.array([0.3, -0.2, 0.0])
+    sa, sb = math.sin(math.radians(0.2)), math.sin(math.radians(0.1))
+    axis = np.array([sa, sb, math.sqrt(1 - sa**2 - sb**2)])
+    go(hexapod, clock, W=45.0)
+    c, s = math.cos(math.radians(45)), math.sin(math.radians(45))
+    for point in ((1.1, -0.2, 0.0), (0.0, 300.0, 100.0)):
+        p = np.array(point) - d
+        expected = d + p * c + np.cross(axis, p) * s + axis * (axis @ p) * (1 - c)
+        assert true_xyz(hexapod, point) == pytest.approx(expected, abs=1e-9)
+
+
 def test_readback_noise_spreads_pos_but_not_the_true_pose(
     make_hexapod: MakeHexapod, clock: VirtualClock
 ) -> None:
