@@ -256,14 +256,32 @@ def resume(run_dir: Annotated[Path, typer.Argument(help="the run directory of an
 
 @app.command()
 def review(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
-    """Summarise a run from its journal alone (works on a run that was killed)."""
+    """Summarise a run from its journal alone (works on a run that was killed); exit 1 if it was altered."""
     from controller.review import summarize_journal
+    from controller.verify import verify_run
 
     try:
-        console.print(summarize_journal(run_dir))
+        integrity = verify_run(run_dir)
+        console.print(summarize_journal(run_dir, integrity), markup=False, highlight=False)
     except (HilcalError, FileNotFoundError, ValueError) as err:
         err_console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from err
+    if not integrity.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def verify(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
+    """Check a run's hash chain, manifest and results: exit 0 intact, 1 altered, 2 not a run directory."""
+    from controller.verify import verify_run
+
+    if not run_dir.is_dir():
+        err_console.print(f"[red]error:[/red] {run_dir} is not a run directory")
+        raise typer.Exit(2)
+    report = verify_run(run_dir)
+    for line in report.lines():
+        console.print(line, markup=False, highlight=False)
+    raise typer.Exit(0 if report.ok else 1)
 
 
 @app.command("sequences")

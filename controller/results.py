@@ -150,3 +150,6 @@ class RunSummary(BaseModel):
     ended_wall: float
     clock_elapsed_s: float
     results: list[SequenceResult]
+    #: The journal's head hash and record count when the run ended (``hilcal verify`` checks both).
+    journal_sha256: str | None = None
+    journal_records: int | None = None

@@ -7,16 +7,20 @@ from pathlib import Path
 from typing import Any
 
 from controller.journal import JOURNAL_NAME, read_journal
+from controller.verify import VerifyReport, verify_run
 
 
-def summarize_journal(run_dir: Path) -> str:
-    contents = read_journal(run_dir / JOURNAL_NAME)
+def summarize_journal(run_dir: Path, integrity: VerifyReport | None = None) -> str:
+    """What the journal says, with the integrity check first: a broken run is shown, never trusted."""
+    integrity = integrity or verify_run(run_dir)
+    contents = read_journal(run_dir / JOURNAL_NAME, verify=False)
     records = contents.records
     kinds = Counter(r["kind"] for r in records)
     states = [r["state"] for r in records if r["kind"] == "state"]
     ends = [r for r in records if r["kind"] == "run_end"]
     lines = [
         f"run directory: {run_dir}",
+        *integrity.lines(),
         f"records: {len(records)} ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})",
     ]
     if contents.torn_tail:

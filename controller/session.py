@@ -29,6 +29,7 @@ from controller.interlocks import AxisLimits, PathCheck, SafetyEnvelope
 from controller.journal import Journal, read_journal
 from controller.results import RunSummary, SequenceResult
 from controller.rig import Rig, build_rig
+from controller.verify import file_sha256, verify_run
 from drivers.clock import Clock
 from drivers.environment import OperatorEntry
 from drivers.errors import HilcalDriverError
@@ -288,6 +289,12 @@ def resume_run(
     sequence = get_sequence(manifest["sequence"])
     params = sequence.parse_params(manifest["params"], f"{run_dir / MANIFEST} params")
     rig_config = RigConfig.model_validate(manifest["rig"])
+    integrity = verify_run(run_dir)
+    if not integrity.ok:
+        raise HilcalError(
+            f"{run_dir}: refusing to resume, the run's records are not as written: "
+            + "; ".join(integrity.problems)
+        )
     contents = read_journal(run_dir / "journal.jsonl")
     messages: dict[int, dict[str, Any]] = {}
     readings: dict[int, Any] = {}
@@ -331,6 +338,7 @@ def _execute(
             rig=rig_config.name,
             simulated=rig_config.simulated,
             replayed_messages=len(replay or []),
+            manifest_sha256=file_sha256(run_dir / MANIFEST),
         )
         rig.add_exchange_listener(journal.record_exchange)
         if "air_entry" in manifest:
@@ -382,6 +390,7 @@ def _execute(
         finally:
             journal.append("run_end", durable=True, state=state, error=error)
             journal.close()
+            head, records = journal.head, journal.records_written
     summary = RunSummary(
         run_id=manifest["run_id"],
         rig=rig_config.name,
@@ -392,6 +401,8 @@ def _execute(
         ended_wall=time.time(),
         clock_elapsed_s=clock_elapsed,
         results=results,
+        journal_sha256=head,
+        journal_records=records,
     )
     _write_json(run_dir / RESULTS, summary.model_dump(mode="json"))
     if write_report:
