@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from controller.collision import MotionSafety
 from controller.errors import ConfigError, describe_validation_errors
@@ -115,6 +115,21 @@ class RigConfig(BaseModel):
         default=None, description="present only on a simulated rig; checked by the simulator itself"
     )
 
+    @model_validator(mode="after")
+    def _one_device_per_physical_axis(self) -> RigConfig:
+        """Two names for one (port, address, axis) would send one device's moves to the other's hardware."""
+        seen: dict[tuple[str, str, str], str] = {}
+        for name, device in self.devices.items():
+            where = (device.port, repr(device.params.get("address")), repr(device.params.get("axis")))
+            if where in seen:
+                raise ValueError(
+                    f"devices.{name} and devices.{seen[where]} are the same physical device (port "
+                    f"{device.port!r}, address {device.params.get('address')!r}, axis "
+                    f"{device.params.get('axis')!r}): expected one device entry per port, address and axis"
+                )
+            seen[where] = name
+        return self
+
     @property
     def simulated(self) -> bool:
         return self.simulation is not None
@@ -133,17 +148,54 @@ def load_rig_config(path: Path | str | None = None) -> RigConfig:
         raise ConfigError(f"rig file {str(source)!r}", describe_validation_errors(err.errors())) from err
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping.
+
+    Plain YAML keeps the last of two equal keys: a second ``phantom_x:`` entry in a rig file would
+    silently replace the first and calibrate the wrong axis.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # an unhashable key: SafeLoader reports it below
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"duplicate key {key!r} (first given on line {first.start_mark.line + 1}); "
+                    "expected each key once",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> object:
+    """``yaml.safe_load`` that refuses duplicate keys (see ``UniqueKeyLoader``)."""
+    return yaml.load(text, Loader=UniqueKeyLoader)
+
+
 def read_structured_file(source: Path) -> dict[str, Any]:
     """Parse YAML or TOML by suffix; a syntax error names the file and the position."""
     try:
         text = source.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"file {str(source)!r}", [f"cannot read: {err.strerror}"]) from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"file {str(source)!r}",
+            [f"byte {err.object[err.start : err.start + 1]!r} at offset {err.start}: expected UTF-8 text"],
+        ) from err
     try:
         if source.suffix.lower() == ".toml":
             data: object = tomllib.loads(text)
         else:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"file {str(source)!r}", [f"not valid {source.suffix.lstrip('.')}: {err}"]) from err
     if not isinstance(data, dict):
