@@ -29,6 +29,7 @@ from drivers.pi_gcs.errors import (
     GcsVelocityOutOfLimits,
     HexapodFault,
     MotionTimeout,
+    PivotMismatch,
     UnreachablePose,
     gcs_error,
 )
@@ -74,6 +75,7 @@ def build_hexapod_couch(
         mounting=params.mounting,
         soft_limits=params.soft_limits,
         velocity=params.velocity_mm_s,
+        pivot_tolerance_mm=params.pivot_tolerance_mm,
     )
 
 
@@ -104,6 +106,7 @@ __all__ = [
     "HexapodParams",
     "MotionTimeout",
     "PathGuard",
+    "PivotMismatch",
     "UnreachablePose",
     "UvwConvention",
     "build_hexapod_couch",

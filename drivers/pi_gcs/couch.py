@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final, Protocol
 
 from drivers.errors import IllegalStateError, LimitViolation
+from drivers.pi_gcs.errors import PivotMismatch
 from drivers.pi_gcs.hexapod import HexapodController
 from drivers.pi_gcs.iec import (
     DEFAULT_MOUNTING,
@@ -31,6 +32,9 @@ from geometry.errors import GimbalLockError
 
 #: Largest change of X/Y/Z (mm) and of U/V/W (degrees) between two waypoints handed to the motion guard.
 WAYPOINT_SPACING: Final = (5.0, 0.5)
+#: Default largest difference (mm, per coordinate) between the controller's pivot and the mounting's.
+#: A pivot off by δ displaces a pose rotated by θ by about δ·θ: 0.01 mm at 5° is 0.9 µm.
+PIVOT_TOLERANCE_MM: Final = 0.01
 
 
 class PathGuard(Protocol):
@@ -53,7 +57,9 @@ class HexapodCouch:
     """A hexapod table top commanded in IEC 61217 terms. Construction does no I/O; ``connect()`` does.
 
     ``soft_limits`` narrows IEC axes (keys from ``COUCH_AXES``); it never widens the hexapod's travel.
-    ``velocity`` (mm/s) is sent with ``VLS`` at connect when given.
+    ``velocity`` (mm/s) is sent with ``VLS`` at connect when given. ``pivot_tolerance_mm``: how far the
+    controller's ``SPI?`` may be from ``mounting.pivot`` (per coordinate) before ``connect`` refuses with
+    ``PivotMismatch``; ``None`` skips the check (only for test doubles that do not answer ``SPI?``).
     """
 
     def __init__(
@@ -65,6 +71,7 @@ class HexapodCouch:
         soft_limits: Mapping[str, tuple[float, float]] | None = None,
         velocity: float | None = None,
         path_guard: PathGuard | None = None,
+        pivot_tolerance_mm: float | None = PIVOT_TOLERANCE_MM,
     ) -> None:
         limits = dict(soft_limits or {})
         for axis, (low, high) in limits.items():
@@ -74,11 +81,15 @@ class HexapodCouch:
                 raise ValueError(f"soft limit for {axis} must be finite with low <= high, got {(low, high)}")
         if velocity is not None and not (velocity > 0 and math.isfinite(velocity)):
             raise ValueError(f"velocity must be positive and finite, got {velocity!r}")
+        tolerance = pivot_tolerance_mm
+        if tolerance is not None and not (tolerance > 0 and math.isfinite(tolerance)):
+            raise ValueError(f"pivot_tolerance_mm must be positive and finite, got {pivot_tolerance_mm!r}")
         self.name = controller.name if name is None else name
         self.mounting = mounting
         self.soft_limits = limits
         self.velocity = velocity
         self.path_guard = path_guard
+        self.pivot_tolerance_mm = pivot_tolerance_mm
         self._controller = controller
         self._limits: dict[str, tuple[float, float]] | None = None
 
@@ -92,9 +103,16 @@ class HexapodCouch:
         return self._controller.state
 
     def connect(self) -> None:
-        """Connect the controller, map its travel to IEC limits, and set the velocity if configured."""
+        """Connect the controller, verify its pivot, map its travel to IEC limits, set the velocity.
+
+        ``SPI?`` must match ``mounting.pivot`` within ``pivot_tolerance_mm`` (else ``PivotMismatch``, before
+        any motion): every set point is mapped to X..W about that pivot, and ``POS?`` cannot reveal a
+        different one, because the controller reports its pose about its own pivot.
+        """
         controller = self._controller
         controller.connect()
+        if self.pivot_tolerance_mm is not None:
+            self.verify_pivot(self.pivot_tolerance_mm)
         device = iec_ranges(controller.travel(), self.mounting)
         limits: dict[str, tuple[float, float]] = {}
         for axis in COUCH_AXES:
@@ -111,6 +129,14 @@ class HexapodCouch:
         self._limits = limits
         if self.velocity is not None and controller.state in ("connected", "ready"):
             controller.set_velocity(self.velocity)
+
+    def verify_pivot(self, tolerance_mm: float = PIVOT_TOLERANCE_MM) -> tuple[float, float, float]:
+        """``SPI?`` against ``mounting.pivot``: the reported pivot, or ``PivotMismatch``."""
+        reported = self._controller.pivot()
+        expected = tuple(float(v) for v in self.mounting.pivot)
+        if any(abs(r - e) > tolerance_mm for r, e in zip(reported, expected, strict=True)):
+            raise PivotMismatch(self.name, (expected[0], expected[1], expected[2]), reported, tolerance_mm)
+        return reported
 
     def close(self) -> None:
         self._controller.close()

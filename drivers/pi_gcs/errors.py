@@ -111,6 +111,40 @@ class UnreachablePose(HilcalDriverError):
         self.target = dict(target)
 
 
+class PivotMismatch(HilcalDriverError):
+    """At connect, the controller's pivot (``SPI?``) is not the pivot the rig file expects.
+
+    Every U, V, W (and the isocentric compensation in X and Y) turns about the controller's pivot, so a
+    pivot the driver does not know puts every rotated pose in the wrong place while ``POS?`` still agrees
+    with the command. This is a configuration error, found before any motion.
+    """
+
+    def __init__(
+        self,
+        device: str,
+        expected: tuple[float, float, float],
+        reported: tuple[float, float, float],
+        tolerance_mm: float,
+    ) -> None:
+        worst = max(abs(r - e) for r, e in zip(reported, expected, strict=True))
+
+        def rst(values: tuple[float, float, float]) -> str:
+            return " ".join(f"{key}={value:g}" for key, value in zip("RST", values, strict=True))
+
+        super().__init__(
+            f"{device}: the controller's pivot point (SPI?) is {rst(reported)} mm but the rig expects "
+            f"{rst(expected)} mm (params.mounting.pivot_mm, or the table-top origin); they differ by "
+            f"{worst:g} mm, more than the {tolerance_mm:g} mm tolerance, so every rotation would turn about "
+            f"the wrong point. Set the pivot on the controller (SPI, with U = V = W = 0) or correct the rig "
+            f"file; nothing moved"
+        )
+        self.device = device
+        self.expected = expected
+        self.reported = reported
+        self.tolerance_mm = tolerance_mm
+        self.difference_mm = worst
+
+
 class MotionTimeout(HilcalDriverError):
     """A reference move or move still running when its deadline on the rig clock passed."""
 

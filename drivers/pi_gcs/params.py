@@ -24,6 +24,12 @@ class HexapodParams(BaseModel):
     poll_interval_s: float = Field(default=0.05, gt=0, le=5, description="status poll period while waiting")
     velocity_mm_s: float | None = Field(default=None, gt=0, description="platform velocity sent with VLS")
     check_queries: bool = Field(default=False, description="send ERR? after every query, as pipython does")
+    pivot_tolerance_mm: float = Field(
+        default=0.01,
+        gt=0,
+        le=1.0,
+        description="largest difference per coordinate between SPI? and the mounting's pivot, at connect",
+    )
 
     @model_validator(mode="after")
     def _known_axes_ordered_limits(self) -> Self:

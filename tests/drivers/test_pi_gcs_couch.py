@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from drivers.errors import IllegalStateError, LimitViolation
+from drivers.errors import HilcalDriverError, IllegalStateError, LimitViolation
 from drivers.pi_gcs import (
     DRIVER_KEY,
     GcsConnection,
@@ -17,6 +17,7 @@ from drivers.pi_gcs import (
     HexapodCouch,
     HexapodMounting,
     HexapodParams,
+    PivotMismatch,
     UnreachablePose,
     build_hexapod_couch,
     setpoint_to_hexapod,
@@ -46,6 +47,15 @@ class RecordingGuard:
             raise Refusal("keep-out volume 'nozzle' entered by 12 mm")
 
 
+def spi_reply(r: float = 0.0, s: float = 0.0, t: float = 0.0) -> bytes:
+    return f"R={r:.6f} \nS={s:.6f} \nT={t:.6f}\n".encode()
+
+
+def couch_connect_script(*, pivot: tuple[float, float, float] = (0.0, 0.0, 0.0), **kwargs: str) -> Script:
+    """The controller's connect exchange, then the couch's pivot check (``SPI?``)."""
+    return [*connect_script(**kwargs), (b"SPI?\n", spi_reply(*pivot))]  # type: ignore[arg-type]
+
+
 def make_couch(
     script: Script, **options: object
 ) -> tuple[HexapodCouch, ExpectedProtocolTransport, FakeClock]:
@@ -58,7 +68,7 @@ def make_couch(
 def connected(
     *script: tuple[bytes | None, bytes | None], **options: object
 ) -> tuple[HexapodCouch, ExpectedProtocolTransport]:
-    couch, transport, _ = make_couch([*connect_script(), *script], **options)
+    couch, transport, _ = make_couch([*couch_connect_script(), *script], **options)
     couch.connect()
     return couch, transport
 
@@ -97,9 +107,57 @@ def test_limits_are_the_mapped_travel_intersected_with_soft_limits() -> None:
 
 
 def test_soft_limits_that_miss_the_travel_are_a_configuration_error() -> None:
-    couch, _, _ = make_couch(connect_script(), soft_limits={"vertical_mm": (100.0, 200.0)})
+    couch, _, _ = make_couch(couch_connect_script(), soft_limits={"vertical_mm": (100.0, 200.0)})
     with pytest.raises(ValueError, match="do not overlap"):
         couch.connect()
+
+
+def test_connect_reads_the_pivot_and_accepts_the_mounting_pivot_within_tolerance() -> None:
+    mounting = HexapodMounting(table_top_origin_mm=(0.0, 0.0, 120.0))  # pivot = the table-top origin
+    script = [*connect_script(), (b"SPI?\n", spi_reply(0.004, -0.003, 120.005))]
+    couch, transport, _ = make_couch(script, mounting=mounting)
+    couch.connect()
+    assert couch.state == "ready" and couch.limits()["lateral_mm"] == pytest.approx((-50.0, 50.0), abs=1e-6)
+    transport.assert_done()
+
+
+@pytest.mark.parametrize(
+    ("reported", "expected", "worst"),
+    [
+        ((30.0, 0.0, 0.0), (0.0, 0.0, 0.0), 30.0),  # 30 mm lateral: C4 would see ~1.9 mm at the isocentre
+        ((0.0, 0.0, 0.0), (0.0, 0.0, 800.0), 800.0),  # the controller was never told the table-top height
+        ((0.0, 0.0, 800.02), (0.0, 0.0, 800.0), 0.02),  # just beyond 0.01 mm
+    ],
+)
+def test_a_pivot_other_than_the_mounting_is_refused_at_connect_before_any_motion(
+    reported: tuple[float, float, float], expected: tuple[float, float, float], worst: float
+) -> None:
+    script = [*connect_script(), (b"SPI?\n", spi_reply(*reported))]
+    couch, transport, _ = make_couch(script, mounting=HexapodMounting(pivot_mm=expected), velocity=10.0)
+    with pytest.raises(PivotMismatch) as caught:  # any further byte (VLS, FRF, MOV) would be UnexpectedWrite
+        couch.connect()
+    err = caught.value
+    assert isinstance(err, HilcalDriverError)
+    assert (err.device, err.expected, err.reported) == ("couch", expected, reported)
+    assert err.difference_mm == pytest.approx(worst)
+    text = str(err)
+    assert text.startswith("couch: the controller's pivot point (SPI?) is ")
+    assert "R=" in text and "nothing moved" in text and "0.01 mm tolerance" in text
+    with pytest.raises(IllegalStateError):  # the couch never got its limits: nothing can be planned
+        couch.limits()
+    transport.assert_done()
+
+
+def test_a_wider_pivot_tolerance_comes_from_the_params_and_none_skips_the_check() -> None:
+    script = [*connect_script(), (b"SPI?\n", spi_reply(0.3, 0.0, 0.0))]
+    couch, transport, _ = make_couch(script, pivot_tolerance_mm=0.5)
+    couch.connect()
+    transport.assert_done()
+    couch, transport, _ = make_couch(connect_script(), pivot_tolerance_mm=None)
+    couch.connect()  # no SPI? on the wire
+    transport.assert_done()
+    with pytest.raises(ValueError, match="pivot_tolerance_mm"):
+        make_couch([], pivot_tolerance_mm=0.0)
 
 
 def test_velocity_is_sent_at_connect() -> None:
@@ -197,7 +255,7 @@ def test_a_guarded_move_from_an_unknown_pose_is_illegal() -> None:
 
 def test_home_stop_and_emergency_stop_bytes() -> None:
     script: Script = [
-        *connect_script(referenced="000000"),
+        *couch_connect_script(referenced="000000"),
         (q("SVO?"), flags("111111")),
         (b"FRF X Y Z U V W\n", None),
         ERR_OK,

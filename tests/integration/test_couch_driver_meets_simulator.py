@@ -71,3 +71,45 @@ def test_true_table_top_pose_matches_iec_geometry(live_couch, setpoint):
     readback = couch.read_setpoint()
     for axis, value in setpoint.as_dict().items():
         assert getattr(readback, axis) == pytest.approx(value, abs=1e-5), axis
+
+
+# -- the pivot: the driver and the controller must agree on it before anything turns ------------------------
+@pytest.mark.parametrize("sequence", ["couch-pose-readback", "couch-rotation-accuracy"])
+def test_a_controller_pivot_30_mm_off_faults_the_run_before_any_motion(tmp_path, sequence):
+    """Simulated C-887 pivot at R = 30 mm, rig file expecting the table-top origin: the run faults at connect
+    with ``PivotMismatch`` naming the device and both pivots; no motion command reaches the wire."""
+    from controller.config import RigConfig
+    from controller.journal import read_journal
+    from controller.session import run_sequence
+
+    raw = load_rig_config().model_dump(mode="json")
+    raw["simulation"]["hexapods"]["couch_hexapod"]["pivot_mm"] = [30.0, 0.0, 0.0]
+    worlds = []
+    outcome = run_sequence(
+        RigConfig.model_validate(raw),
+        sequence,
+        {},
+        runs_dir=tmp_path,
+        write_report=False,
+        on_rig_ready=lambda rig: worlds.append(rig.simulation.world),
+    )
+    assert outcome.summary.state == "faulted" and outcome.result is None
+    error = outcome.summary.error or ""
+    assert error.startswith("PivotMismatch: couch: the controller's pivot point (SPI?) is R=30 S=0 T=0 mm")
+    assert "expects R=0 S=0 T=0 mm" in error
+    records = read_journal(outcome.run_dir / "journal.jsonl").records
+    sent = [r["data"] for r in records if r["kind"] == "tx"]
+    assert any(cmd.startswith("SPI?") for cmd in sent)
+    assert not [cmd for cmd in sent if cmd.split(" ")[0].strip() in {"MOV", "MVR", "FRF", "SVO", "SPI"}]
+    assert not [r for r in records if r["kind"] == "preflight"]  # ended before the plan was even dry-run
+    assert [r["expected"] for r in records if r["kind"] == "error"] == [True]
+    hexapod = worlds[0].get("couch_hexapod", object)
+    assert not hexapod.referenced and not hexapod.servo  # the world never moved
+    assert hexapod.true_pose_matrix() == pytest.approx(np.eye(4))
+
+
+def test_the_default_rig_states_the_pivot_the_simulated_controller_has():
+    raw = load_rig_config().model_dump(mode="json")
+    expected = raw["devices"]["couch"]["params"]["mounting"]["pivot_mm"]
+    simulated = raw["simulation"]["hexapods"]["couch_hexapod"].get("pivot_mm", [0.0, 0.0, 0.0])
+    assert list(expected) == list(simulated)
