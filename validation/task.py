@@ -42,6 +42,55 @@ def _measured(result: SequenceResult, metric: str) -> tuple[Measurement, dict[st
     return None
 
 
+#: Columns of a campaign row, in order (the Parquet schema of ``campaign.parquet``).
+COLUMNS: tuple[str, ...] = (
+    "scenario", "sequence", "seed", "injection", "wall_s", "state", "metric", "truth", "scored_verdict",
+    "value", "u", "U", "k", "unit", "limit", "rule", "outcome", "error",
+)  # fmt: skip
+
+
+def error_rows(scenario_key: str, seed: int, error: str, wall_s: float = 0.0) -> list[dict[str, Any]]:
+    """The rows of a task that could not run (it raised, or its worker died): one per metric it would
+    have scored, each with ``error`` set, so a campaign counts it as a miss instead of losing it."""
+    metrics: dict[str, Any] = {"*": None}
+    injection: dict[str, float] = {}
+    sequence = None
+    try:
+        scenario = _scenario(scenario_key)
+        sequence = scenario.sequence
+        injection = scenario.draw(np.random.default_rng(seed))
+        metrics = dict(scenario.truth(injection))
+    except Exception as err:  # the scenario itself is broken: one row says so
+        error = f"{error}; and the scenario's own truth failed: {type(err).__name__}: {err}"
+    rows = []
+    for metric, true in metrics.items():
+        row = dict.fromkeys(COLUMNS)
+        row.update(
+            scenario=scenario_key,
+            sequence=sequence,
+            seed=int(seed),
+            injection=json.dumps(injection, sort_keys=True),
+            wall_s=wall_s,
+            state="error",
+            metric=metric,
+            truth=None if true is None else true.value,
+            scored_verdict=None if true is None else true.verdict,
+            error=error,
+        )
+        rows.append(row)
+    return rows
+
+
+def run_task_safe(scenario_key: str, seed: int) -> list[dict[str, Any]]:
+    """``run_task``, but a task that raises becomes error rows (what a campaign worker runs)."""
+    started = time.perf_counter()
+    try:
+        return run_task(scenario_key, seed)
+    except Exception as err:
+        message = f"task raised {type(err).__name__}: {err}"
+        return error_rows(scenario_key, seed, message, time.perf_counter() - started)
+
+
 def run_task(scenario_key: str, seed: int, runs_dir: Path | None = None) -> list[dict[str, Any]]:
     """Run one seeded rig of ``scenario_key``; return one JSON-able row per scored metric.
 
