@@ -295,6 +295,83 @@ def list_sequences() -> None:
             console.print(f"    {field} = {info.default!r}  [dim]{info.description or ''}[/dim]")
 
 
+@app.command()
+def validate(
+    sequence: Annotated[
+        list[str] | None,
+        typer.Option(help="a sequence or scenario to validate (repeatable); default: every scenario"),
+    ] = None,
+    rigs: Annotated[int, typer.Option(min=1, help="random rigs per scenario")] = 200,
+    seed: Annotated[int, typer.Option(help="seed of the first rig (rig i uses seed + i)")] = 0,
+    scheduler: Annotated[
+        str | None, typer.Option(help="a running dask scheduler, e.g. tcp://host:8786; default: local")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="local worker processes (default: one per core)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="output directory (default runs/validation/<timestamp>)")
+    ] = None,
+) -> None:
+    """Blind validation campaign: random injected errors, truth from an independent model, scored.
+
+    Writes campaign.parquet, report.html and summary.md. Exit 0 when every coverage claim holds with no
+    false accept and no errored task, 1 when not, 2 on bad input.
+    """
+    from validation.campaign import CampaignInputError, resolve_scenarios
+    from validation.campaign import validate as run_validation
+
+    try:
+        keys = resolve_scenarios(sequence)
+    except CampaignInputError as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from err
+    if scheduler is not None and workers is not None:
+        err_console.print("[red]error:[/red] --workers sizes a local cluster; it cannot go with --scheduler")
+        raise typer.Exit(2)
+    outcome = run_validation(keys, rigs, seed, scheduler, workers, out)
+    table = Table(title=f"Coverage of the truth by ±U ({rigs} rigs per scenario)")
+    for column in ("Scenario", "Metric", "n", "Err", "Coverage", "95 % CI", "Claim", "mean z", "rms z"):
+        table.add_column(column)
+    for c in outcome.scores.coverage:
+        colour = "green" if c.ok else "red"
+        table.add_row(
+            c.scenario,
+            c.metric,
+            str(c.n),
+            str(c.errors),
+            f"[{colour}]{c.coverage:.3f}[/{colour}]",
+            f"{c.coverage_low:.3f}–{c.coverage_high:.3f}",
+            f"{c.claim:.4f}",
+            "—" if c.z_bias is None else f"{c.z_bias:+.2f}",
+            "—" if c.z_rms is None else f"{c.z_rms:.2f}",
+        )
+    console.print(table)
+    risk = Table(title="Decision risk (false accept: PASS while truth > limit)")
+    for column in ("Scenario", "Metric", "Rule", "n", "PASS/FAIL/INC", "False accepts", "False rejects"):
+        risk.add_column(column)
+    for r in outcome.scores.risk:
+        colour = "red" if r.false_accepts else "green"
+        risk.add_row(
+            r.scenario,
+            r.metric,
+            str(r.rule),
+            str(r.n),
+            f"{r.passed}/{r.failed}/{r.inconclusive}",
+            f"[{colour}]{r.false_accepts}[/{colour}]",
+            str(r.false_rejects),
+        )
+    console.print(risk)
+    if outcome.gate.passed:
+        console.print("Gate: [bold green]holds[/bold green]")
+    else:
+        console.print("Gate: [bold red]fails[/bold red]")
+        for reason in outcome.gate.reasons:
+            console.print(f"  {reason}")
+    console.print(f"Campaign directory: {outcome.out_dir}  (campaign.parquet, report.html, summary.md)")
+    raise typer.Exit(0 if outcome.gate.passed else 1)
+
+
 @sim_app.command("serve")
 def sim_serve(
     rig: Annotated[Path | None, typer.Option(help="rig file with a simulation section")] = None,
