@@ -4,8 +4,10 @@ The controller of a hexapod only knows its own kinematic model. A calibration ru
 reports with what an external tracker sees, so this model keeps three things apart:
 
 * the **commanded** pose (``target()``, GCS ``MOV?``),
-* the **believed** pose ``q(t)`` that the controller computes from its struts (``position()``;
-  ``readback()`` adds readback noise, GCS ``POS?``), and
+* the **trajectory** pose ``q(t)`` the servo is commanded to along a move (``position()``),
+* the **measured** pose the controller computes from its strut encoders through its nominal kinematics,
+  ``FK(L(q) + e)`` with ``e`` = ``strut_error_mm`` (``measured_pose()``; ``readback()`` adds readback noise,
+  GCS ``POS?``); it equals ``q`` unless a strut error is injected, and
 * the **true** pose of the table top (``true_pose_matrix()``, a 4×4 in the hexapod base frame), which carries
   the injected errors and is what an external tracker sees (``table_top_to_room`` maps table-top points to
   the room).
@@ -24,13 +26,15 @@ on the current line, then starts a fresh line. ``halt`` brakes; ``stop`` stops d
 
 The true pose (see docs/simulators.md, "Hexapod (PI GCS 2.0)")::
 
-    q'  = q ⊙ (1 + k)                 per-axis scale error k
+    qm  = FK(L(q) + e)                the struts are where the encoders say: e = strut_error_mm
+    q'  = qm ⊙ (1 + k)                per-axis scale error k
     L   ∈ [0, B] per axis             backlash play; on a leg, L ← clamp(L + Δq', 0, B)
     q*  = q' − L + n                  n: true-pose scatter, drawn once per leg, N(0, σ_true)
     t*  = M · (x*, y*, z*) − (0, 0, m·(c0 + c1·e))     M: squareness, sag with payload m and extension e
     T'  = Tr(t*) · Tr(r) · Rx(u*) · Ry(v*) · Tr(d) · Ra(w*) · Tr(−d) · Tr(−r)   d = (dx, dy, 0): walkout
           a = (sin αx, sin αy, √(1 − sin²αx − sin²αy)): the W axis, tilted by rotation_axis_tilt_deg
     T*  = Tr(p) · Rx(m·λx) · Ry(m·λy) · Tr(−p) · T'     p = t* + r (the pivot now), λ = load_tilt_deg_per_kg
+    POS? = qm + N(0, readback noise)  everything after qm is downstream of the encoders: POS? cannot see it
 
 Everything is evaluated lazily at ``clock.now()``; pending events (the end of referencing, a motion that waits
 for a brake to finish) are applied in time order at the next call, which is exact because time only moves
@@ -206,6 +210,11 @@ class HexapodErrors(BaseModel):
     sag_lever_arm_mm: float = 0.0
     readback_noise_mm: float = Field(0.0, ge=0)
     readback_noise_deg: float = Field(0.0, ge=0)
+    #: Per strut (in ``StewartGeometry.joints`` order): how much longer each strut really is, as its encoder
+    #: measures it, than the length the controller commands (a following error, a strut that stops short or
+    #: is pushed long). The platform really goes where the struts are, and ``POS?`` reports it: both are the
+    #: forward kinematics of the measured lengths. Needs ``legs``.
+    strut_error_mm: tuple[float, float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     #: Scatter of the true pose, drawn once per motion (positioning repeatability).
     true_noise_mm: float = Field(0.0, ge=0)
     true_noise_deg: float = Field(0.0, ge=0)
@@ -215,6 +224,13 @@ class HexapodErrors(BaseModel):
     def _scale(cls, value: dict[str, float]) -> dict[str, float]:
         if any(abs(k) >= 0.5 for k in value.values()):
             raise ValueError("a scale error must be within ±0.5 (±50 %)")
+        return value
+
+    @field_validator("strut_error_mm")
+    @classmethod
+    def _strut_error(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not math.isfinite(e) or abs(e) > 20.0 for e in value):
+            raise ValueError("a strut error must be finite and within ±20 mm")
         return value
 
     @field_validator("rotation_axis_tilt_deg")
@@ -293,6 +309,9 @@ class HexapodConfig(BaseModel):
     reference_time_s: float = Field(15.0, gt=0)
     #: An axis reports on target this long after its motion ends.
     settle_s: float = Field(0.1, ge=0)
+    #: The controller's on-target window on the struts: ``ONT?`` is 1 only while every strut's measured
+    #: length is within this of its commanded length. None: not modelled (every strut error is inside it).
+    on_target_window_mm: float | None = Field(None, gt=0)
     pivot_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
     #: True mechanical pose at power-up, before referencing (missing axes are 0).
     power_on_pose: dict[Axis, float] = Field(default_factory=dict)
@@ -302,6 +321,8 @@ class HexapodConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> HexapodConfig:
+        if self.legs is None and any(self.errors.strut_error_mm):
+            raise ValueError("errors.strut_error_mm needs the strut geometry (legs)")
         missing = [axis for axis in AXES if axis not in self.travel]
         if missing:
             raise ValueError(f"travel must give (min, max) for every axis; missing {missing}")
@@ -341,6 +362,39 @@ def leg_lengths(geometry: StewartGeometry, pose: ArrayLike, pivot_mm: ArrayLike 
     m = pose_matrix(pose, pivot_mm)
     moved = platform @ m[:3, :3].T + m[:3, 3]
     return np.asarray(np.linalg.norm(moved - base, axis=1), dtype=float)
+
+
+def forward_kinematics(
+    geometry: StewartGeometry,
+    lengths: ArrayLike,
+    pivot_mm: ArrayLike = (0.0, 0.0, 0.0),
+    start: ArrayLike | None = None,
+    *,
+    tolerance: float = 1e-11,
+    max_iterations: int = 30,
+) -> Vector:
+    """The pose whose strut lengths are ``lengths`` (Newton from ``start``, default the zero pose).
+
+    The controller's own forward kinematics: how it turns its six strut encoders into the X..W it reports.
+    Converges in a few steps from any nearby pose; raises ``ValueError`` if it does not.
+    """
+    target = np.asarray(lengths, dtype=float).reshape(6)
+    q = np.zeros(6) if start is None else np.array(start, dtype=float).reshape(6)
+    step = 1e-6
+    for _ in range(max_iterations):
+        residual = leg_lengths(geometry, q, pivot_mm) - target
+        jacobian = np.empty((6, 6))
+        for j in range(6):
+            dq = np.zeros(6)
+            dq[j] = step
+            jacobian[:, j] = (
+                leg_lengths(geometry, q + dq, pivot_mm) - leg_lengths(geometry, q - dq, pivot_mm)
+            ) / (2 * step)
+        delta = np.linalg.solve(jacobian, residual)
+        q = q - delta
+        if float(np.max(np.abs(delta))) < tolerance:
+            return q
+    raise ValueError(f"forward kinematics did not converge for strut lengths {target.round(6).tolist()}")
 
 
 def legs_ok(geometry: StewartGeometry | None, pose: ArrayLike, pivot_mm: ArrayLike) -> bool:
@@ -770,6 +824,8 @@ class Hexapod:
             now = self._clock.now()
             self._advance(now)
             new = HexapodErrors.model_validate({**self._errors.model_dump(), **changes})
+            if self._config.legs is None and any(new.strut_error_mm):
+                raise ValueError(f"{self._name}: strut_error_mm needs the strut geometry (legs)")
             self._rebase(now)
             self._errors = new
             self._leg = replace(self._leg, play_ref=np.clip(self._leg.play_ref, 0.0, new.backlash_vector()))
@@ -795,6 +851,9 @@ class Hexapod:
     def _on_target(self, now: float) -> tuple[bool, ...]:
         if not (self._servo and self._referenced):
             return (False,) * 6
+        window = self._config.on_target_window_mm
+        if window is not None and max(abs(e) for e in self._errors.strut_error_mm) > window:
+            return (False,) * 6  # a strut outside the window: the controller never reports on target
         settling = now < self._leg.t_end + self._config.settle_s
         moving = self._moving_mask(now)
         return tuple(not (m or (settling and lm)) for m, lm in zip(moving, self._leg.mask, strict=True))
@@ -807,7 +866,8 @@ class Hexapod:
             return dict(zip(AXES, self._moving_mask(now), strict=True))
 
     def on_target(self) -> dict[str, bool]:
-        """Per axis: referenced, servo on, and at rest for ``settle_s`` (GCS ``ONT?``)."""
+        """Per axis: referenced, servo on, at rest for ``settle_s`` and, when ``on_target_window_mm`` is set,
+        every strut within that window of its commanded length (GCS ``ONT?``)."""
         with self._lock:
             now = self._clock.now()
             self._advance(now)
@@ -873,10 +933,29 @@ class Hexapod:
             self._advance(now)
             return self._leg.pose(self._leg.s_at(now)[0])
 
-    def readback(self) -> Vector:
-        """What the controller reports (GCS ``POS?``): ``q(t)`` + readback noise; all 0 until referenced."""
+    def _measured(self, pose: Vector) -> Vector:
+        """The pose the strut encoders give at commanded pose ``pose``: FK(L(pose) + strut error)."""
+        errors = self._errors.strut_error_mm
+        geometry = self._config.legs
+        if geometry is None or not any(errors):
+            return pose
+        lengths = leg_lengths(geometry, pose, self._pivot) + np.asarray(errors, dtype=float)
+        return forward_kinematics(geometry, lengths, self._pivot, start=pose)
+
+    def measured_pose(self) -> Vector:
+        """The controller's pose from its strut encoders through its nominal kinematics, noise-free."""
         with self._lock:
-            pose = self.position()
+            return self._measured(self.position())
+
+    def readback(self) -> Vector:
+        """What the controller reports (GCS ``POS?``): the encoder pose + readback noise; 0 until referenced.
+
+        A C-887 reports ``POS?`` from its strut encoders through its own nominal kinematic model, so the
+        readback shows a strut that is not where it was commanded, and none of the errors downstream of the
+        encoders (scale, squareness, backlash, walkout, axis tilt, sag, load tilt).
+        """
+        with self._lock:
+            pose = self.measured_pose()
             if not self._referenced:
                 return np.zeros(6)
             return pose + self._rng.standard_normal(6) * self._errors.noise_sigma(true=False)
@@ -894,10 +973,15 @@ class Hexapod:
             return self._play(self._leg, self._leg.s_at(now)[0])
 
     def leg_lengths(self, pose: ArrayLike | None = None) -> Vector:
-        """Strut lengths at ``pose`` (default: the believed pose now) about the current pivot."""
+        """Commanded strut lengths at ``pose`` (default: the trajectory pose now) about the current pivot."""
         if self._config.legs is None:
             raise ValueError(f"{self._name}: no strut geometry configured")
         return leg_lengths(self._config.legs, self.position() if pose is None else pose, self._pivot)
+
+    def measured_leg_lengths(self) -> Vector:
+        """Strut lengths as the encoders measure them now: commanded + ``strut_error_mm``."""
+        measured = self.leg_lengths() + np.asarray(self._errors.strut_error_mm, dtype=float)
+        return np.asarray(measured, dtype=float)
 
     def true_pose_matrix(self) -> Matrix:
         """The true 4×4 ``base ← table top`` transform now, with every injected error applied."""
@@ -907,7 +991,7 @@ class Hexapod:
             leg = self._leg
             s, _ = leg.s_at(now)
             errors = self._errors
-            q = leg.pose(s) * errors.scale_vector() - self._play(leg, s) + leg.noise(s)
+            q = self._measured(leg.pose(s)) * errors.scale_vector() - self._play(leg, s) + leg.noise(s)
             xyz = errors.squareness_matrix() @ q[:3]
             xyz[2] -= errors.sag_mm(self._payload_kg, q)
             r = self._pivot

@@ -113,3 +113,46 @@ def test_the_default_rig_states_the_pivot_the_simulated_controller_has():
     expected = raw["devices"]["couch"]["params"]["mounting"]["pivot_mm"]
     simulated = raw["simulation"]["hexapods"]["couch_hexapod"].get("pivot_mm", [0.0, 0.0, 0.0])
     assert list(expected) == list(simulated)
+
+
+# -- what the readback can show: the struts, through the controller's own kinematics ------------------------
+def _rig_with(**hexapod_fields):
+    from controller.config import RigConfig
+
+    raw = load_rig_config().model_dump(mode="json")
+    raw["devices"] = {"couch": raw["devices"]["couch"]}
+    raw["simulation"]["hexapods"]["couch_hexapod"].update(hexapod_fields)
+    return build_rig(RigConfig.model_validate(raw))
+
+
+def test_a_strut_error_reaches_the_driver_readback_and_the_true_pose_alike():
+    rig = _rig_with(errors={"strut_error_mm": [0.6, 0.0, -0.4, 0.0, 0.3, 0.0]})
+    try:
+        couch = rig.devices.couches["couch"]
+        couch.connect()
+        couch.home()
+        target = CouchSetpoint(lateral_mm=10.0, pitch_deg=1.0)
+        couch.move_to(target)
+        readback = couch.read_setpoint()
+        hexapod = rig.simulation.world.get("couch_hexapod", object)
+        measured = hexapod.measured_pose()  # FK of the encoder lengths, in X..W
+        reported = couch.controller.position()  # POS? as the driver parsed it
+        assert [reported[axis] for axis in "XYZUVW"] == pytest.approx(measured, abs=2e-6)
+        assert abs(readback.lateral_mm - 10.0) > 0.1  # the readback differs from the command
+        assert hexapod.true_pose() == pytest.approx(measured, abs=1e-9)  # and the table top is really there
+    finally:
+        rig.close()
+
+
+def test_a_strut_outside_the_on_target_window_times_the_move_out():
+    from drivers.pi_gcs import MotionTimeout
+
+    rig = _rig_with(on_target_window_mm=0.01, errors={"strut_error_mm": [0.0, 0.0, 0.05, 0.0, 0.0, 0.0]})
+    try:
+        couch = rig.devices.couches["couch"]
+        couch.connect()
+        couch.home()
+        with pytest.raises(MotionTimeout, match="couch: move not finished after 5 s"):
+            couch.move_to(CouchSetpoint(lateral_mm=1.0), timeout_s=5.0)
+    finally:
+        rig.close()

@@ -23,9 +23,11 @@ from simulators.hexapod import (
     HexapodMounting,
     NotReadyError,
     PivotError,
+    StewartGeometry,
     UnreachableError,
     VelocityError,
     add_hexapod,
+    forward_kinematics,
     leg_lengths,
     pose_from_matrix,
     pose_matrix,
@@ -443,6 +445,74 @@ def test_walkout_and_axis_tilt_combine_about_the_displaced_tilted_axis(
         p = np.array(point) - d
         expected = d + p * c + np.cross(axis, p) * s + axis * (axis @ p) * (1 - c)
         assert true_xyz(hexapod, point) == pytest.approx(expected, abs=1e-9)
+
+
+def test_forward_kinematics_inverts_the_strut_lengths() -> None:
+    geometry = StewartGeometry()
+    for pose, pivot in (
+        ([10.0, -5.0, 3.0, 1.0, -1.0, 2.0], (0, 0, 0)),
+        ([-20, 30, -10, -2, 2.5, -4], (5, -3, 80)),
+    ):
+        lengths = leg_lengths(geometry, pose, pivot)
+        assert forward_kinematics(geometry, lengths, pivot) == pytest.approx(pose, abs=1e-9)
+
+
+def test_a_strut_error_moves_the_platform_and_shows_in_the_readback(
+    make_hexapod: MakeHexapod, clock: VirtualClock
+) -> None:
+    """The encoders measure each strut 'error' longer than commanded; POS? is the FK of what they measure,
+    and the platform really is there too (no other error injected: true pose = readback)."""
+    strut_error = (0.5, -0.3, 0.0, 0.2, 0.0, -0.4)
+    hexapod = ready(make_hexapod(errors={"strut_error_mm": strut_error}), clock)
+    go(hexapod, clock, X=10.0, Y=-5.0, Z=3.0, U=1.0, V=-1.0, W=2.0)
+    commanded = np.array([10.0, -5.0, 3.0, 1.0, -1.0, 2.0])
+    assert hexapod.position() == pytest.approx(commanded)  # the trajectory reached its end
+    measured = hexapod.measured_leg_lengths()
+    assert measured - hexapod.leg_lengths() == pytest.approx(strut_error)
+    reported = hexapod.readback()
+    geometry = hexapod.config.legs
+    assert geometry is not None
+    assert leg_lengths(geometry, reported) == pytest.approx(measured, abs=1e-9)  # POS? = FK(encoders)
+    assert np.max(np.abs(reported - commanded)) > 0.2  # visible: a few tenths of a mm / degree
+    assert hexapod.true_pose() == pytest.approx(reported, abs=1e-9)
+    assert hexapod.on_target() == dict.fromkeys(AXES, True)  # no on-target window configured
+
+
+def test_errors_downstream_of_the_encoders_do_not_reach_the_readback(
+    make_hexapod: MakeHexapod, clock: VirtualClock
+) -> None:
+    """Scale, squareness, backlash, walkout, axis tilt, sag and load tilt move only the true pose."""
+    errors = {
+        "scale_error": {"X": 0.01, "W": 0.02},
+        "squareness_xy_deg": 0.2,
+        "backlash": {"X": 0.05},
+        "walkout_mm": (0.3, -0.2),
+        "rotation_axis_tilt_deg": (0.2, 0.1),
+        "sag_um_per_kg": 5.0,
+        "load_tilt_deg_per_kg": (0.002, 0.001),
+    }
+    hexapod = ready(make_hexapod(errors=errors, payload_kg=70.0), clock)
+    go(hexapod, clock, X=20.0, Y=10.0, W=3.0)
+    assert hexapod.readback() == pytest.approx([20.0, 10.0, 0.0, 0.0, 0.0, 3.0], abs=1e-12)
+    assert np.max(np.abs(hexapod.true_pose() - hexapod.readback())) > 0.1
+
+
+def test_the_on_target_window_judges_the_strut_error(make_hexapod: MakeHexapod, clock: VirtualClock) -> None:
+    hexapod = ready(
+        make_hexapod(on_target_window_mm=0.05, errors={"strut_error_mm": (0.04, 0, 0, 0, 0, -0.04)}), clock
+    )
+    go(hexapod, clock, X=5.0)
+    assert hexapod.on_target() == dict.fromkeys(AXES, True)  # inside the window: on target, POS? shows it
+    hexapod.set_error(strut_error_mm=(0.0, 0.0, 0.06, 0.0, 0.0, 0.0))
+    assert hexapod.on_target() == dict.fromkeys(AXES, False)  # outside: never on target
+    assert not hexapod.is_moving()
+    with pytest.raises(ValidationError):
+        hexapod.set_error(strut_error_mm=(25.0, 0, 0, 0, 0, 0))
+    strutless = make_hexapod("strutless", legs=None)
+    with pytest.raises(ValueError, match="legs"):
+        strutless.set_error(strut_error_mm=(0.1, 0, 0, 0, 0, 0))
+    with pytest.raises(ValidationError, match="legs"):
+        HexapodConfig(legs=None, errors={"strut_error_mm": (0.1, 0, 0, 0, 0, 0)})
 
 
 def test_readback_noise_spreads_pos_but_not_the_true_pose(

@@ -290,3 +290,23 @@ def test_wiring_checks_and_builds_one_front_end_per_controller(world: World) -> 
     assert ask(built["pi"], "*IDN?") == b"Physik Instrumente (PI) GmbH & Co. KG, C-887.52, 42, 3.2.0.0\n"
     with pytest.raises(ValueError):
         PiGcsControllerConfig(hexapod="x", serial="1,2")
+
+
+def test_pos_reports_the_strut_encoders_and_ont_judges_them(world: World, clock: VirtualClock) -> None:
+    """POS? is the forward kinematics of the measured strut lengths; with an on-target window, a strut
+    outside it keeps ONT? at 0 although nothing moves."""
+    config = HexapodConfig(on_target_window_mm=0.1, errors={"strut_error_mm": (0.05, 0, 0, 0, 0, 0.05)})
+    pi = build_pi_gcs_controllers(world, {"couch": config}, {"pi": PiGcsControllerConfig(hexapod="couch")})[
+        "pi"
+    ]
+    referenced(pi, clock)
+    hexapod = pi.hexapod
+    expected = hexapod.measured_pose()
+    assert ask(pi, "POS? X Z") == f"X={expected[0]:.6f} \nZ={expected[2]:.6f}\n".encode()
+    assert abs(expected[2] - 0.0179) < 0.001  # two struts 0.05 mm long lift the platform ~18 µm
+    assert ask(pi, "MOV? Z") == b"Z=0.000000\n"
+    assert ask(pi, "ONT? X W") == b"X=1 \nW=1\n"
+    hexapod.set_error(strut_error_mm=(0.0, 0.2, 0.0, 0.0, 0.0, 0.0))
+    assert pi.feed(b"\x05") == b"0\n"
+    assert ask(pi, "ONT? X W") == b"X=0 \nW=0\n"
+    assert err(pi) == 0
