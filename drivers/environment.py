@@ -16,7 +16,6 @@ Requests end in LF; replies end in LF (a CR before it is tolerated) and hold one
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from dosimetry.units import (
     hpa_to_kpa,
 )
 from drivers.clock import Clock
-from drivers.errors import HilcalDriverError, IllegalStateError, ProtocolError, TransportTimeout
+from drivers.errors import HilcalDriverError, IllegalStateError, ProtocolError, TransportTimeout, wire_float
 from drivers.transport.base import Transport
 
 if TYPE_CHECKING:  # the registry imports this module to register it: no runtime import back
@@ -190,12 +189,9 @@ class ScpiEnvironmentSensor:
 
     def _number(self, text: str) -> tuple[float, bytes]:
         reply, raw = self._ask(text)
-        try:
-            value = float(reply)
-        except ValueError:
-            raise ProtocolError(self.name, text, raw, "expected one decimal number") from None
-        if not math.isfinite(value):
-            raise ProtocolError(self.name, text, raw, "value is not finite")
+        value = wire_float(
+            reply, device=self.name, command=text, reply=raw, what="expected one decimal number, got"
+        )
         return value, raw
 
     def connect(self) -> None:

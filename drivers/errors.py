@@ -137,3 +137,68 @@ class DosimeterTimeout(HilcalDriverError):
         self.action = action
         self.timeout_s = timeout_s
         self.last_status = last_status
+
+
+# -- strict numbers from the wire --------------------------------------------------------------------
+#: Longest numeric token any of our instruments sends (a float in full precision is ~25 characters);
+#: anything longer is garbage, refused before any regex or conversion sees it.
+MAX_NUMBER_CHARS = 40
+
+_DECIMAL_CHARS = frozenset("0123456789")
+
+
+def wire_float(
+    text: str, *, device: str, command: bytes | str | None, reply: bytes | str, what: str
+) -> float:
+    """A finite decimal number from a reply field, or a ``ProtocolError`` naming device, command, bytes.
+
+    Stricter than ``float()``: no ``nan``/``inf``, no ``_`` separators, no surrounding spaces, at most
+    ``MAX_NUMBER_CHARS`` characters; a value that overflows to infinity is refused too. A non-finite
+    reading is a device error, never a measurement.
+    """
+    if not 0 < len(text) <= MAX_NUMBER_CHARS or not _is_decimal(text):
+        raise ProtocolError(device, command, reply, f"{what} {text[:MAX_NUMBER_CHARS]!r} is not a number")
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ProtocolError(device, command, reply, f"{what} {text!r} is not a finite number")
+    return value
+
+
+def wire_int(
+    text: str,
+    *,
+    device: str,
+    command: bytes | str | None,
+    reply: bytes | str,
+    what: str,
+    max_digits: int = 20,
+) -> int:
+    """A decimal integer (optional sign, ASCII digits only, at most ``max_digits``) or a ``ProtocolError``."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not 0 < len(digits) <= max_digits or not _DECIMAL_CHARS.issuperset(digits):
+        raise ProtocolError(device, command, reply, f"{what} {text[:MAX_NUMBER_CHARS]!r} is not an integer")
+    return int(text)
+
+
+def _is_decimal(text: str) -> bool:
+    """``[+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?`` checked without a regex."""
+    mantissa, _, exponent = text.replace("E", "e").partition("e")
+    if "e" in text.replace("E", "e") and not exponent:
+        return False
+    if mantissa[:1] in ("+", "-"):
+        mantissa = mantissa[1:]
+    whole, dot, fraction = mantissa.partition(".")
+    if (
+        not (whole or fraction)
+        or not _DECIMAL_CHARS.issuperset(whole)
+        or not _DECIMAL_CHARS.issuperset(fraction)
+    ):
+        return False
+    if not dot and fraction:
+        return False
+    if exponent:
+        if exponent[:1] in ("+", "-"):
+            exponent = exponent[1:]
+        if not exponent or not _DECIMAL_CHARS.issuperset(exponent):
+            return False
+    return True

@@ -36,6 +36,7 @@ from drivers.errors import (
     ProtocolError,
     TransportTimeout,
     ZeroCheckActive,
+    wire_int,
 )
 from drivers.keithley6517b.scpi import (
     CHARGE_FULL_SCALE_C,
@@ -529,10 +530,14 @@ class Keithley6517B:
         """``:TRAC:POIN:ACT?``: readings stored so far."""
         self._require_online("read the buffer count")
         text, raw = self._ask(":TRAC:POIN:ACT?")
-        try:
-            return int(text.strip())
-        except ValueError:
-            raise ProtocolError(self.name, ":TRAC:POIN:ACT?", raw, "expected an integer") from None
+        return wire_int(
+            text.strip(),
+            device=self.name,
+            command=":TRAC:POIN:ACT?",
+            reply=raw,
+            what="buffer count",
+            max_digits=6,
+        )
 
     def buffer_readings(self) -> tuple[KeithleyReading, ...]:
         """``:TRAC:DATA?``, each reading parsed and checked (zero check or overflow anywhere raises)."""

@@ -11,6 +11,7 @@ format; research §C.2). The parser accepts exactly that shape and nothing loose
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -48,8 +49,14 @@ SOURCE_LIMIT_V = 1000.0
 SOURCE_LOW_RANGE_V = 100.0
 NPLC_RANGE = (0.01, 10.0)
 
-_READING = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:E[+-]?\d+)?)([NZOURL])(ADC|COUL|VDC|OHMCM|OHMSQ|OHM)")
-_ERROR = re.compile(r'([+-]?\d+),"(.*)"')
+#: Unambiguous (each digit can be matched one way only), so a failed match costs linear time; tokens are
+#: also bounded in length before the regex sees them.
+_READING = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:E[+-]?\d+)?)([NZOURL])(ADC|COUL|VDC|OHMCM|OHMSQ|OHM)")
+_ERROR = re.compile(r'([+-]?\d{1,6}),"([^"]*)"')
+#: Longest reading token: a sign, 7 digits and a point, ``E+nn``, a status letter and ``OHMCM``.
+MAX_READING_CHARS = 40
+#: Longest error-queue entry the 6517B sends (message text is at most 255 characters in SCPI-1999 §21.8).
+MAX_ERROR_CHARS = 300
 
 
 class KeithleyReading(NamedTuple):
@@ -96,13 +103,16 @@ def reply_text(raw: bytes, command: bytes, *, device: str) -> str:
 
 def parse_reading(text: str, *, device: str, command: bytes, raw: bytes | None = None) -> KeithleyReading:
     """One reading token: ``<number><status letter><unit>``."""
-    match = _READING.fullmatch(text.strip())
+    token = text.strip()
+    reply = raw if raw is not None else text
+    match = _READING.fullmatch(token) if len(token) <= MAX_READING_CHARS else None
     if match is None:
-        raise ProtocolError(
-            device, command, raw if raw is not None else text, "not a reading <number><status><unit>"
-        )
+        raise ProtocolError(device, command, reply, "not a reading <number><status><unit>")
     number, status, unit = match.groups()
-    return KeithleyReading(float(number), status, unit, text.strip())
+    value = float(number)
+    if not math.isfinite(value):
+        raise ProtocolError(device, command, reply, f"reading {number!r} is not a finite number")
+    return KeithleyReading(value, status, unit, token)
 
 
 def parse_readings(
@@ -116,7 +126,8 @@ def parse_readings(
 
 def parse_error(text: str, *, device: str, command: bytes) -> tuple[int, str]:
     """``:SYST:ERR?`` → (code, message); ``0,"No error"`` is (0, "No error")."""
-    match = _ERROR.fullmatch(text.strip())
+    entry = text.strip()
+    match = _ERROR.fullmatch(entry) if len(entry) <= MAX_ERROR_CHARS else None
     if match is None:
         raise ProtocolError(device, command, text, 'error-queue entry is not <code>,"<message>"')
     return int(match.group(1)), match.group(2)

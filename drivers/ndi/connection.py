@@ -12,6 +12,7 @@ notes shared/research/tracker.md §4–5).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Final, Literal, NoReturn
@@ -58,6 +59,13 @@ PHRQ_WIRELESS_TOOL: Final = "*********1****"
 #: the illuminators). Their replies are awaited at least this long: ndicapi's own serial timeout.
 SLOW_REPLY_S: Final = 5.0
 
+#: Resync: the line counts as quiet once no byte has arrived for this long.
+RESYNC_QUIET_S: Final = 0.05
+#: Resync gives up draining after this many bytes (a device that never stops talking is a fault upstream).
+RESYNC_MAX_BYTES: Final = 65536
+#: Marks an exchange interrupted before the size of its reply was known.
+_UNKNOWN: Final = -1
+
 
 class NdiConnection:
     """Commands to the tracker behind ``transport`` (``socket://host:8765`` for a Vega, or a serial port).
@@ -71,6 +79,9 @@ class NdiConnection:
         self._transport = transport
         self.slow_reply_s = slow_reply_s
         self._lock = threading.Lock()
+        #: Set when an exchange was interrupted (``KeyboardInterrupt``…): bytes still owed by its reply,
+        #: ``_UNKNOWN`` if not known; the next exchange recovers first.
+        self._interrupted: int | None = None
 
     @property
     def transport(self) -> Transport:
@@ -91,11 +102,19 @@ class NdiConnection:
         label = self.device if device is None else device
         timeout = max(self._transport.timeout_s, self.slow_reply_s) if slow else None
         with self._lock:
+            self._recover(label)
             try:
                 self._transport.write(line)
                 raw = self._transport.read_until(CR, command=line, timeout_s=timeout)
+            except TransportTimeout:
+                self._resync(label)
+                raise
+            except BaseException:
+                self._interrupted = _UNKNOWN
+                raise
+            try:
                 return parse_text_reply(raw, device=label, command=line)
-            except (ProtocolError, TransportTimeout):
+            except ProtocolError:
                 self._resync(label)
                 raise
 
@@ -126,16 +145,23 @@ class NdiConnection:
         label = self.device if device is None else device
         read_exactly = self._transport.read_exactly
         with self._lock:
+            self._recover(label)
+            owed: int | None = None  # body + CRC still to read, once the header has told us
             try:
                 self._transport.write(line)
                 header = read_exactly(BINARY_HEADER_SIZE, command=line)
                 if header[:2] != BINARY_START:
                     self._text_instead_of_binary(header, line, label)
                 length = parse_binary_header(header, device=label, command=line)
-                data = read_exactly(length + 2, command=line)
+                owed = length + 2
+                data = read_exactly(owed, command=line)
+                owed = None
                 return check_binary_body(data, device=label, command=line, header=header)
             except (ProtocolError, TransportTimeout):
-                self._resync(label)
+                self._resync(label, owed)
+                raise
+            except BaseException:
+                self._interrupted = _UNKNOWN if owed is None else owed
                 raise
 
     def _text_instead_of_binary(self, head: bytes, line: bytes, label: str) -> NoReturn:
@@ -147,14 +173,37 @@ class NdiConnection:
         payload = parse_text_reply(raw, device=label, command=line)  # raises NdiError for ERRORxx
         raise ProtocolError(label, line, raw, f"expected a binary reply, got text {payload!r}")
 
-    def _resync(self, label: str) -> None:
-        """Drop what is left of a broken exchange so the next command reads its own reply."""
+    def _recover(self, label: str) -> None:
+        """Before a new command: finish off an exchange that was interrupted (Ctrl-C) mid-reply."""
+        owed, self._interrupted = self._interrupted, None
+        if owed is not None:
+            self._resync(label, None if owed == _UNKNOWN else owed)
+
+    def _resync(self, label: str, owed: int | None = None) -> None:
+        """Drop what is left of a broken exchange so the next command reads its own reply.
+
+        ``owed`` is what a binary reply's header still announces: that much is read first (the tail of a
+        frame can arrive after the error), then the line is drained until quiet for ``RESYNC_QUIET_S``.
+        Flushing at once instead leaves the tail of the frame to be read as the next command's reply.
+        """
+        transport = self._transport
+        stale = bytearray()
         try:
-            stale = self._transport.flush_input()
+            if owed:
+                with contextlib.suppress(TransportTimeout):
+                    stale += transport.read_exactly(owed)
+            stale += transport.flush_input()
+            while len(stale) < RESYNC_MAX_BYTES:
+                try:
+                    stale += transport.read_exactly(1, timeout_s=RESYNC_QUIET_S)
+                except TransportTimeout:
+                    break
+                stale += transport.flush_input()
+            stale += transport.flush_input()
         except TransportError:
             return
         if stale:
-            log.warning("%s: discarded %r after a failed exchange", label, stale)
+            log.warning("%s: discarded %r after a failed exchange", label, bytes(stale[:256]))
 
     # -- typed commands ------------------------------------------------------------------------------
     def initialize(self, *, device: str | None = None) -> None:

@@ -142,7 +142,10 @@ def parse_bx(body: bytes, *, device: str, command: bytes | str | None = "BX") ->
                 continue
             rotation, translation, error = _NAN4, _NAN3, math.nan
             if state == "valid":
-                q0, qx, qy, qz, tx, ty, tz, error = _BX_TRANSFORM.unpack_from(body, offset)
+                values = _BX_TRANSFORM.unpack_from(body, offset)
+                if not all(map(math.isfinite, values)):
+                    raise garbled(f"handle {handle:02X} is valid but its transform is not finite: {values}")
+                q0, qx, qy, qz, tx, ty, tz, error = values
                 offset += _BX_TRANSFORM.size
                 rotation, translation = (q0, qx, qy, qz), (tx, ty, tz)
             port_status, frame = _BX_PORT.unpack_from(body, offset)

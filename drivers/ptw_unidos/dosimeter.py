@@ -28,6 +28,7 @@ from drivers.errors import (
     LimitViolation,
     ProtocolError,
     TransportTimeout,
+    wire_float,
 )
 from drivers.ptw_unidos.protocol import (
     ERROR_CODES,
@@ -478,7 +479,4 @@ def _same_value(echoed: str, sent: str) -> bool:
 
 
 def _number(text: str, device: str, command: str, raw: bytes) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ProtocolError(device, command, raw, f"{text!r} is not a number") from None
+    return wire_float(text, device=device, command=command, reply=raw, what="value")

@@ -14,12 +14,13 @@ because a half-read dose record is worse than none.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
-from drivers.errors import DeviceRejected, ProtocolError
+from drivers.errors import DeviceRejected, ProtocolError, wire_float
 
 TERMINATOR = b"\r\n"
 
@@ -197,10 +198,7 @@ def _expect_fields(reply: UnidosReply, count: int, command: bytes, device: str) 
 
 
 def _float(text: str, what: str, reply: UnidosReply, command: bytes, device: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ProtocolError(device, command, reply.raw, f"{what} {text!r} is not a number") from None
+    return wire_float(text, device=device, command=command, reply=reply.raw, what=what)
 
 
 def _scaled(
@@ -222,7 +220,10 @@ def _scaled(
         )
     if not unit:
         raise ProtocolError(device, command, reply.raw, f"{what} has no unit")
-    return value * 10.0**power, unit
+    scaled = value * 10.0**power
+    if not math.isfinite(scaled):
+        raise ProtocolError(device, command, reply.raw, f"{what} {mantissa}{exponent} is not a finite number")
+    return scaled, unit
 
 
 def _rate_unit(unit: str, timebase: str, reply: UnidosReply, command: bytes, device: str) -> str:

@@ -224,7 +224,7 @@ def parse_reply(
         message_id = None
     if len(address) != 2 or not address.isdigit():
         raise _garbled(device, command, line, f"address {address!r} is not two digits")
-    if not axis.isdigit():
+    if not (0 < len(axis) <= 2 and axis.isdigit()):
         raise _garbled(device, command, line, f"axis {axis!r} is not a number")
     if flag not in _FLAGS:
         raise _garbled(device, command, line, f"reply flag {flag!r} is neither OK nor RJ")
@@ -237,14 +237,35 @@ def parse_reply(
     return ZaberReply(int(address), int(axis), message_id, flag, status, warning, data, line)
 
 
+#: The ``warnings`` data is a two-digit count and at most one flag per entry of our table (3 chars each).
+MAX_WARNINGS_DATA = 3 + 3 * 99
+_DIGITS = frozenset("0123456789")
+#: Zaber positions and settings are 64-bit integers at most: 19 digits and a sign.
+MAX_INTEGER_DIGITS = 19
+
+
+def parse_int(data: str, *, device: str, command: bytes | str | None, raw: bytes) -> int:
+    """The data field as one integer: optional sign and at most 19 ASCII digits, else ``ProtocolError``.
+
+    ``int()`` alone would accept ``1_000``, spaces and 400-digit numbers (which then overflow the
+    conversion to millimetres); a device never sends those.
+    """
+    digits = data[1:] if data[:1] in ("+", "-") else data
+    if not (0 < len(digits) <= MAX_INTEGER_DIGITS and _DIGITS.issuperset(digits)):
+        raise ProtocolError(device, command, raw, "expected one integer in the data field")
+    return int(data)
+
+
 def parse_warnings_data(data: str) -> tuple[str, ...] | None:
     """Flags from a ``warnings`` reply's data (``"02 FS WR"``), or ``None`` if it does not parse.
 
     The count must match the number of flags; ``None`` lets the caller raise with full context.
     """
+    if len(data) > MAX_WARNINGS_DATA:
+        return None
     parts = data.split(" ")
     count, flags = parts[0], parts[1:]
-    if not count.isdigit() or int(count) != len(flags):
+    if not (0 < len(count) <= 3 and _DIGITS.issuperset(count)) or int(count) != len(flags):
         return None
     for flag in flags:
         if len(flag) != 2 or not (flag.isalpha() and flag.isupper()):

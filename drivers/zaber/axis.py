@@ -22,7 +22,7 @@ from drivers.errors import (
     ProtocolError,
 )
 from drivers.state_machine import DriverStateMachine, sources_by_trigger
-from drivers.zaber.ascii import UNREFERENCED_FLAGS, WARNING_FLAGS, ZaberReply, parse_warnings_data
+from drivers.zaber.ascii import UNREFERENCED_FLAGS, WARNING_FLAGS, ZaberReply, parse_int, parse_warnings_data
 from drivers.zaber.connection import ZaberConnection
 from drivers.zaber.units import (
     accel_data_from_mm_per_s2,
@@ -172,12 +172,7 @@ class ZaberAxis:
         return None
 
     def _int(self, reply: ZaberReply, text: str) -> int:
-        try:
-            return int(reply.data)
-        except ValueError:
-            raise ProtocolError(
-                self.name, text, reply.raw, "expected one integer in the data field"
-            ) from None
+        return parse_int(reply.data, device=self.name, command=text, raw=reply.raw)
 
     def _get_int(self, setting: str, *, check_fault: bool = True) -> int:
         text = f"get {setting}"
@@ -329,12 +324,8 @@ class ZaberAxis:
         """``get pos`` in mm: the controller's own (step-count) readback."""
         self._require_online("read position")
         reply = self._send("get pos")
-        try:
-            return int(reply.data) * self.microstep_size_um / 1000.0
-        except ValueError:
-            raise ProtocolError(
-                self.name, "get pos", reply.raw, "expected one integer in the data field"
-            ) from None
+        steps = parse_int(reply.data, device=self.name, command="get pos", raw=reply.raw)
+        return steps * self.microstep_size_um / 1000.0
 
     def encoder_position_mm(self) -> float | None:
         """``get encoder.pos`` in mm, or None (nothing sent) when the axis has no encoder.

@@ -582,3 +582,19 @@ def test_docs_state_diagram_lists_every_transition() -> None:
             sources = [edge["source"]] if isinstance(edge["source"], str) else edge["source"]
             expected.update((source, dest, trigger) for source in sources)
     assert drawn == expected
+
+
+@pytest.mark.parametrize("text", ["+1.0E+999NADC", "-1E400NCOUL", "1" * 400 + "NADC"])
+def test_non_finite_or_oversized_readings_are_refused(text: str) -> None:
+    with pytest.raises(ProtocolError, match="not a (reading|finite number)"):
+        parse_reading(text, device="k", command=b":READ?\n")
+
+
+def test_a_16_kb_reading_is_refused_in_linear_time() -> None:
+    import time
+
+    text = "1" * 16384 + "."  # made the old regex backtrack quadratically (11 s)
+    start = time.perf_counter()
+    with pytest.raises(ProtocolError, match="not a reading"):
+        parse_readings(",".join([text] * 4), device="k", command=b":TRAC:DATA?\n")
+    assert time.perf_counter() - start < 0.1

@@ -445,3 +445,13 @@ def test_rom_chunks_are_64_bytes_upper_hex_and_zero_padded() -> None:
 def test_rom_size_limits(size: int) -> None:
     with pytest.raises(ValueError):
         rom_chunks(bytes(size))
+
+
+@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_valid_handle_with_a_non_finite_float_is_garbled_not_a_pose(index: int, bad: float) -> None:
+    values = [1.0, 0.0, 0.0, 0.0, 10.0, -20.0, -1500.0, 0.1]
+    values[index] = bad
+    body = bx_body([bytes([1, 0x01]) + struct.pack("<8f", *values) + struct.pack("<II", 0x31, 7)])
+    with pytest.raises(ProtocolError, match="vega: handle 01 is valid but its transform is not finite"):
+        parse_bx(body, device="vega")

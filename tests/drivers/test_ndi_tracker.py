@@ -496,3 +496,62 @@ def test_docs_state_diagram_lists_every_transition() -> None:
         expected.update((source, edge["dest"], edge["trigger"]) for source in sources)
     assert drawn == expected
     assert set(STATES) <= {state for edge in drawn for state in edge[:2]}
+
+
+# -- Ctrl-C in the middle of a binary reply (issue 10) ---------------------------------------------------
+def interrupt_read(rig: Rig, count: int) -> None:
+    """Raise ``KeyboardInterrupt`` the first time the driver asks for ``count`` bytes, as Ctrl-C would
+    while the rest of a frame is still on the line."""
+    transport = rig.transport
+    original = transport._read_exactly
+    armed = [True]
+
+    def read_exactly(n: int, timeout_s: float, command: bytes | None) -> bytes:
+        if armed[0] and n == count:
+            armed[0] = False
+            transport._buffer += transport._receive(0)  # the tail of the frame has arrived meanwhile
+            raise KeyboardInterrupt
+        return original(n, timeout_s, command)
+
+    transport._read_exactly = read_exactly  # type: ignore[method-assign]
+
+
+def test_ctrl_c_inside_a_bx_body_then_tstop_reads_its_own_okay() -> None:
+    rig = tracking((BX, VERIFIED_BX), TSTOP)
+    interrupt_read(rig, len(VERIFIED_BX) - 6)  # the body and its CRC, after the header
+    with pytest.raises(KeyboardInterrupt):
+        rig.tracker.read_frame()
+    assert rig.tracker.state == "tracking"
+    rig.tracker.stop()  # reads the rest of the frame by its length header, then sends TSTOP
+    assert rig.tracker.state == "tools_loaded"
+    rig.transport.assert_done()
+
+
+def test_ctrl_c_before_the_bx_header_drains_the_line_before_tstop() -> None:
+    rig = tracking((BX, VERIFIED_BX), TSTOP)
+    interrupt_read(rig, 6)  # nothing of the reply consumed: its length is unknown
+    with pytest.raises(KeyboardInterrupt):
+        rig.tracker.read_frame()
+    rig.tracker.stop()
+    assert rig.tracker.state == "tools_loaded"
+    rig.transport.assert_done()
+
+
+def test_ctrl_c_inside_a_text_reply_then_the_next_command_reads_its_own_reply() -> None:
+    rig = tracking((TX, VERIFIED_TX), TSTOP, frame_format="tx")
+    transport = rig.transport
+    original = transport._read_until
+    armed = [True]
+
+    def read_until(terminator: bytes, timeout_s: float, command: bytes | None) -> bytes:
+        if armed[0]:
+            armed[0] = False
+            raise KeyboardInterrupt
+        return original(terminator, timeout_s, command)
+
+    transport._read_until = read_until  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        rig.tracker.read_frame()
+    rig.tracker.stop()
+    assert rig.tracker.state == "tools_loaded"
+    rig.transport.assert_done()

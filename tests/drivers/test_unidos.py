@@ -545,3 +545,22 @@ def test_docs_state_diagram_lists_every_transition() -> None:
             sources = [edge["source"]] if isinstance(edge["source"], str) else edge["source"]
             expected.update((source, dest, trigger) for source in sources)
     assert drawn == expected
+
+
+@pytest.mark.parametrize(
+    ("charge", "hv"),
+    [
+        ("nan;E-9;n", "300.0"),
+        ("inf;E-9;n", "300.0"),
+        ("-Infinity;E-9;n", "300.0"),
+        ("1e308;E+3;k", "300.0"),  # finite mantissa, infinite once scaled
+        ("1_0;E-9;n", "300.0"),
+        ("1.0;E-9;n", "nan"),
+        ("1.0;E-9;n", "9" * 5000),
+    ],
+)
+def test_non_finite_or_loose_numbers_are_protocol_errors_not_readings(charge: str, hv: str) -> None:
+    rig = integrating(x("MV", mv("MEAS", charge=charge, hv=hv)))
+    with pytest.raises(ProtocolError, match="electrometer: .*(not a number|not a finite number)"):
+        rig.unidos.read()
+    rig.done()

@@ -155,3 +155,13 @@ def test_reply_with_checksum_round_trips(status: str, warning: str, data: str, m
         warning,
         data,
     )
+
+
+@pytest.mark.parametrize("data", ["9" * 5000 + " FS", "01 " + "FS " * 30000 + "FS", "1_0"])
+def test_warnings_data_of_any_length_is_refused_quietly(data: str) -> None:
+    assert parse_warnings_data(data) is None
+
+
+def test_an_axis_number_past_the_int_limit_is_garbled_not_a_value_error() -> None:
+    with pytest.raises(ProtocolError, match="axis"):
+        parse_reply(b"@01 " + b"1" * 5000 + b" OK IDLE -- 0\r\n", with_message_id=False)

@@ -580,3 +580,20 @@ def test_docs_state_diagram_lists_every_transition() -> None:
     assert drawn - expected == {("online", "estopped", "estop"), ("online", "disconnected", "disconnect")}
     assert expected - drawn == everywhere
     assert set(STATES) <= {state for edge in drawn for state in edge[:2]}
+
+
+@pytest.mark.parametrize(
+    ("setting", "data"),
+    [
+        ("pos", "9" * 400),  # int() fine, then OverflowError on the way to mm
+        ("pos", "9" * 5000),  # past Python's 4300-digit int limit: ValueError in int()
+        ("pos", "1_000"),  # int() would accept the separator
+        ("pos", "-" + "1" * 20),
+        ("maxspeed", "9" * 400),
+    ],
+)
+def test_oversized_or_loose_integers_are_protocol_errors(setting: str, data: str) -> None:
+    rig = ready((f"/1 1 get {setting}\n".encode(), ok(data)))
+    read = rig.axis.position_mm if setting == "pos" else rig.axis.max_speed_mm_s
+    with pytest.raises(ProtocolError, match="phantom-x: expected one integer"):
+        read()
