@@ -4,8 +4,16 @@ Procedure: reference the couch, then for each repeat visit every pose of the lis
 set point: isocentric rotation, lateral/longitudinal/vertical, pitch, roll), dwell, and read the couch's
 own readback converted to IEC terms. The couch returns to the neutral pose at the end.
 
-This checks what the couch *believes*: its position indicators and its IEC mapping. Where the couch
-*really* is needs an independent tracker (sequences C1–C6 with the NDI tracker).
+What this can show, and what it cannot: a hexapod controller (PI C-887) reports ``POS?`` from its strut
+encoders through its own nominal kinematic model. The readback therefore shows the controller not reaching
+or not holding the commanded pose (a strut that stops short or slips, a servo outside its window, an
+encoder fault) and errors of the driver's IEC mapping. Everything downstream of the encoders (scale,
+squareness, backlash in the joints, walkout, axis tilt, sag and tilt under load) is invisible to it; those
+are measured by the tracker sequences C1–C6.
+
+Uncertainty: the metrics are maxima over many noisy readings, so U is the 95.45 % quantile of the largest
+reading-noise term (JCGM 101:2008 §7 Monte Carlo; the noise SD from the repeat scatter with its
+degrees of freedom, JCGM 101:2008 §6.4.9).
 """
 
 from __future__ import annotations
@@ -15,11 +23,13 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from scipy import special
 
 from controller.messages import Checkpoint, CouchReading, Dwell, Home, MoveCouch, ReadCouch
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from drivers.roles.couch import COUCH_AXES, CouchSetpoint
 from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
+from sequences.uncertainty import COVERAGE_P, sd_interval
 
 TRANSLATIONS = ("lateral_mm", "longitudinal_mm", "vertical_mm")
 ROTATIONS = ("couch_rotation_deg", "pitch_deg", "roll_deg")
@@ -159,47 +169,105 @@ class CouchPoseReadback(Sequence[CouchReadbackParams]):
         return [couch_readback_figure(result)]
 
 
+#: Monte Carlo draws for the extreme-value half-width (its own 95.45 % quantile is stable to ~1 %).
+MC_DRAWS = 20000
+
+
+def repeatability(diff: np.ndarray, poses: np.ndarray) -> tuple[float, int]:
+    """Pooled within-pose SD of readback − commanded and its degrees of freedom (N − number of poses).
+
+    The deviation of each pose is constant over repeats; what scatters around the pose's mean is the
+    readback noise plus the controller's positioning repeatability.
+    """
+    labels = np.unique(poses)
+    residuals = np.concatenate([diff[poses == p] - diff[poses == p].mean() for p in labels])
+    dof = len(diff) - len(labels)
+    if dof < 1:
+        return 0.0, 0
+    return float(math.sqrt(float(np.sum(residuals**2)) / dof)), dof
+
+
+def max_noise_halfwidth(groups: list[tuple[int, float, int, float]], p: float = COVERAGE_P) -> float:
+    """p-quantile of the largest |noise| over every reading of ``groups`` (count, sd, dof, u_resolution).
+
+    Each group is one axis: ``count`` readings with independent noise N(0, σ² + u_res²), σ estimated as
+    ``sd`` with ``dof`` degrees of freedom. Per Monte Carlo draw, σ is drawn from its distribution given
+    the sample SD (σ = sd·√(ν/χ²_ν), JCGM 101:2008 §6.4.9.4) and the largest of ``count`` half-normal
+    magnitudes by inverse transform; the result is the quantile over draws of the maximum over groups
+    (JCGM 101:2008 §7). Seeded, so a re-analysis gives the same U.
+    """
+    rng = np.random.default_rng(0)
+    largest = np.zeros(MC_DRAWS)
+    for count, sd, dof, u_res in groups:
+        sigma = np.full(MC_DRAWS, sd)
+        if dof > 0 and sd > 0:
+            sigma = sd * np.sqrt(dof / rng.chisquare(dof, MC_DRAWS))
+        total = np.sqrt(sigma**2 + u_res**2)
+        uniform = rng.uniform(size=MC_DRAWS)
+        magnitude = special.ndtri((uniform ** (1.0 / count) + 1.0) / 2.0)  # max of `count` |N(0, 1)|
+        largest = np.maximum(largest, total * magnitude)
+    return float(np.quantile(largest, p))
+
+
 def analyze_couch_readback(params: CouchReadbackParams, rows: list[dict[str, Any]]) -> SequenceResult:
     differences = {axis: np.array([r[f"rb_{axis}"] - r[f"cmd_{axis}"] for r in rows]) for axis in COUCH_AXES}
+    poses = np.array([int(r["pose"]) for r in rows])
+    u_mm = params.readout_resolution_mm / math.sqrt(12.0)
+    u_deg = params.readout_resolution_deg / math.sqrt(12.0)
     per_axis: list[dict[str, Any]] = []
     for axis, diff in differences.items():
+        sd, dof = repeatability(diff, poses)
         per_axis.append(
             {
                 "axis": axis,
                 "max_abs": float(np.max(np.abs(diff))),
                 "mean": float(np.mean(diff)),
-                "sd": float(np.std(diff, ddof=1)) if len(diff) > 1 else 0.0,
+                "sd": sd,
+                "dof": dof,
+                "n": len(diff),
+                "u_resolution": u_mm if axis in TRANSLATIONS else u_deg,
             }
         )
-    u_mm = params.readout_resolution_mm / math.sqrt(12.0)
-    u_deg = params.readout_resolution_deg / math.sqrt(12.0)
-    worst_t = max((r for r in per_axis if r["axis"] in TRANSLATIONS), key=lambda r: r["max_abs"])
-    worst_r = max((r for r in per_axis if r["axis"] in ROTATIONS), key=lambda r: r["max_abs"])
+
+    def verdict_measurement(axes: tuple[str, ...], unit: str) -> tuple[dict[str, Any], Measurement]:
+        chosen = [r for r in per_axis if r["axis"] in axes]
+        worst = max(chosen, key=lambda r: r["max_abs"])
+        halfwidth = max_noise_halfwidth([(r["n"], r["sd"], r["dof"], r["u_resolution"]) for r in chosen])
+        # U is the extreme-value quantile itself; stated as u = U/2 with k = 2 (see the module docstring).
+        return worst, Measurement(value=worst["max_abs"], standard_uncertainty=halfwidth / 2, unit=unit)
+
+    worst_t, measured_t = verdict_measurement(TRANSLATIONS, "mm")
+    worst_r, measured_r = verdict_measurement(ROTATIONS, "deg")
     profile = params.tolerance_profile()
     verdicts = [
         decide(
             "Δt",
             f"largest |readback − commanded| translation (axis {worst_t['axis']})",
-            Measurement(value=worst_t["max_abs"], standard_uncertainty=u_mm, unit="mm"),
+            measured_t,
             profile.translation,
             profile.rule,
         ),
         decide(
             "Δθ",
             f"largest |readback − commanded| rotation (axis {worst_r['axis']})",
-            Measurement(value=worst_r["max_abs"], standard_uncertainty=u_deg, unit="deg"),
+            measured_r,
             profile.rotation,
             profile.rule,
         ),
     ]
-    informative = {
-        f"sd_{r['axis']}": Measurement(
+    informative: dict[str, Measurement] = {}
+    for r in per_axis:
+        if r["dof"] < 1:
+            continue  # one pass: no repeat scatter to estimate
+        _, high = sd_interval(r["sd"], r["dof"]) if r["sd"] > 0 else (0.0, 0.0)
+        # The chi-square interval's upper side (the wider one) and the readout resolution, which hides
+        # scatter below it, in quadrature.
+        halfwidth = math.hypot(high - r["sd"], r["u_resolution"])
+        informative[f"sd_{r['axis']}"] = Measurement(
             value=r["sd"],
-            standard_uncertainty=u_mm if r["axis"] in TRANSLATIONS else u_deg,
+            standard_uncertainty=halfwidth / 2,
             unit="mm" if r["axis"] in TRANSLATIONS else "deg",
         )
-        for r in per_axis
-    }
     return SequenceResult(
         sequence=CouchPoseReadback.name,
         title=CouchPoseReadback.title,
@@ -211,7 +279,14 @@ def analyze_couch_readback(params: CouchReadbackParams, rows: list[dict[str, Any
         frame="IEC 61217 table-top parameters: θs of s in f, Tx Ty Tz of t in e, pitch, roll (IEC order)",
         notes=[
             f"{params.repeats} passes over {len(params.poses)} poses, dwell {params.dwell_s} s",
-            "readback is the couch's own belief; true position needs the independent tracker (issue 6)",
-            "uncertainty: readout resolution q/√12; k = 2",
+            "readback = the controller's pose from its strut encoders through its own kinematics: it shows a "
+            "pose not reached or not held (strut short or slipping, servo window, encoder fault) and IEC "
+            "mapping errors; it cannot show scale, squareness, backlash, walkout, axis tilt, sag or tilt "
+            "under load (downstream of the encoders): see the tracker sequences C1–C6",
+            "Δt, Δθ: U = 95.45 % quantile of the largest reading-noise term over every reading that enters "
+            "the maximum (JCGM 101:2008 §7 Monte Carlo; noise SD pooled within poses over repeats, its dof "
+            "via JCGM 101:2008 §6.4.9.4; readout resolution q/√12 added); stated as u = U/2, k = 2",
+            "sd_<axis>: pooled within-pose SD of readback − commanded (readback noise + repeatability); "
+            "U from the chi-square interval of an SD (upper side) and the readout resolution q/√12",
         ],
     )

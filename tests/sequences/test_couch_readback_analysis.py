@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
 from controller.engine import dry_run
@@ -10,8 +13,15 @@ from controller.interlocks import SafetyEnvelope
 from controller.messages import MoveCouch
 from controller.results import Outcome
 from drivers.errors import LimitViolation
-from drivers.roles.couch import CouchSetpoint
-from sequences.couch_pose_readback import CouchPoseReadback, CouchReadbackParams, analyze_couch_readback
+from drivers.roles.couch import COUCH_AXES, CouchSetpoint
+from sequences.couch_pose_readback import (
+    CouchPoseReadback,
+    CouchReadbackParams,
+    analyze_couch_readback,
+    max_noise_halfwidth,
+    repeatability,
+)
+from sequences.uncertainty import max_abs_halfwidth
 
 
 def rows(offset_mm: float = 0.0, offset_deg: float = 0.0) -> list[dict[str, float]]:
@@ -73,3 +83,67 @@ def test_path_check_sees_previous_and_next_target():
         (None, CouchSetpoint(lateral_mm=1.0)),
         (CouchSetpoint(lateral_mm=1.0), CouchSetpoint(lateral_mm=2.0)),
     ]
+
+
+# -- uncertainty of the maxima and of the repeatability ---------------------------------------------------
+def noisy_rows(
+    rng: np.random.Generator, offsets: np.ndarray, sigma_mm: float, sigma_deg: float, repeats: int = 3
+) -> list[dict[str, float]]:
+    """Readings of len(offsets) poses: readback = commanded + offset[pose] + noise, per IEC axis."""
+    out = []
+    sigma = np.array([sigma_mm] * 3 + [sigma_deg] * 3)
+    for repeat in range(repeats):
+        for pose, offset in enumerate(offsets):
+            cmd = CouchSetpoint(lateral_mm=float(pose)).as_dict()
+            noise = rng.standard_normal(6) * sigma
+            rb = {axis: cmd[axis] + offset[i] + noise[i] for i, axis in enumerate(COUCH_AXES)}
+            out.append(
+                {"repeat": repeat, "pose": pose, **{f"cmd_{k}": v for k, v in cmd.items()}}
+                | {f"rb_{k}": v for k, v in rb.items()}
+            )
+    return out
+
+
+def test_max_noise_halfwidth_matches_the_known_sigma_case_and_widens_for_few_dof():
+    known = max_abs_halfwidth([0.01] * 42 * 3)
+    assert max_noise_halfwidth([(42, 0.01, 10**6, 0.0)] * 3) == pytest.approx(known, rel=0.02)
+    few = max_noise_halfwidth([(42, 0.01, 4, 0.0)] * 3)
+    assert few > 1.15 * known  # σ from 4 dof: the quantile must allow for an underestimated σ
+    assert max_noise_halfwidth([(42, 0.0, 0, 0.001)]) == pytest.approx(
+        max_abs_halfwidth([0.001] * 42), rel=0.02
+    )
+
+
+def test_repeatability_is_pooled_within_poses_so_the_pose_offsets_do_not_enter():
+    diff = np.array([1.0, 1.2, 5.0, 5.4, -3.0, -3.0])
+    poses = np.array([0, 0, 1, 1, 2, 2])
+    sd, dof = repeatability(diff, poses)
+    assert dof == 3 and sd == pytest.approx(math.sqrt((0.02 + 0.08 + 0.0) / 3))
+    assert repeatability(diff[:3], np.array([0, 1, 2])) == (0.0, 0)
+
+
+def test_the_max_deviation_covers_its_noise_free_truth_at_95_percent_even_at_zero():
+    """The plain maximum of noisy readings is biased upward, most when the truth is 0: U must cover it."""
+    rng = np.random.default_rng(7)
+    covered = {"Δt": 0, "Δθ": 0, "sd_lateral_mm": 0}
+    trials = 200
+    for trial in range(trials):
+        offsets = np.zeros((14, 6)) if trial % 2 else rng.normal(0, 0.3, (14, 6))
+        truth = {
+            "Δt": np.abs(offsets[:, :3]).max(),
+            "Δθ": np.abs(offsets[:, 3:]).max(),
+            "sd_lateral_mm": 0.05,
+        }
+        result = analyze_couch_readback(CouchReadbackParams(), noisy_rows(rng, offsets, 0.05, 0.02))
+        measured = {v.metric: v.measured for v in result.verdicts} | result.informative
+        for metric in covered:
+            m = measured[metric]
+            covered[metric] += abs(m.value - truth[metric]) <= m.expanded_uncertainty
+    for metric, hits in covered.items():
+        assert 0.92 <= hits / trials <= 0.995, (metric, hits / trials)
+
+
+def test_notes_say_what_a_readback_cannot_show():
+    result = analyze_couch_readback(CouchReadbackParams(), rows())
+    text = " ".join(result.notes)
+    assert "strut encoders" in text and "C1–C6" in text and "walkout" in text and "JCGM 101" in text

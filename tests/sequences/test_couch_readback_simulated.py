@@ -86,3 +86,24 @@ def test_pose_into_a_keep_out_volume_is_refused_before_any_motion(tmp_path: Path
     assert outcome.summary.state == "faulted"
     assert "test block" in (outcome.summary.error or "")
     assert not moved(outcome.run_dir)
+
+
+def test_a_strut_that_stops_short_fails_the_readback(tmp_path: Path):
+    """A strut 3 mm short moves the platform, and POS? (the FK of the strut encoders) shows it."""
+    config = rig(**{"simulation.hexapods.couch_hexapod.errors": {"strut_error_mm": [-3.0, 0, 0, 0, 0, 0]}})
+    outcome = run_sequence(config, "couch-pose-readback", FEW_POSES, runs_dir=tmp_path, write_report=False)
+    assert outcome.result is not None, outcome.summary.error
+    verdicts = {v.metric: v for v in outcome.result.verdicts}
+    assert verdicts["Δt"].outcome is Outcome.FAIL and verdicts["Δt"].measured.value > 2.0
+
+
+def test_errors_downstream_of_the_encoders_are_invisible_to_the_readback(tmp_path: Path):
+    """Scale, backlash and walkout move the table top but not POS?: the readback passes, as its page says;
+    the tracker sequences C1–C6 are the ones that see them."""
+    errors = {"scale_error": {"X": 0.2}, "backlash": {"Z": 3.0}, "walkout_mm": [3.0, 0.0]}
+    config = rig(**{"simulation.hexapods.couch_hexapod.errors": errors})
+    outcome = run_sequence(config, "couch-pose-readback", FEW_POSES, runs_dir=tmp_path, write_report=False)
+    assert outcome.result is not None, outcome.summary.error
+    assert outcome.result.outcome is Outcome.PASS
+    assert {v.metric: v.measured.value for v in outcome.result.verdicts}["Δt"] < 1e-5
+    assert "C1–C6" in " ".join(outcome.result.notes)
