@@ -221,7 +221,7 @@ def bool_param(value: str) -> bool:
         return False
     try:
         return round(float(v)) != 0
-    except ValueError:
+    except (ValueError, OverflowError):  # nan, inf: not a boolean (the server thread must live on)
         raise ScpiError(-104) from None
 
 

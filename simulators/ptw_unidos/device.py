@@ -34,7 +34,7 @@ from simulators.world import World
 
 RangeName = Literal["VERY_LOW", "LOW", "MEDIUM", "HIGH"]
 _LINE_END = re.compile(rb"[\r\n]")
-_INT = re.compile(r"[+-]?\d+")
+_INT = re.compile(r"[+-]?\d{1,9}")  # bounded: a 5000-digit field is E08, not a ValueError
 MAX_LINE_BYTES = 4096
 
 _Handler = Callable[[tuple[str, ...], "UnidosSession"], bytes]

@@ -23,7 +23,7 @@ from simulators.zaber.protocol import Command, sort_flags, top_flag
 SPEED_FACTOR = 1.6384
 ACCEL_FACTOR = 1.6384 / 10000.0
 
-_INT = re.compile(r"[+-]?\d+")
+_INT = re.compile(r"[+-]?\d{1,19}")
 _INT32 = (-(2**31), 2**31 - 1)
 
 

@@ -20,7 +20,7 @@ WARNING_PRIORITY: tuple[str, ...] = (
 _RANK = {flag: i for i, flag in enumerate(WARNING_PRIORITY)}
 NO_WARNING = "--"
 
-_INT = re.compile(r"\d+")
+_INT = re.compile(r"\d{1,9}")  # longer numbers are words the device refuses, not ValueErrors
 _HEX2 = re.compile(r"[0-9A-Fa-f]{2}")
 
 
