@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
+from scipy import optimize, stats
 
 from controller.errors import PreflightError
 from controller.messages import CouchReading, Dwell, Home, MoveCouch, ReadCouch, ReadTracker, to_record
@@ -41,6 +42,7 @@ from sequences.tracking import (
     seen_poses,
     tool_matrix,
 )
+from sequences.uncertainty import COVERAGE_P, max_abs_halfwidth, t_coverage_factor
 
 Vector = NDArray[np.float64]
 Matrix = NDArray[np.float64]
@@ -191,6 +193,9 @@ class Noise:
     position_mm: float
     rotation_rad: float
     dof: int
+    #: the same per coordinate of f (a tool origin off the marker centroid is noisier out of the tool plane)
+    position_components: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rotation_components: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def position_of_mean(self, n: int) -> float:
         return self.position_mm / math.sqrt(n)
@@ -257,18 +262,25 @@ class TrackerView:
 
 def pooled_noise(observations: Sequence[Observation]) -> Noise:
     """Within-reading scatter pooled over readings: far better determined than any one reading's."""
-    pos_ss = rot_ss = 0.0
+    pos_ss, rot_ss = np.zeros(3), np.zeros(3)
     dof = 0
     for obs in observations:
         if obs.n < 2:
             continue
-        pos_ss += float(np.sum((obs.positions - obs.position) ** 2))
+        pos_ss += np.sum((obs.positions - obs.position) ** 2, axis=0)
         centred = obs.rotvecs - obs.rotvecs.mean(axis=0)
-        rot_ss += float(np.sum(centred**2))
+        rot_ss += np.sum(centred**2, axis=0)
         dof += obs.n - 1
     if dof == 0:
         return Noise(0.0, 0.0, 0)
-    return Noise(math.sqrt(pos_ss / (3 * dof)), math.sqrt(rot_ss / (3 * dof)), 3 * dof)
+    pos, rot = np.sqrt(pos_ss / dof), np.sqrt(rot_ss / dof)
+    return Noise(
+        math.sqrt(float(np.mean(pos**2))),
+        math.sqrt(float(np.mean(rot**2))),
+        3 * dof,
+        (float(pos[0]), float(pos[1]), float(pos[2])),
+        (float(rot[0]), float(rot[1]), float(rot[2])),
+    )
 
 
 @dataclass(frozen=True)
@@ -308,20 +320,76 @@ def _fiducial_noise(frames: Sequence[Mapping[str, Any]], config: TrackerRegistra
 
 
 # --------------------------------------------------------------------------------------- statistics
-def percentile95(values: Sequence[float], u_point: float, unit: str) -> Measurement:
-    """95th percentile (linear interpolation) with its sampling uncertainty by bootstrap.
+def max_norm_halfwidth(sigmas: Any, dim: int = 3, dof: float = math.inf, draws: int = 10000) -> float:
+    """Expanded uncertainty of a maximum (or any order statistic) of vector norms, valid for ANY truth.
 
-    The bootstrap uses a fixed seed so that a journal replay reproduces the number exactly.
+    For estimates x̂ᵢ = xᵢ + εᵢ of vectors xᵢ, ``|max|x̂ᵢ| − max|xᵢ|| ≤ maxᵢ|εᵢ|`` (triangle inequality), and
+    the same holds for every order statistic (hence a percentile, a linear mix of two). So the p-quantile
+    of maxᵢ|εᵢ| is a coverage-interval half-width whatever the true values, zero included (JCGM 101:2008
+    §7.7: the coverage interval from the distribution of the output quantity). ``sigmas`` is one standard
+    uncertainty per point (isotropic, ``dim`` coordinates) or a (points, dim) array per coordinate; the
+    points are independent, so ``Πᵢ Fᵢ(q) = p`` with Fᵢ the CDF of |εᵢ| (χ_dim for isotropic points, Monte
+    Carlo with a fixed seed otherwise). Sigmas estimated with ``dof`` degrees of freedom widen q by the
+    Student-t to normal quantile ratio (GUM G.3).
     """
-    v = np.asarray(values, dtype=float)
-    p95 = float(np.percentile(v, 95))
-    if len(v) < 2:
-        return Measurement(value=p95, standard_uncertainty=u_point, unit=unit)
-    rng = np.random.default_rng(0)
-    boots = np.percentile(rng.choice(v, size=(400, len(v)), replace=True), 95, axis=1)
-    return Measurement(
-        value=p95, standard_uncertainty=math.hypot(float(np.std(boots, ddof=1)), u_point), unit=unit
-    )
+    s = np.asarray(sigmas, dtype=float)
+    if s.ndim == 1:
+        s = s[s > 0]
+        if s.size == 0:
+            return 0.0
+        if dim == 1:
+            q = max_abs_halfwidth(s.tolist())
+        else:
+            top = float(s.max())
+
+            def excess(value: float) -> float:
+                cdf = np.clip(stats.chi.cdf(value / s, dim), 1e-300, 1.0)
+                return float(np.sum(np.log(cdf))) - math.log(COVERAGE_P)
+
+            q = float(optimize.brentq(excess, 1e-9 * top, 50.0 * top, xtol=1e-9 * top))
+    else:
+        s = s[np.any(s > 0, axis=1)]
+        if s.size == 0:
+            return 0.0
+        z = np.random.default_rng(0).standard_normal((draws, s.shape[1]))
+        norms = np.linalg.norm(z[None, :, :] * s[:, None, :], axis=2)
+        top = float(norms.max())
+
+        def excess(value: float) -> float:
+            counts = np.count_nonzero(norms <= value, axis=1) / draws
+            return float(np.sum(np.log(np.clip(counts, 1e-300, 1.0)))) - math.log(COVERAGE_P)
+
+        q = float(optimize.brentq(excess, 1e-9 * top, top, xtol=1e-6 * top))
+    return q * t_coverage_factor(dof) / t_coverage_factor(math.inf)
+
+
+def extreme_measurement(value: float, halfwidth: float, unit: str) -> Measurement:
+    """A max/percentile statistic with U the 95.45 % quantile of the extreme noise: u = U/2, k = 2."""
+    return Measurement(value=value, standard_uncertainty=halfwidth / 2.0, coverage_factor=2.0, unit=unit)
+
+
+def pooled_scatter(groups: Sequence[NDArray[np.float64]]) -> tuple[NDArray[np.float64], int]:
+    """Per-coordinate SD of single values about their group mean, pooled over groups, and its dof.
+
+    Each group holds repeated readings (rows) of the same set point: the spread is the couch's own
+    positioning scatter plus the tracker noise of a reading, which is what a group mean is uncertain by.
+    Per coordinate, because a tracked point's noise is not isotropic (the tool origin off the marker
+    centroid carries the orientation noise × lever arm, mostly out of the tool plane).
+    """
+    ss: NDArray[np.float64] | None = None
+    dof = 0
+    for group in groups:
+        g = np.atleast_2d(np.asarray(group, dtype=float))
+        if len(g) < 2:
+            continue
+        part = np.sum((g - g.mean(axis=0)) ** 2, axis=0)
+        ss = part if ss is None else ss + part
+        dof += len(g) - 1
+    if ss is None or dof == 0:
+        width = np.atleast_2d(np.asarray(groups[0])).shape[1] if groups else 3
+        return np.zeros(width), 0
+    sd: NDArray[np.float64] = np.sqrt(ss / dof)
+    return sd, dof
 
 
 def norm_uncertainty(vector: Vector, covariance: Matrix) -> float:

@@ -20,6 +20,7 @@ import math
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from controller.messages import Checkpoint, Dwell, LoadCouch, MoveCouch
@@ -29,15 +30,19 @@ from sequences.base import Plan, Sequence, SequenceContext, require_known_profil
 from sequences.couch_geometry import (
     FRAME,
     TrackedCouchParams,
+    extreme_measurement,
     floats,
-    percentile95,
+    max_norm_halfwidth,
+    pooled_scatter,
     project_rotation,
     read_couch_data,
     require_registration,
+    rotation_vector,
     start,
     visit,
 )
 from sequences.couch_pose_readback import CouchPose
+from sequences.uncertainty import t_coverage_factor
 
 _IEC = "IEC 60976/60977 couch load test as described in qa-tests.md S9 (oftankonyv, Mechanical integrity)"
 _TG142 = "AAPM TG-142 (Klein et al., Med. Phys. 36:4197, 2009)"
@@ -197,32 +202,41 @@ def analyze_couch_load(params: CouchLoadParams, data: dict[str, Any]) -> Sequenc
     cases = sorted({r["case"] for r in rows})
     poses = sorted({r["pose"] for r in rows})
     masses = {r["case"]: r["payload_kg"] for r in rows}
-    u_reading = noise.position_of_mean(params.samples)
 
     def at(case: int, pose: int) -> list[int]:
         return [i for i, r in enumerate(rows) if r["case"] == case and r["pose"] == pose]
 
-    # mean position and orientation per (case, pose); repeat scatter pooled over all cells
+    # mean position and orientation per (case, pose); repeat scatter pooled over all cells: it is the
+    # couch's own positioning scatter plus the tracker noise of one reading (what a cell mean is uncertain by)
     cell_mean: dict[tuple[int, int], np.ndarray] = {}
     cell_rotation: dict[tuple[int, int], np.ndarray] = {}
-    ss, dof = 0.0, 0
+    position_groups, rotation_groups = [], []
     for case in cases:
         for pose in poses:
             idx = at(case, pose)
             if not idx:
                 continue
             cell_mean[(case, pose)] = measured[idx].mean(axis=0)
-            cell_rotation[(case, pose)] = project_rotation(
-                np.mean([observations[i].rotation for i in idx], axis=0)
+            mean_rotation = project_rotation(np.mean([observations[i].rotation for i in idx], axis=0))
+            cell_rotation[(case, pose)] = mean_rotation
+            position_groups.append(measured[idx])
+            rotation_groups.append(
+                np.array([rotation_vector(observations[i].rotation @ mean_rotation.T) for i in idx])
             )
-            if len(idx) > 1:
-                ss += float(np.sum((measured[idx] - measured[idx].mean(axis=0)) ** 2))
-                dof += 3 * (len(idx) - 1)
-    repeat_sd = math.sqrt(ss / dof) if dof else 0.0
-    per_reading = max(repeat_sd, u_reading)
+    repeat_sd, dof = pooled_scatter(position_groups)
+    repeat_rot, rot_dof = pooled_scatter(rotation_groups)
+    # per coordinate; with one repeat the couch's scatter cannot be told from zero: the tracker noise of a
+    # reading is the floor (and the only estimate)
+    frame_pos = np.array(noise.position_components) / math.sqrt(params.samples)
+    frame_rot = np.array(noise.rotation_components) / math.sqrt(params.samples)
+    per_reading = np.maximum(repeat_sd, frame_pos)
+    per_reading_rot = np.maximum(repeat_rot, frame_rot)
+    dof_eff = float(dof) if dof else math.inf
+    rot_dof_eff = float(rot_dof) if rot_dof else math.inf
 
-    def u_cell(case: int, pose: int) -> float:
-        return per_reading / math.sqrt(len(at(case, pose)))
+    def u_cell(case: int, pose: int) -> NDArray[np.float64]:
+        u: NDArray[np.float64] = per_reading / math.sqrt(len(at(case, pose)))
+        return u
 
     base, ref_pose = cases[0], poses[0]
     zero_measured = cell_mean[(base, ref_pose)]
@@ -230,36 +244,31 @@ def analyze_couch_load(params: CouchLoadParams, data: dict[str, Any]) -> Sequenc
     zero_readback = readback[at(base, ref_pose)].mean(axis=0)
     error = (measured - zero_measured) - (commanded - zero_commanded)
     indicator = (readback - zero_readback) - (measured - zero_measured)
-    u_error = math.sqrt(u_reading**2 + u_cell(base, ref_pose) ** 2 + params.tracker_systematic_mm**2)
-    u_rot = noise.rotation_of_mean(params.samples)
 
     profile = params.tolerance_profile()
     verdicts = []
     informative: dict[str, Measurement] = {"registration_rms_residual": view.registration_measurement()}
     sag_rows = []
-    worst_sag: tuple[float, float, str] = (-math.inf, 0.0, "")
-    worst_tilt: tuple[float, float, str] = (-math.inf, 0.0, "")
+    sags: list[tuple[float, float, str]] = []
+    tilts: list[tuple[float, float, str]] = []
     mean_sag = {}
     for case in cases[1:]:
-        sags = []
+        case_sags = []
         for pose in poses:
             if (case, pose) not in cell_mean or (base, pose) not in cell_mean:
                 continue
             sag = float(cell_mean[(base, pose)][2] - cell_mean[(case, pose)][2])  # downward is positive
-            u_sag = math.hypot(u_cell(case, pose), u_cell(base, pose))
+            u_sag = float(math.hypot(u_cell(case, pose)[2], u_cell(base, pose)[2]))
             change = cell_rotation[(case, pose)] @ cell_rotation[(base, pose)].T
             _, d_pitch, d_roll = decompose_table_top_rotation(change)
             n_c, n_b = len(at(case, pose)), len(at(base, pose))
-            tilt = max(abs(d_pitch), abs(d_roll))
-            u_tilt = math.hypot(
-                math.degrees(u_rot) * math.sqrt(1 / n_c + 1 / n_b), params.tracker_relative_systematic * tilt
-            )
-            sags.append(sag)
+            u_angle = np.degrees(per_reading_rot) * math.sqrt(1 / n_c + 1 / n_b)  # pitch ≈ about X, roll Y
             where = f"{masses[case]:g} kg, pose {pose}"
-            if sag > worst_sag[0]:
-                worst_sag = (sag, u_sag, where)
-            if tilt > worst_tilt[0]:
-                worst_tilt = (tilt, u_tilt, where)
+            sags.append((sag, u_sag, where))
+            for c, angle in ((0, d_pitch), (1, d_roll)):
+                u_tilt = math.hypot(float(u_angle[c]), params.tracker_relative_systematic * abs(angle))
+                tilts.append((abs(angle), u_tilt, where))
+            case_sags.append(sag)
             sag_rows.append(
                 {
                     "case": case,
@@ -271,24 +280,33 @@ def analyze_couch_load(params: CouchLoadParams, data: dict[str, Any]) -> Sequenc
                     "delta_roll_deg": d_roll,
                 }
             )
-        mean_sag[case] = float(np.mean(sags))
+        mean_sag[case] = float(np.mean(case_sags))
         cells = [row for row in sag_rows if row["case"] == case]
+        # every pose of the case is referred to its own baseline cell: the cell means are independent
         u_mean_sag = math.sqrt(float(np.mean([row["u_sag_mm"] ** 2 for row in cells])) / len(cells))
-        u_mean_tilt = math.degrees(u_rot) * math.sqrt(2.0 / params.repeats / len(cells))
+        u_mean_tilt = np.degrees(per_reading_rot) * math.sqrt(2.0 / params.repeats / len(cells))
+        k_pos, k_rot = t_coverage_factor(dof_eff), t_coverage_factor(rot_dof_eff)
         informative[f"sag_mean_{masses[case]:g}kg"] = Measurement(
-            value=mean_sag[case], standard_uncertainty=u_mean_sag, unit="mm"
+            value=mean_sag[case], standard_uncertainty=u_mean_sag, coverage_factor=k_pos, unit="mm"
         )
-        for key in ("pitch", "roll"):
+        for c, key in enumerate(("pitch", "roll")):
             informative[f"{key}_change_{masses[case]:g}kg"] = Measurement(
                 value=float(np.mean([row[f"delta_{key}_deg"] for row in cells])),
-                standard_uncertainty=u_mean_tilt,
+                standard_uncertainty=float(u_mean_tilt[c]),
+                coverage_factor=k_rot,
                 unit="deg",
             )
+    # the largest of many noisy values: U from the distribution of the largest noise term (valid at any
+    # truth, including none), not the U of one value (JCGM 101:2008; see max_norm_halfwidth)
+    worst_sag = max(sags)
+    worst_tilt = max(tilts)
     verdicts.append(
         decide(
             "sag",
             f"largest vertical drop of the table-top point under load vs the first case ({worst_sag[2]})",
-            Measurement(value=worst_sag[0], standard_uncertainty=worst_sag[1], unit="mm"),
+            extreme_measurement(
+                worst_sag[0], max_norm_halfwidth([u for _, u, _ in sags], dim=1, dof=dof_eff), "mm"
+            ),
             profile.sag,
             profile.rule,
         )
@@ -297,46 +315,60 @@ def analyze_couch_load(params: CouchLoadParams, data: dict[str, Any]) -> Sequenc
         decide(
             "tilt",
             f"largest change of table-top pitch or roll under load ({worst_tilt[2]})",
-            Measurement(value=worst_tilt[0], standard_uncertainty=worst_tilt[1], unit="deg"),
+            extreme_measurement(
+                worst_tilt[0], max_norm_halfwidth([u for _, u, _ in tilts], dim=1, dof=rot_dof_eff), "deg"
+            ),
             profile.tilt,
             profile.rule,
         )
     )
+    # E95: the systematic error per grid pose (mean over repeats; the couch's scatter is its noise), its 95th
+    # percentile over the grid; every order statistic moves by at most the largest noise vector
+    u_zero = u_cell(base, ref_pose)
     summary = []
     for case in cases:
-        idx = [i for i, r in enumerate(rows) if r["case"] == case]
-        norms = np.linalg.norm(error[idx], axis=1)
-        e95 = percentile95(norms.tolist(), u_error, "mm")
+        pose_errors, pose_u = [], []
+        for pose in poses:
+            idx = at(case, pose)
+            if not idx:
+                continue
+            pose_errors.append(float(np.linalg.norm(error[idx].mean(axis=0))))
+            pose_u.append(np.sqrt(per_reading**2 / len(idx) + u_zero**2 + params.tracker_systematic_mm**2))
+        halfwidth = max_norm_halfwidth(pose_u, dim=3, dof=dof_eff)
+        e95 = float(np.percentile(pose_errors, 95))
         verdicts.append(
             decide(
                 f"E95@{masses[case]:g}kg",
-                f"3-D 95th percentile positioning error over the grid with {masses[case]:g} kg",
-                e95,
+                f"3-D 95th percentile over the grid of the mean positioning error per pose with "
+                f"{masses[case]:g} kg",
+                extreme_measurement(e95, halfwidth, "mm"),
                 profile.positioning,
                 profile.rule,
             )
         )
-        informative[f"max_error_{masses[case]:g}kg"] = Measurement(
-            value=float(np.max(norms)), standard_uncertainty=u_error, unit="mm"
+        informative[f"max_error_{masses[case]:g}kg"] = extreme_measurement(
+            float(np.max(pose_errors)), halfwidth, "mm"
         )
+        idx = [i for i, r in enumerate(rows) if r["case"] == case]
         summary.append(
             {
                 "payload_kg": masses[case],
                 "points": len(idx),
-                "e95_mm": e95.value,
-                "max_error_mm": float(np.max(norms)),
+                "e95_mm": e95,
+                "max_error_mm": float(np.max(pose_errors)),
                 "mean_sag_mm": mean_sag.get(case, 0.0),
                 "max_readback_minus_tracker_mm": float(np.max(np.linalg.norm(indicator[idx], axis=1))),
             }
         )
+    u_error = float(np.sqrt(np.mean(per_reading**2 + u_zero**2) + params.tracker_systematic_mm**2))
     # sag coefficient: least squares through the first case, sag = c·(m − m0), from the grid-mean sags
     dm = np.array([masses[c] - masses[base] for c in cases[1:]])
     s = np.array([mean_sag[c] for c in cases[1:]])
     # every case is referred to the same baseline cells, so their noise is common to all the mean sags
     u_case = np.array(
-        [math.sqrt(np.mean([u_cell(c, p) ** 2 for p in poses]) / len(poses)) for c in cases[1:]]
+        [math.sqrt(np.mean([u_cell(c, p)[2] ** 2 for p in poses]) / len(poses)) for c in cases[1:]]
     )
-    u_base = math.sqrt(np.mean([u_cell(base, p) ** 2 for p in poses]) / len(poses))
+    u_base = math.sqrt(np.mean([u_cell(base, p)[2] ** 2 for p in poses]) / len(poses))
     weights = dm / float(dm @ dm)
     coefficient = float(weights @ s)
     u_coefficient = math.sqrt(float(np.sum((weights * u_case) ** 2)) + (float(np.sum(weights)) * u_base) ** 2)
@@ -355,7 +387,7 @@ def analyze_couch_load(params: CouchLoadParams, data: dict[str, Any]) -> Sequenc
         )
         informative["iec_delta_z"] = Measurement(
             value=dz_iec,
-            standard_uncertainty=math.hypot(u_cell(base, ref_pose), u_cell(last, extended)),
+            standard_uncertainty=math.hypot(u_cell(base, ref_pose)[2], u_cell(last, extended)[2]),
             unit="mm",
         )
     informative["readback_minus_tracker_max"] = Measurement(
@@ -363,8 +395,9 @@ def analyze_couch_load(params: CouchLoadParams, data: dict[str, Any]) -> Sequenc
         standard_uncertainty=math.hypot(u_error, params.readout_resolution_mm / math.sqrt(12)),
         unit="mm",
     )
+    pooled_sd = float(np.sqrt(np.mean(repeat_sd**2)))
     informative["repeat_sd"] = Measurement(
-        value=repeat_sd, standard_uncertainty=repeat_sd / math.sqrt(2 * max(dof, 1)), unit="mm"
+        value=pooled_sd, standard_uncertainty=pooled_sd / math.sqrt(2 * max(3 * dof, 1)), unit="mm"
     )
     table = [
         {

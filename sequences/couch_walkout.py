@@ -42,15 +42,19 @@ from sequences.base import Plan, Sequence, SequenceContext, require_known_profil
 from sequences.couch_geometry import (
     FRAME,
     TrackedCouchParams,
+    extreme_measurement,
     floats,
+    max_norm_halfwidth,
     norm_uncertainty,
     project_rotation,
     read_couch_data,
     require_registration,
+    rotation_vector,
     start,
     visit,
 )
 from sequences.couch_pose_readback import CouchPose
+from sequences.uncertainty import t_coverage_factor
 
 _TG142 = "AAPM TG-142 (Klein et al., Med. Phys. 36:4197, 2009) Table III annual couch rotation isocenter"
 
@@ -261,9 +265,17 @@ def analyze_couch_walkout(params: CouchWalkoutParams, data: dict[str, Any]) -> S
     offset = a - baseline
     slope_sq = float(b @ b)
     walkout = math.sqrt(max(float(offset @ offset) - float(offset @ b) ** 2 / (1.0 + slope_sq), 0.0))
-    walkout_u = norm_uncertainty(offset, cov_a)
-    tilt = math.degrees(math.atan(math.sqrt(slope_sq)))
-    tilt_u = math.degrees(norm_uncertainty(b, cov_b))
+    # walkout is a distance (a norm): | |â| − |a| | ≤ |â − a|, so the 95.45 % quantile of the 2-D error's
+    # length is a U that holds at any true offset, zero included (where |â| is biased upward most)
+    principal = np.sqrt(np.clip(np.linalg.eigvalsh(cov_a), 0.0, None))
+    walkout_halfwidth = max_norm_halfwidth(principal[None, :], dim=2)
+    axis_fit = _axis_direction(rows, observations, anchors, anchor, measured_yaw, heights)
+    tilt_cov = axis_fit["covariance"] + np.eye(2) * view.rotation_uncertainty_rad**2
+    tilt_vec = axis_fit["tilt_rad"]
+    tilt = math.degrees(math.atan(float(np.linalg.norm(tilt_vec))))
+    tilt_principal = np.sqrt(np.clip(np.linalg.eigvalsh(tilt_cov), 0.0, None))
+    tilt_halfwidth = math.degrees(max_norm_halfwidth(tilt_principal[None, :], dim=2, dof=axis_fit["dof"]))
+    k_tilt = t_coverage_factor(axis_fit["dof"])
 
     profile = params.tolerance_profile()
     reference = "the baseline axis position" if params.baseline_axis_mm is not None else "the isocentre"
@@ -271,7 +283,7 @@ def analyze_couch_walkout(params: CouchWalkoutParams, data: dict[str, Any]) -> S
         decide(
             "walkout",
             f"distance of the couch rotation axis from {reference} at the isocentre height",
-            Measurement(value=walkout, standard_uncertainty=walkout_u, unit="mm"),
+            extreme_measurement(walkout, walkout_halfwidth, "mm"),
             profile.walkout,
             profile.rule,
         )
@@ -282,13 +294,25 @@ def analyze_couch_walkout(params: CouchWalkoutParams, data: dict[str, Any]) -> S
         "registration_rms_residual": view.registration_measurement(),
         "axis_x": Measurement(value=float(a[0]), standard_uncertainty=math.sqrt(cov_a[0, 0]), unit="mm"),
         "axis_y": Measurement(value=float(a[1]), standard_uncertainty=math.sqrt(cov_a[1, 1]), unit="mm"),
-        "axis_tilt": Measurement(value=tilt, standard_uncertainty=tilt_u, unit="deg"),
+        "axis_tilt": extreme_measurement(tilt, tilt_halfwidth, "deg"),
         "axis_tilt_xz": Measurement(
+            value=math.degrees(math.atan(tilt_vec[0])),
+            standard_uncertainty=math.degrees(math.sqrt(tilt_cov[0, 0])),
+            coverage_factor=k_tilt,
+            unit="deg",
+        ),
+        "axis_tilt_yz": Measurement(
+            value=math.degrees(math.atan(tilt_vec[1])),
+            standard_uncertainty=math.degrees(math.sqrt(tilt_cov[1, 1])),
+            coverage_factor=k_tilt,
+            unit="deg",
+        ),
+        "centre_line_tilt_xz": Measurement(
             value=math.degrees(math.atan(b[0])),
             standard_uncertainty=math.degrees(math.sqrt(cov_b[0, 0])),
             unit="deg",
         ),
-        "axis_tilt_yz": Measurement(
+        "centre_line_tilt_yz": Measurement(
             value=math.degrees(math.atan(b[1])),
             standard_uncertainty=math.degrees(math.sqrt(cov_b[1, 1])),
             unit="deg",
@@ -375,6 +399,45 @@ def analyze_couch_walkout(params: CouchWalkoutParams, data: dict[str, Any]) -> S
             "translation and rotation; k = 2",
         ],
     )
+
+
+def _axis_direction(
+    rows: list[dict[str, Any]],
+    observations: list[Any],
+    anchors: list[int],
+    anchor: np.ndarray,
+    measured_yaw: np.ndarray,
+    heights: list[int],
+) -> dict[str, Any]:
+    """Direction of the rotation axis from the tool's orientation: ΔR_k = R_k·R̄_anchorᵀ turns about it.
+
+    The rotation vector of ΔR_k is θ_k·a (a: the axis in f). Per component a straight line against θ_k,
+    with its own intercept per height (the anchor's error is common), gives a; its x and y over z are the
+    tilts toward +X and +Y. Unlike the centres at two heights, this sees a tilted axis however the axis is
+    carried (on a hexapod the isocentric axis rides with the table's vertical travel, so the centres at two
+    heights show the vertical travel's direction instead). Uncertainty: the fit residuals (couch and tracker
+    orientation scatter) with n − 2·heights − 1 dof.
+    """
+    theta, vectors, group = [], [], []
+    for i, (row, obs) in enumerate(zip(rows, observations, strict=True)):
+        theta.append(math.radians(measured_yaw[i]))
+        vectors.append(rotation_vector(obs.rotation @ anchor.T))
+        group.append(heights.index(row["height_index"]))
+    t, r, g = np.array(theta), np.array(vectors), np.array(group)
+    tc, rc = t.copy(), r.copy()
+    for h in range(len(heights)):
+        tc[g == h] -= t[g == h].mean()
+        rc[g == h] -= r[g == h].mean(axis=0)
+    sxx = float(tc @ tc)
+    slope = (tc @ rc) / sxx  # a, unnormalised
+    residual = rc - np.outer(tc, slope)
+    dof = max(len(t) - 2 * len(heights), 1)
+    sd = np.sqrt(np.sum(residual**2, axis=0) / dof)
+    u_slope = sd / math.sqrt(sxx)
+    az = float(slope[2])
+    tilt = slope[:2] / az
+    covariance = np.diag((u_slope[:2] / abs(az)) ** 2)
+    return {"tilt_rad": tilt, "covariance": covariance, "dof": float(dof)}
 
 
 def _rz(angle_deg: float) -> np.ndarray:

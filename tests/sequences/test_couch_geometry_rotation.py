@@ -58,8 +58,8 @@ def test_blind_rotation_scale_and_pivot_error_are_recovered():
     for axis, label in (("couch_rotation_deg", "yaw"), ("pitch_deg", "pitch"), ("roll_deg", "roll")):
         recovered(result.informative[f"scale_error_{label}"], 100 * scale[axis], drawn, f"scale {label} (%)")
         truth = max(abs(scale[axis] * getattr(pose, axis)) for pose in params.poses)
-        # a maximum over many readings is biased upward by the noise (selection): checked at 2U
-        recovered(verdicts[f"Δ{label}"].measured, truth, drawn, f"max |Δ{label}|", STATISTICAL)
+        # the U of a maximum is the quantile of the largest noise term: it covers at U, not 2U
+        recovered(verdicts[f"Δ{label}"].measured, truth, drawn, f"max |Δ{label}|")
     iso = params.iso_point_mm
     start = couch.true_point(iso, CouchSetpoint())
     residuals = []
@@ -68,4 +68,4 @@ def test_blind_rotation_scale_and_pivot_error_are_recovered():
         moved = couch.true_point(iso, setpoint) - start
         residuals.append(float(np.linalg.norm(moved - (expected_point(setpoint.as_dict(), iso) - start))))
     # the same for the largest residual of the compensated point
-    recovered(verdicts["Δiso"].measured, max(residuals), drawn, "max residual of the point", STATISTICAL)
+    recovered(verdicts["Δiso"].measured, max(residuals), drawn, "max residual of the point")
