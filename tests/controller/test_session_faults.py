@@ -156,7 +156,7 @@ def test_killed_dosimetry_run_resumes_from_its_last_whole_reading(tmp_path):
 
         class KillAt(ProgressSink):
             def advance(self, index, label):
-                if index == 41:  # reading 4: reset, start, beam on, *dwell* — killed inside the integration
+                if index == 63:  # reading 4: reset, start, beam on, *dwell* — killed inside the integration
                     os.kill(os.getpid(), signal.SIGKILL)
 
         run_sequence(load_rig_config(), "electrometer-leakage-reproducibility", {params!r},
@@ -174,7 +174,8 @@ def test_killed_dosimetry_run_resumes_from_its_last_whole_reading(tmp_path):
     assert restored == ["ConfigureDosimeter", "ZeroDosimeter", "Beam"]
     beam = next(r for r in records if r["kind"] == "restore" and r["message"]["type"] == "Beam")
     assert beam["message"]["on"] is False
-    assert len([r for r in records if r["kind"] == "replayed"]) == 38  # up to the checkpoint after reading 3
+    # up to the checkpoint after reading 3 (the leakage window before is 13 readings: 29 messages)
+    assert len([r for r in records if r["kind"] == "replayed"]) == 60
     result = outcome.result
     assert result is not None and result.outcome == "PASS"
     charges = [row["charge_nC"] for row in result.tables["signal"]]

@@ -36,8 +36,9 @@ def test_injected_leakage_is_measured_within_its_uncertainty(tmp_path: Path, dev
 
 @pytest.mark.parametrize(("device", "chamber", "range_name"), DEVICES)
 def test_noisy_chamber_fails_reproducibility(tmp_path: Path, device, chamber, range_name):
-    config = rig_with_chamber(chamber, relative_noise=0.01)
-    params = {**FAST, "dosimeter": device, "range": range_name, "readings": 10}
+    # 20 readings: the 99 % chi-square interval's lower bound of a 2 % chamber clears the 0.5 % limit
+    config = rig_with_chamber(chamber, relative_noise=0.02)
+    params = {**FAST, "dosimeter": device, "range": range_name, "readings": 20}
     outcome = run_sequence(
         config, "electrometer-leakage-reproducibility", params, runs_dir=tmp_path, write_report=False
     )
@@ -57,6 +58,35 @@ def test_default_chambers_pass_with_both_electrometers(tmp_path: Path):
             write_report=False,
         )
         assert outcome.result is not None and outcome.result.outcome is Outcome.PASS, outcome.summary.error
+
+
+def test_sequence_defaults_run_on_the_built_in_rig(tmp_path: Path):
+    outcome = run_sequence(
+        load_rig_config(), "electrometer-leakage-reproducibility", {}, runs_dir=tmp_path, write_report=False
+    )
+    assert outcome.result is not None, outcome.summary.error
+    assert len(outcome.result.tables["signal"]) == 20
+    assert [w["readings"] for w in outcome.result.tables["leakage"]] == [13, 13]
+
+
+def test_bias_transient_in_the_first_window_widens_the_leakage_interval(tmp_path: Path):
+    """The 6517B biases its chamber at configure: an unsettled transient lifts the *before* window. The
+    steady dark current must still lie inside the combined interval (the drift term), not be missed by a
+    tight fit of two inconsistent windows."""
+    config = rig_with_chamber(
+        "chamber_b", leakage_current_a=20e-15, bias_transient_a_per_v=2e-15, charge_noise_c=1e-16
+    )
+    params = {**FAST, "dosimeter": "electrometer_6517b", "settle_s": 300.0, "charge_resolution_c": 1e-15}
+    outcome = run_sequence(
+        config, "electrometer-leakage-reproducibility", params, runs_dir=tmp_path, write_report=False
+    )
+    assert outcome.result is not None, outcome.summary.error
+    info = outcome.result.informative
+    before, after = info["leakage_current_before"], info["leakage_current_after"]
+    assert before.value - after.value > before.expanded_uncertainty  # the windows disagree
+    leak = info["leakage_current"]
+    drift = {row["component"]: row["u_fA"] for row in outcome.result.tables["leakage_budget"]}["drift"]
+    assert drift > 0 and abs(leak.value - 20.0) <= leak.expanded_uncertainty, leak
 
 
 def test_air_from_the_room_sensor_gives_k_tp_with_provenance(tmp_path: Path):
