@@ -174,17 +174,27 @@ MC_DRAWS = 20000
 
 
 def repeatability(diff: np.ndarray, poses: np.ndarray) -> tuple[float, int]:
-    """Pooled within-pose SD of readback − commanded and its degrees of freedom (N − number of poses).
+    """Pooled within-pose SD of readback − commanded and its effective degrees of freedom.
 
     The deviation of each pose is constant over repeats; what scatters around the pose's mean is the
-    readback noise plus the controller's positioning repeatability.
+    readback noise plus the controller's positioning repeatability. The noise need not be the same at
+    every pose (a rotation's readback noise reaches the IEC translations through the lever of the pose),
+    so the degrees of freedom of the pooled variance are Welch–Satterthwaite's (GUM G.4.1):
+    ν_eff = (Σ ν_p s_p²)² / Σ ν_p s_p⁴ — N − P when every pose scatters alike, fewer when a few dominate.
     """
     labels = np.unique(poses)
-    residuals = np.concatenate([diff[poses == p] - diff[poses == p].mean() for p in labels])
-    dof = len(diff) - len(labels)
+    groups = [diff[poses == p] for p in labels]
+    dofs = np.array([len(g) - 1 for g in groups], dtype=float)
+    variances = np.array([float(np.var(g, ddof=1)) if len(g) > 1 else 0.0 for g in groups])
+    dof = int(dofs.sum())
     if dof < 1:
         return 0.0, 0
-    return float(math.sqrt(float(np.sum(residuals**2)) / dof)), dof
+    pooled = float(np.sum(dofs * variances)) / dof
+    fourth = float(np.sum(dofs * variances**2))
+    effective = (
+        dof if fourth <= 0 else min(dof, max(1, math.floor(float(np.sum(dofs * variances)) ** 2 / fourth)))
+    )
+    return math.sqrt(pooled), effective
 
 
 def max_noise_halfwidth(groups: list[tuple[int, float, int, float]], p: float = COVERAGE_P) -> float:
