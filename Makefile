@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck contracts pytest bench fuzz clean
+.PHONY: run test lint typecheck contracts pytest bench fuzz validate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ test: lint typecheck contracts pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# The full blind validation campaign (every scenario, 200 rigs each; see docs/validation.md), then the
+# "Latest full campaign" tables of docs/validation.md regenerated from it. Exits non-zero if the gate fails.
+VALIDATE_RIGS ?= 200
+validate: $(STAMP)
+	$(BIN)/hilcal validate --rigs $(VALIDATE_RIGS) --out runs/validation/full; status=$$?; \
+	$(BIN)/python -m validation.report runs/validation/full docs/validation.md && exit $$status
 
 fuzz: $(STAMP)
 	$(BIN)/python tests/fuzz/run.py

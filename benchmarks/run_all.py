@@ -1,4 +1,4 @@
-"""`make bench`: engine overhead per step and driver cost per query, side by side in one run."""
+"""`make bench`: engine overhead per step, driver cost per query and validation-campaign throughput."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_driver
 import bench_engine
+import bench_validation
 
 # Published anchors measured on this class of machine (research peers.md §3), for the ratio column.
 BLUESKY_SCAN_US = 2695.0
@@ -21,6 +22,7 @@ QCODES_DO1D_US = 254.0
 def main() -> None:
     engine = bench_engine.run()
     driver = bench_driver.run()
+    validation = bench_validation.run()
     python = f"{platform.python_implementation()} {platform.python_version()}"
     print(f"hilcal benchmarks — {python}, {platform.machine()}")
     print("\nRun engine, per step (MoveTo + ReadAxis on a zero-delay in-memory axis, journal on):")
@@ -47,10 +49,25 @@ def main() -> None:
         f"  driver, journal listening    {driver['driver_journaled_us']:8.1f} µs   "
         f"ratio {driver['ratio_journaled_vs_raw']:.2f}   (budget 1.25)"
     )
+    print(
+        f"\nValidation campaign, {validation['scenario']} rigs "
+        "(LocalCluster, single-threaded worker processes, same seeds):"
+    )
+    print(f"  1 worker               {validation['runs_per_s_1_worker']:9.2f} runs/s")
+    print(
+        f"  2 workers              {validation['runs_per_s_2_workers']:9.2f} runs/s   "
+        f"ratio {validation['ratio_2_vs_1']:.2f}"
+    )
+    print(f"  in process, no Dask    {validation['in_process_runs_per_s']:9.2f} runs/s")
+    print(
+        f"  Dask per-task overhead {validation['cluster_task_overhead_us']:9.0f} µs   "
+        f"({100 * validation['overhead_share_of_a_rig']:.2f} % of one rig)"
+    )
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (out / f"bench-{stamp}.json").write_text(json.dumps({"engine": engine, "driver": driver}, indent=2))
+    figures = {"engine": engine, "driver": driver, "validation": validation}
+    (out / f"bench-{stamp}.json").write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

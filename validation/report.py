@@ -174,3 +174,36 @@ def render_markdown(scores: Scores, gate: Gate, attrs: Mapping[str, Any] | None 
         risk_markdown(scores),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
+
+
+DOCS_BEGIN = "<!-- latest-campaign:begin (written by `make validate`; do not edit by hand) -->"
+DOCS_END = "<!-- latest-campaign:end -->"
+
+
+def update_docs(campaign_dir: Path, doc: Path) -> None:
+    """Rewrite the marked section of ``doc`` with the tables of the campaign in ``campaign_dir``."""
+    import json
+
+    from validation.scoring import gate, score
+
+    table = pd.read_parquet(campaign_dir / "campaign.parquet")
+    meta_path = campaign_dir / "campaign.json"
+    attrs = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    scores = score(table)
+    body = render_markdown(scores, gate(scores), attrs)
+    text = doc.read_text(encoding="utf-8")
+    if DOCS_BEGIN not in text or DOCS_END not in text:
+        raise ValueError(f"{doc} has no section marked {DOCS_BEGIN!r} … {DOCS_END!r}")
+    head, rest = text.split(DOCS_BEGIN, 1)
+    _, tail = rest.split(DOCS_END, 1)
+    written = attrs.get("written", "")
+    stamp = f"Campaign `{campaign_dir}`" + (f", written {written}" if written else "") + ".\n\n"
+    doc.write_text(f"{head}{DOCS_BEGIN}\n{stamp}{body}{DOCS_END}{tail}", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python -m validation.report CAMPAIGN_DIR DOC.md")
+    update_docs(Path(sys.argv[1]), Path(sys.argv[2]))
