@@ -10,7 +10,6 @@ from drivers.roles.couch import CouchSetpoint
 from sequences.couch_geometry import expected_point
 from sequences.couch_rotation import CouchRotationAccuracy, CouchRotationParams, RotationPose
 from tests.sequences.couch_world import (
-    STATISTICAL,
     CouchErrors,
     SyntheticCouch,
     blind_draw,
