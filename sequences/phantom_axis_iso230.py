@@ -14,6 +14,7 @@ deviation against target, max |deviation|, readback-vs-reference difference.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from controller.messages import AxisReading, Checkpoint, Dwell, Home, MoveTo, Re
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from geometry import AxisMounting
 from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
+from sequences.uncertainty import COVERAGE_P, t_coverage_factor, welch_satterthwaite
 
 _TG106 = "AAPM TG-106 (Das et al., Med. Phys. 35:4186, 2008) asks for verification, gives no number [R S5]"
 
@@ -53,6 +55,8 @@ PROFILES: dict[str, Iso230Profile] = {
         backlash=Tolerance(
             limit=0.2, unit="mm", source=f"suggested backlash limit, qa-tests.md W1; {_TG106}"
         ),
+        # guarded (ISO 14253-1): with simple acceptance a stage just beyond a limit can pass on noise
+        rule=DecisionRule.GUARDED,
     ),
     "vendor-spec-class": Iso230Profile(
         name="vendor-spec-class",
@@ -71,14 +75,20 @@ class Iso230Params(BaseModel):
 
     axis: str = Field(default="phantom_x", description="rig device name of the axis under test")
     targets_mm: list[float] | None = Field(
-        default=None, description="explicit targets; default: every step_mm across the travel"
+        default=None,
+        description="explicit targets; default: irregular targets about step_mm apart across the travel",
     )
-    step_mm: float = Field(default=50.0, gt=0, description="target spacing when targets_mm is not given")
+    step_mm: float = Field(
+        default=50.0, gt=0, description="largest nominal target interval when targets_mm is not given"
+    )
     runs: int = Field(default=5, ge=2, le=50, description="bidirectional runs (ISO 230-2 asks for 5)")
     overshoot_mm: float = Field(default=2.0, gt=0, le=50, description="approach overshoot before each target")
     dwell_s: float = Field(default=1.0, ge=0, le=600, description="settling time before each reading")
     reference_resolution_mm: float = Field(
-        default=0.0001, gt=0, description="reference (encoder) resolution; random term q/√12 per reading"
+        default=0.00016,
+        gt=0,
+        description="bound of one reference reading's quantization error; the default covers 0.1 µm "
+        "encoder counts reported as 0.15625 µm microsteps (Zaber encoder.pos): ±(0.05 + 0.078) µm",
     )
     reference_scale_uncertainty_um_per_m: float = Field(
         default=5.0, ge=0, description="standard uncertainty of the reference's scale (glass scale class)"
@@ -102,6 +112,33 @@ class Iso230Params(BaseModel):
         return self.profile_override or PROFILES[self.profile]
 
 
+#: Golden-ratio conjugate: the fractional parts of i·φ are spread as evenly as a short sequence can be.
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+#: Largest target offset from the uniform grid, as a fraction of the nominal interval.
+TARGET_OFFSET_FRACTION = 0.3
+#: ISO 230-2 asks for at least five target positions (and five per metre).
+MIN_TARGETS = 5
+
+
+def default_targets(low: float, high: float, step: float) -> list[float]:
+    """Irregularly spaced targets over [low, high] (ISO 230-2:2014 clause 5, Pᵢ = (i − 1)p + r).
+
+    Nominal interval p: the travel divided evenly into at least ``MIN_TARGETS`` targets no more than
+    ``step`` apart. The end targets sit on the ends of the travel; interior target i moves by
+    r = 0.3·(2·frac(i·φ) − 1)·p (φ the golden-ratio conjugate), rounded to 1 µm. The offsets are
+    deterministic (a rerun measures the same targets) yet not multiples of any common screw lead, so a
+    periodic error whose period divides the nominal interval is sampled at different phases instead of
+    being aliased to a constant (ISO 230-2:2014 Annex C).
+    """
+    count = max(math.ceil((high - low) / step - 1e-9) + 1, MIN_TARGETS)
+    pitch = (high - low) / (count - 1)
+    interior = [
+        round(low + (i + TARGET_OFFSET_FRACTION * (2.0 * ((i * _GOLDEN) % 1.0) - 1.0)) * pitch, 3)
+        for i in range(1, count - 1)
+    ]
+    return [low, *interior, high]
+
+
 class PhantomAxisIso230(Sequence[Iso230Params]):
     name = "phantom-axis-iso230"
     title = "Phantom axis positional accuracy and backlash (ISO 230-2 bidirectional)"
@@ -121,10 +158,9 @@ class PhantomAxisIso230(Sequence[Iso230Params]):
             return sorted(params.targets_mm)
         low = limits.low_mm + params.overshoot_mm
         high = limits.high_mm - params.overshoot_mm
-        count = math.floor((high - low) / params.step_mm + 1e-9) + 1
-        if count < 2:
+        if not high > low:
             raise ValueError(f"{params.axis}: travel {limits.low_mm}–{limits.high_mm} mm is too short")
-        return [round(low + i * params.step_mm, 6) for i in range(count)]
+        return default_targets(low, high, params.step_mm)
 
     def plan(self, params: Iso230Params, context: SequenceContext) -> Plan:
         axis = params.axis
@@ -171,52 +207,33 @@ def analyze_iso230(params: Iso230Params, raw: dict[str, Any] | list[dict[str, An
         raise ValueError(f"{params.axis}: the axis has no encoder reading; W1 needs an independent reference")
     targets = sorted({row["target_mm"] for row in data})
     runs = 1 + max(row["run"] for row in data)
-    deviation = {
-        (direction, target): np.array(
-            [
-                r["encoder_mm"] - r["target_mm"]
-                for r in data
-                if r["direction"] == direction and r["target_mm"] == target
-            ]
-        )
+    cells = {
+        (direction, target): [r for r in data if r["direction"] == direction and r["target_mm"] == target]
         for direction in ("up", "down")
         for target in targets
     }
-    u_res = params.reference_resolution_mm / math.sqrt(12.0)
+    for (direction, target), rows_in_cell in cells.items():
+        if len(rows_in_cell) < 2:
+            raise ValueError(
+                f"{params.axis}: target {target:g} mm approached {direction} {len(rows_in_cell)} time(s); "
+                "ISO 230-2 needs at least 2 approaches per direction for a standard deviation"
+            )
+    deviation = {key: np.array([r["encoder_mm"] - r["target_mm"] for r in rs]) for key, rs in cells.items()}
+    readback = {key: np.array([r["position_mm"] - r["encoder_mm"] for r in rs]) for key, rs in cells.items()}
+    mean = {key: float(np.mean(v)) for key, v in deviation.items()}
+    sd = {key: float(np.std(v, ddof=1)) for key, v in deviation.items()}
+    count = {key: len(v) for key, v in deviation.items()}
 
-    def stats(direction: str, target: float) -> tuple[float, float, float]:
-        values = deviation[(direction, target)]
-        n = len(values)
-        s = float(np.std(values, ddof=1)) if n > 1 else 0.0
-        return float(np.mean(values)), s, n
-
+    # ISO 230-2 statistics, exactly as the standard defines them (per-target s, max over targets)
     rows: list[dict[str, Any]] = []
-    best_b: tuple[float, float] = (-1.0, 0.0)
-    best_r: tuple[float, float] = (-1.0, 0.0)
-    tops: list[tuple[float, float]] = []
-    bottoms: list[tuple[float, float]] = []
-    reversals = []
+    reversals: list[float] = []
+    repeatabilities: list[float] = []
     for target in targets:
-        mu_up, s_up, n_up = stats("up", target)
-        mu_dn, s_dn, n_dn = stats("down", target)
-        reversal = mu_up - mu_dn
-        u_rev = math.sqrt((s_up**2 + u_res**2) / n_up + (s_dn**2 + u_res**2) / n_dn)
-        u_s_up, u_s_dn = s_up / math.sqrt(2 * (n_up - 1)), s_dn / math.sqrt(2 * (n_dn - 1))
-        candidates = [
-            (2 * s_up + 2 * s_dn + abs(reversal), math.sqrt(4 * u_s_up**2 + 4 * u_s_dn**2 + u_rev**2)),
-            (4 * s_up, 4 * u_s_up),
-            (4 * s_dn, 4 * u_s_dn),
-        ]
-        r_i = max(candidates)
-        if abs(reversal) > best_b[0]:
-            best_b = (abs(reversal), u_rev)
-        if r_i[0] > best_r[0]:
-            best_r = r_i
-        for mu, s, n, u_s in ((mu_up, s_up, n_up, u_s_up), (mu_dn, s_dn, n_dn, u_s_dn)):
-            u_mean = math.sqrt((s**2 + u_res**2) / n)
-            tops.append((mu + 2 * s, math.sqrt(u_mean**2 + 4 * u_s**2)))
-            bottoms.append((mu - 2 * s, math.sqrt(u_mean**2 + 4 * u_s**2)))
-        reversals.append((reversal, u_rev))
+        up, dn = ("up", target), ("down", target)
+        reversal = mean[up] - mean[dn]
+        r_i = max(2 * sd[up] + 2 * sd[dn] + abs(reversal), 4 * sd[up], 4 * sd[dn])
+        reversals.append(reversal)
+        repeatabilities.append(r_i)
         iec: dict[str, float] = {}
         if mounting is not None:
             point = mounting.point_at(target)
@@ -225,34 +242,59 @@ def analyze_iso230(params: Iso230Params, raw: dict[str, Any] | list[dict[str, An
             {
                 "target_mm": target,
                 **iec,
-                "mean_up_mm": mu_up,
-                "sd_up_mm": s_up,
-                "mean_down_mm": mu_dn,
-                "sd_down_mm": s_dn,
+                "mean_up_mm": mean[up],
+                "sd_up_mm": sd[up],
+                "mean_down_mm": mean[dn],
+                "sd_down_mm": sd[dn],
                 "reversal_mm": reversal,
-                "repeatability_mm": r_i[0],
-                "n_up": n_up,
-                "n_down": n_dn,
+                "repeatability_mm": r_i,
+                "n_up": count[up],
+                "n_down": count[dn],
             }
         )
-    top = max(tops)
-    bottom = min(bottoms)
+    a_value = max(mean[k] + 2 * sd[k] for k in mean) - min(mean[k] - 2 * sd[k] for k in mean)
+    b_value = max(abs(b) for b in reversals)
+    r_value = max(repeatabilities)
+    b_bar = float(np.mean(reversals))
+
+    # Uncertainty: one pooled run-to-run SD (GUM 4.2.8 / H.3) and extreme-value factors by JCGM 101 MC
+    dof_pooled = sum(n - 1 for n in count.values())
+    s_pooled = math.sqrt(sum((count[k] - 1) * sd[k] ** 2 for k in sd) / dof_pooled)
+    factors = extreme_value_factors(
+        tuple(count[("up", t)] for t in targets), tuple(count[("down", t)] for t in targets)
+    )
+    q = params.reference_resolution_mm
     span_m = (targets[-1] - targets[0]) / 1000.0
     u_scale_mm = params.reference_scale_uncertainty_um_per_m * span_m / 1000.0
-    accuracy = Measurement(
-        value=top[0] - bottom[0],
-        standard_uncertainty=math.sqrt(top[1] ** 2 + bottom[1] ** 2 + u_scale_mm**2),
+
+    def extreme(value: float, factor: float, cells: int, *type_b: float) -> Measurement:
+        """U: the 95.45 % quantile of the statistic's random error (factor × pooled SD), type B standard
+        uncertainties in quadrature (k = 2), plus the reading quantization's bound (``cells`` × q) added
+        linearly, because at low noise it does not average out."""
+        random_part = math.sqrt((factor * s_pooled) ** 2 + sum((2 * u) ** 2 for u in type_b))
+        expanded = random_part + cells * q
+        return Measurement(value=value, standard_uncertainty=expanded / 2, coverage_factor=2.0, unit="mm")
+
+    accuracy = extreme(a_value, factors.accuracy, 2, u_scale_mm)
+    repeatability = extreme(r_value, factors.repeatability, 2)
+    backlash = extreme(b_value, factors.reversal, 2)
+    max_abs_deviation = extreme(max(abs(v) for v in mean.values()), factors.mean, 1, u_scale_mm)
+    readback_means = [float(np.mean(v)) for v in readback.values()]
+    readback_max = extreme(max(abs(v) for v in readback_means), factors.mean, 1, u_scale_mm)
+
+    # mean reversal value B̄ (ISO 230-2): a plain mean, so Student t on the pooled dof (GUM G.3)
+    u_b_bar_a = s_pooled * math.sqrt(sum(1 / count[("up", t)] + 1 / count[("down", t)] for t in targets))
+    u_b_bar_a /= len(targets)
+    u_b_bar_q = 2 * q / math.sqrt(3.0)  # two readings' quantization, rectangular, not averaged down
+    u_b_bar = math.hypot(u_b_bar_a, u_b_bar_q)
+    dof_b_bar = welch_satterthwaite([u_b_bar_a, u_b_bar_q], [dof_pooled, math.inf])
+    mean_reversal = Measurement(
+        value=abs(b_bar),
+        standard_uncertainty=u_b_bar,
+        coverage_factor=t_coverage_factor(dof_b_bar),
         unit="mm",
     )
-    backlash = Measurement(value=best_b[0], standard_uncertainty=best_b[1], unit="mm")
-    repeatability = Measurement(value=best_r[0], standard_uncertainty=best_r[1], unit="mm")
-
-    mean_reversal = float(np.mean([abs(b) for b, _ in reversals]))
-    u_mean_reversal = math.sqrt(sum(u**2 for _, u in reversals)) / len(reversals)
-    slope, u_slope, intercept = _scale_error(rows, u_res, runs)
-    u_slope_total = math.hypot(u_slope, params.reference_scale_uncertainty_um_per_m * 1e-6)
-    all_dev = np.concatenate(list(deviation.values()))
-    readback = np.array([r["position_mm"] - r["encoder_mm"] for r in data])
+    scale_error, scale_residual = _scale_error(rows, params, s_pooled, dof_pooled)
 
     profile = params.tolerance_profile()
     verdicts = [
@@ -261,14 +303,10 @@ def analyze_iso230(params: Iso230Params, raw: dict[str, Any] | list[dict[str, An
         decide("B", "reversal value (backlash), max over targets", backlash, profile.backlash, profile.rule),
     ]
     informative = {
-        "mean_reversal": Measurement(value=mean_reversal, standard_uncertainty=u_mean_reversal, unit="mm"),
-        "scale_error": Measurement(value=slope * 1e6, standard_uncertainty=u_slope_total * 1e6, unit="µm/m"),
-        "max_abs_deviation": Measurement(
-            value=float(np.max(np.abs(all_dev))), standard_uncertainty=u_res, unit="mm"
-        ),
-        "readback_minus_reference_max": Measurement(
-            value=float(np.max(np.abs(readback))), standard_uncertainty=u_res, unit="mm"
-        ),
+        "mean_reversal": mean_reversal,
+        "scale_error": scale_error,
+        "max_abs_deviation": max_abs_deviation,
+        "readback_minus_reference_max": readback_max,
     }
     return SequenceResult(
         sequence=PhantomAxisIso230.name,
@@ -282,11 +320,64 @@ def analyze_iso230(params: Iso230Params, raw: dict[str, Any] | list[dict[str, An
         notes=[
             f"{runs} bidirectional runs over {len(targets)} targets, overshoot {params.overshoot_mm} mm, "
             f"dwell {params.dwell_s} s; reference: the axis's linear encoder",
-            f"straight-line fit of mean deviation: intercept {intercept * 1000:.2f} µm",
-            "uncertainties: type A from run-to-run scatter, reference resolution q/√12, "
-            "reference scale; k = 2",
+            f"straight-line fit of mean deviation: intercept {scale_error_intercept(rows) * 1000:.2f} µm, "
+            f"RMS residual {scale_residual * 1000:.2f} µm (periodic and non-linear error about the line)",
+            f"pooled run-to-run SD {s_pooled * 1000:.2f} µm ({dof_pooled} dof); U of A, R, B and the max "
+            "deviations: 95.45 % quantile of the extreme statistic's error (JCGM 101 Monte Carlo), "
+            "mean reversal and scale error: Student t (GUM G.3, G.4)",
         ],
     )
+
+
+class ExtremeValueFactors(BaseModel):
+    """Multipliers of the pooled SD giving the 95.45 % bound on the error of each extreme statistic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    accuracy: float
+    repeatability: float
+    reversal: float
+    mean: float
+
+
+@functools.lru_cache(maxsize=64)
+def extreme_value_factors(
+    n_up: tuple[int, ...], n_down: tuple[int, ...], p: float = COVERAGE_P, draws: int = 40000
+) -> ExtremeValueFactors:
+    """Pivotal Monte Carlo (JCGM 101:2008 §7) of the ISO 230-2 extreme statistics' errors.
+
+    Model: every reading is its cell's true mean plus N(0, σ²), one σ for the axis. Then for any true
+    means and backlash the errors are bounded (|max âᵢ − max aᵢ| ≤ maxᵢ |âᵢ − aᵢ|) by statistics of
+    (Zᵢ, Wᵢ) ~ (N(0, 1), χ²(nᵢ − 1)) times σ alone; dividing by the pooled SD (built from the same Wᵢ)
+    makes the ratio free of σ, so its p-quantile times the measured pooled SD is an exact coverage bound:
+
+    * B: maxᵢ |δx̄↑ᵢ − δx̄↓ᵢ|;
+    * A: max |δx̄ + 2δs| + max |δx̄ − 2δs| over targets and directions;
+    * R: maxᵢ of max(2δs↑ + 2δs↓ + |δBᵢ|, 4δs↑, 4δs↓, |δBᵢ| − 2δs↑ − 2δs↓) (Rᵢ is 4σ + |Bᵢ| when
+      both directions share σ, and R̂ᵢ − Rᵢ lies between the lower and upper of those);
+    * the largest |mean deviation|: max |δx̄|.
+    """
+    n = np.array([n_up, n_down], dtype=float).T  # (targets, 2)
+    nu = n - 1.0
+    rng = np.random.default_rng(230)
+    z = rng.standard_normal((draws, *n.shape))
+    w = rng.chisquare(np.broadcast_to(nu, (draws, *n.shape)))
+    d_mean = z / np.sqrt(n)
+    d_sd = np.sqrt(w / nu) - 1.0
+    pooled = np.sqrt(w.sum(axis=(1, 2)) / nu.sum())
+    d_rev = np.abs(d_mean[..., 0] - d_mean[..., 1])
+    e_b = d_rev.max(axis=1)
+    top = np.abs(d_mean + 2 * d_sd).max(axis=(1, 2))
+    bottom = np.abs(d_mean - 2 * d_sd).max(axis=(1, 2))
+    s_sum = 2 * d_sd[..., 0] + 2 * d_sd[..., 1]
+    e_r_cell = np.maximum.reduce([s_sum + d_rev, 4 * d_sd[..., 0], 4 * d_sd[..., 1], d_rev - s_sum])
+    e_r = e_r_cell.max(axis=1)
+    e_m = np.abs(d_mean).max(axis=(1, 2))
+
+    def q(errors: np.ndarray) -> float:
+        return float(np.quantile(errors / pooled, p))
+
+    return ExtremeValueFactors(accuracy=q(top + bottom), repeatability=q(e_r), reversal=q(e_b), mean=q(e_m))
 
 
 def _frame_statement(axis: str, mounting: AxisMounting | None) -> str:
@@ -299,17 +390,43 @@ def _frame_statement(axis: str, mounting: AxisMounting | None) -> str:
     )
 
 
-def _scale_error(rows: list[dict[str, Any]], u_res: float, runs: int) -> tuple[float, float, float]:
-    """OLS slope (mm per mm) of the bidirectional mean deviation against target, with its uncertainty."""
+def scale_error_intercept(rows: list[dict[str, Any]]) -> float:
     x = np.array([r["target_mm"] for r in rows])
     y = np.array([(r["mean_up_mm"] + r["mean_down_mm"]) / 2 for r in rows])
-    design = np.vstack([np.ones_like(x), x]).T
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    residual = y - design @ coef
-    dof = max(len(x) - 2, 1)
-    sigma2 = max(float(residual @ residual) / dof, u_res**2 / (2 * runs))
-    cov = sigma2 * np.linalg.inv(design.T @ design)
-    return float(coef[1]), float(math.sqrt(cov[1, 1])), float(coef[0])
+    return float(np.polyfit(x, y, 1)[1])
+
+
+def _scale_error(
+    rows: list[dict[str, Any]], params: Iso230Params, s_pooled: float, dof_pooled: int
+) -> tuple[Measurement, float]:
+    """OLS slope (µm/m) of the bidirectional mean deviation against target, and the fit's RMS residual (mm).
+
+    The measurand is the slope of the least-squares line through the axis's true bidirectional mean
+    deviations at the measured targets: the linear (pitch) error a compensation table would take, including
+    whatever linear share a sampled periodic error has at these targets. Its uncertainty is therefore the
+    run-to-run noise propagated through the fit (pooled SD, its dof; each bidirectional mean averages
+    2·runs readings), the reference's scale and the reading quantization (rectangular) — Student t on the
+    Welch–Satterthwaite dof (GUM G.3, G.4). The residual about the line (periodic error, non-linearity)
+    is reported beside it, not folded into U: it is not an error of this slope.
+    """
+    x = np.array([r["target_mm"] for r in rows])
+    y = np.array([(r["mean_up_mm"] + r["mean_down_mm"]) / 2 for r in rows])
+    n = np.array([r["n_up"] + r["n_down"] for r in rows], dtype=float)
+    sxx = float(np.sum((x - x.mean()) ** 2))
+    slope = float(np.sum((x - x.mean()) * (y - y.mean()))) / sxx
+    residual = y - y.mean() - slope * (x - x.mean())
+    # var(slope) = Σ ((xᵢ − x̄)/Sxx)² · var(ȳᵢ), var(ȳᵢ) = s²/nᵢ with nᵢ readings in the bidirectional mean
+    u_noise = s_pooled * math.sqrt(float(np.sum((x - x.mean()) ** 2 / n))) / sxx
+    u_quant = params.reference_resolution_mm / math.sqrt(3.0 * sxx)
+    u_ref = params.reference_scale_uncertainty_um_per_m * 1e-6
+    components = [u_noise, u_quant, u_ref]
+    u_c = math.sqrt(sum(u * u for u in components))
+    dof = welch_satterthwaite(components, [float(dof_pooled), math.inf, math.inf])
+    k = t_coverage_factor(dof) if u_c > 0 else 2.0
+    rms_residual = float(np.sqrt(np.mean(residual**2)))
+    return Measurement(
+        value=slope * 1e6, standard_uncertainty=u_c * 1e6, coverage_factor=k, unit="µm/m"
+    ), rms_residual
 
 
 DirectionName = Literal["up", "down"]

@@ -114,7 +114,8 @@ def test_killed_run_loses_nothing_and_resumes_to_the_same_verdict(tmp_path):
                 if index == 100:
                     os.kill(os.getpid(), signal.SIGKILL)
 
-        run_sequence(load_rig_config(), "phantom-axis-iso230", {{"runs": 3}},
+        # step_mm 60: six targets, 49 plan messages per run (the counts below)
+        run_sequence(load_rig_config(), "phantom-axis-iso230", {{"runs": 3, "step_mm": 60}},
                      runs_dir=Path({str(tmp_path)!r}), progress=KillAt(), run_id="killed")
         """
     )
