@@ -43,7 +43,9 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("draw", range(2))
 def test_blind_tank_misalignment_is_measured(tmp_path: Path, draw: int):
-    rng = random.Random()
+    # seeded: ±U is an honest 95 % interval now (validated over 200 blind rigs by the W2 scenario), so an
+    # unseeded draw would fail a few % of runs by design
+    rng = random.Random(draw)
     sign = lambda: rng.choice((-1.0, 1.0))  # noqa: E731
     x_level = sign() * rng.uniform(0.05, 0.4)  # X tilted toward Z: a levelling error
     z_beam = sign() * rng.uniform(0.05, 0.4)  # Z tilted toward X: off the beam axis
