@@ -60,6 +60,8 @@ ROTATIONS: Final = IEC_AXES[3:]
 #: The default profile (tg142-monthly): Δt 2 mm, Δθ 1°.
 LIMIT_MM: Final = 2.0
 LIMIT_DEG: Final = 1.0
+#: Largest rotation error drawn, as a multiple of LIMIT_DEG (see ``draw``).
+ROTATION_REACH: Final = 1.45
 
 #: The strut geometry written into the rig (so the truth and the simulated controller share the numbers,
 #: not the code): joints on radii 300/250 mm at 0/120/240° ± 12° (base) and 60/180/300° ∓ 12° (platform),
@@ -162,7 +164,7 @@ class CouchPoseReadbackScenario(Scenario):
 
     def draw(self, rng: np.random.Generator) -> Injection:
         """Strut errors as the struts of a random pose error at home: zero (15 %), or one whose translation
-        or rotation part (at random) is 0–2.2 × its limit, the other part 0–1 × its limit; readback noise
+        part is 0–2.2 × its limit (or rotation part 0–1.45 ×), the other part 0–1 × its limit; readback noise
         zero (1/3) or log-uniform 0.1 µm…50 µm and 0.00001°…0.001°."""
         injection: Injection = {}
         error = np.zeros(6)
@@ -172,7 +174,9 @@ class CouchPoseReadbackScenario(Scenario):
             if rng.random() < 0.5:
                 ratio_t *= 2.2
             else:
-                ratio_r *= 2.2
+                # The plan pitches and rolls to ±1.5° inside ±3° soft limits: a readback more than 1.5° off
+                # would report the couch outside them and the run would stop, so Δθ goes to 1.45 × 1°.
+                ratio_r *= ROTATION_REACH
             delta = np.concatenate([t_dir * ratio_t * LIMIT_MM, r_dir * ratio_r * LIMIT_DEG])
             error = struts(delta) - struts(np.zeros(6))
             error *= min(1.0, 19.0 / float(np.max(np.abs(error))))  # the simulator accepts ±20 mm
