@@ -163,6 +163,8 @@ def _client(scheduler: str | None, workers: int | None) -> tuple[Any, Callable[[
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
+        # the scheduler's HTTP server (health, metrics) on a free port, not a possibly taken 8787
+        scheduler_kwargs={"dashboard_address": ":0"},
         silence_logs=logging.ERROR,
     )
     client = distributed.Client(cluster)

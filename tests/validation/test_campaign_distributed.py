@@ -47,7 +47,7 @@ def test_validate_cli_runs_on_a_dask_scheduler_and_worker(tmp_path: Path):
     common = dict(cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     scheduler = subprocess.Popen(
         [DASK, "scheduler", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
-         "--port", "0", "--no-dashboard"],
+         "--port", "0", "--no-dashboard", "--dashboard-address", ":0"],
         **common,
     )  # fmt: skip
     worker = None
