@@ -26,4 +26,6 @@ def test_every_scenario_holds_its_claims(tmp_path: Path):
     outcome = validate(sorted(SCENARIOS), rigs=RIGS, base_seed=BASE_SEED, out_dir=tmp_path, progress=False)
     assert set(outcome.table["scenario"]) == set(SCENARIOS)
     assert outcome.scores.tasks == RIGS * len(SCENARIOS)
-    assert outcome.gate.passed, "\n".join(outcome.gate.reasons) + f"\n(report: {tmp_path / 'report.html'})"
+    if not outcome.gate.passed:
+        reasons = "\n  ".join(outcome.gate.reasons)
+        pytest.fail(f"validation gate fails:\n  {reasons}\nreport: {tmp_path / 'report.html'}", pytrace=False)
