@@ -60,7 +60,7 @@ class CouchAccuracyProfile(BaseModel):
     translation: Tolerance = Field(description="max |tracker − commanded| per axis")
     indicator: Tolerance = Field(description="max |readback − tracker|")
     reproducibility: Tolerance = Field(description="3-D 95th percentile at the reference pose")
-    rule: DecisionRule = DecisionRule.SIMPLE
+    rule: DecisionRule = DecisionRule.GUARDED
 
 
 def _same(limit: float, source: str, confidence: str, name: str, rule: DecisionRule) -> CouchAccuracyProfile:
@@ -70,16 +70,16 @@ def _same(limit: float, source: str, confidence: str, name: str, rule: DecisionR
 
 
 PROFILES: dict[str, CouchAccuracyProfile] = {
-    "tg142-monthly": _same(2.0, f"{_TG142} (non-SRS)", "[R S1]", "tg142-monthly", DecisionRule.SIMPLE),
+    "tg142-monthly": _same(2.0, f"{_TG142} (non-SRS)", "[R S1]", "tg142-monthly", DecisionRule.GUARDED),
     "tg142-monthly-srs": _same(
-        1.0, f"{_TG142} (SRS/SBRT)", "[R S1]", "tg142-monthly-srs", DecisionRule.SIMPLE
+        1.0, f"{_TG142} (SRS/SBRT)", "[R S1]", "tg142-monthly-srs", DecisionRule.GUARDED
     ),
     "tg224-proton-weekly": _same(
         1.0,
         "AAPM TG-224 (Arjomandy et al., 2019) weekly couch position (secondary summary)",
         "[R S2]",
         "tg224-proton-weekly",
-        DecisionRule.SIMPLE,
+        DecisionRule.GUARDED,
     ),
     "vendor-pps": _same(
         0.5,

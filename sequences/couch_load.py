@@ -64,7 +64,7 @@ class CouchLoadProfile(BaseModel):
     sag: Tolerance
     positioning: Tolerance = Field(description="3-D 95th percentile positioning error per payload case")
     tilt: Tolerance = Field(description="largest change of pitch or roll under load")
-    rule: DecisionRule = DecisionRule.SIMPLE
+    rule: DecisionRule = DecisionRule.GUARDED
 
 
 PROFILES: dict[str, CouchLoadProfile] = {

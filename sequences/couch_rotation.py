@@ -66,7 +66,7 @@ class CouchRotationProfile(BaseModel):
     name: str
     angle: Tolerance = Field(description="max |tracker − commanded| per rotation axis")
     isocentre: Tolerance = Field(description="max residual translation of the compensated point")
-    rule: DecisionRule = DecisionRule.SIMPLE
+    rule: DecisionRule = DecisionRule.GUARDED
 
 
 PROFILES: dict[str, CouchRotationProfile] = {

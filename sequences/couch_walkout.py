@@ -64,7 +64,7 @@ class CouchWalkoutProfile(BaseModel):
 
     name: str
     walkout: Tolerance
-    rule: DecisionRule = DecisionRule.SIMPLE
+    rule: DecisionRule = DecisionRule.GUARDED
 
 
 PROFILES: dict[str, CouchWalkoutProfile] = {

@@ -12,13 +12,10 @@ Truths (model: ``validation.scenarios.couch_truth``, the plan's visit order repl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from controller.results import DecisionRule
-from sequences.couch_accuracy import PROFILES
 from validation.scenario import Injection, Scenario, TruthValue, magnitude_uniform, signed_uniform
 from validation.scenarios import register
 from validation.scenarios.couch_truth import CouchRun, apply_couch, errors_from, point, setpoint
@@ -32,15 +29,10 @@ LABEL = {"lateral_mm": "X", "longitudinal_mm": "Y", "vertical_mm": "Z"}
 REPEATS = 3
 
 
-#: TG-142 limits under the guarded rule (ISO 14253-1): the only rule that can promise no false accept.
-GUARDED = PROFILES["tg142-monthly"].model_copy(
-    update={"name": "tg142-monthly-guarded", "rule": DecisionRule.GUARDED}
-)
 
 
 class CouchAccuracyScenario(Scenario):
     sequence = "couch-translation-accuracy"
-    params: ClassVar[Mapping[str, Any]] = {"profile_override": GUARDED.model_dump(mode="json")}
 
     def draw(self, rng: np.random.Generator) -> Injection:
         inj: Injection = {}

@@ -13,14 +13,11 @@ Truths (``couch_truth`` model, the plan's visits replayed; the couch's random sc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from controller.results import DecisionRule
 from geometry import decompose_table_top_rotation
-from sequences.couch_load import PROFILES
 from validation.scenario import Injection, Scenario, TruthValue, magnitude_uniform, signed_uniform
 from validation.scenarios import register
 from validation.scenarios.couch_truth import CouchRun, apply_couch, errors_from, point, setpoint
@@ -42,15 +39,10 @@ GRID = [
 REPEATS = 2
 
 
-#: TG-142 limits under the guarded rule (ISO 14253-1): the only rule that can promise no false accept.
-GUARDED = PROFILES["tg142-annual"].model_copy(
-    update={"name": "tg142-annual-guarded", "rule": DecisionRule.GUARDED}
-)
 
 
 class CouchLoadScenario(Scenario):
     sequence = "couch-load-positioning"
-    params: ClassVar[Mapping[str, Any]] = {"profile_override": GUARDED.model_dump(mode="json")}
 
     def draw(self, rng: np.random.Generator) -> Injection:
         inj: Injection = {

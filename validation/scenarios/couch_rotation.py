@@ -18,10 +18,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from controller.results import DecisionRule
 from geometry import decompose_table_top_rotation, wrap180
 from geometry.rotations import rot_x, rot_y, rot_z
-from sequences.couch_rotation import PROFILES
 from validation.scenario import Injection, Scenario, TruthValue, magnitude_uniform, signed_uniform
 from validation.scenarios import register
 from validation.scenarios.couch_truth import (
@@ -34,10 +32,6 @@ from validation.scenarios.couch_truth import (
 )
 
 ISO_POINT = (40.0, 100.0, 0.0)
-#: TG-142 limits under the guarded rule (ISO 14253-1): the only rule that can promise no false accept.
-GUARDED = PROFILES["tg142-monthly"].model_copy(
-    update={"name": "tg142-monthly-guarded", "rule": DecisionRule.GUARDED}
-)
 REPEATS = 2
 
 
@@ -71,7 +65,6 @@ class CouchRotationScenario(Scenario):
     sequence = "couch-rotation-accuracy"
     params: ClassVar[Mapping[str, Any]] = {
         "iso_point_mm": ISO_POINT,
-        "profile_override": GUARDED.model_dump(mode="json"),
     }
 
     def draw(self, rng: np.random.Generator) -> Injection:
