@@ -55,7 +55,7 @@ class CouchReadbackProfile(BaseModel):
     name: str
     translation: Tolerance
     rotation: Tolerance
-    rule: DecisionRule = DecisionRule.SIMPLE
+    rule: DecisionRule = DecisionRule.GUARDED
 
 
 _TG142 = "AAPM TG-142 (Klein et al., Med. Phys. 36:4197, 2009) Table II monthly couch position indicators"
