@@ -120,7 +120,7 @@ def coverage_markdown(scores: Scores) -> str:
             _fmt(c.z_bias, "%+.2f"),
             _fmt(c.z_rms, "%.2f"),
             f"{_fmt(c.mean_U, '%.3g')} {c.unit or ''}".strip(),
-            "ok" if c.ok else "**refuted**",
+            "ok" if c.ok else "**CI below claim**",
         ]
         for c in scores.coverage
     ]
@@ -180,30 +180,94 @@ DOCS_BEGIN = "<!-- latest-campaign:begin (written by `make validate`; do not edi
 DOCS_END = "<!-- latest-campaign:end -->"
 
 
-def update_docs(campaign_dir: Path, doc: Path) -> None:
-    """Rewrite the marked section of ``doc`` with the tables of the campaign in ``campaign_dir``."""
+def oc_grid(scores: Scores) -> Figure:
+    """Every verdict metric's operating characteristic as one grid of small panels (for the docs page)."""
+    keys = sorted({(b.scenario, b.metric) for b in scores.oc})
+    columns = 4
+    rows = max(1, math.ceil(len(keys) / columns))
+    figure = Figure(figsize=(3.0 * columns, 2.3 * rows))
+    for index, (scenario, metric) in enumerate(keys):
+        ax = figure.add_subplot(rows, columns, index + 1)
+        bins = [b for b in scores.oc if (b.scenario, b.metric) == (scenario, metric) and b.n > 0]
+        centres = [(b.low + (b.high if math.isfinite(b.high) else b.low + 0.1)) / 2 for b in bins]
+        ax.plot(centres, [b.p_pass for b in bins], "o-", ms=2.5, lw=1, color="tab:blue")
+        ax.fill_between(
+            centres, [b.p_pass_low for b in bins], [b.p_pass_high for b in bins], color="tab:blue", alpha=0.15
+        )
+        ax.axvline(1.0, color="tab:red", ls="--", lw=0.8)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlim(0, 2.2)
+        ax.set_title(f"{scenario}\n{metric}", fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.grid(alpha=0.3)
+    figure.supxlabel("true value / limit (red: the limit)", fontsize=8)
+    figure.supylabel("P(PASS) with 95 % interval", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def load_campaigns(campaign_dirs: list[Path]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One table (and summed metadata) from the campaigns in ``campaign_dirs`` (disjoint scenarios)."""
     import json
 
+    tables, attrs = [], []
+    for campaign_dir in campaign_dirs:
+        tables.append(pd.read_parquet(campaign_dir / "campaign.parquet"))
+        meta = campaign_dir / "campaign.json"
+        attrs.append(json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else {})
+    table = pd.concat(tables, ignore_index=True)
+    if table.duplicated(["scenario", "seed", "metric"]).any():
+        raise ValueError("the campaigns overlap: a (scenario, seed, metric) appears twice")
+    merged: dict[str, Any] = {}
+    if all("campaign" in a for a in attrs):
+        merged["campaign"] = {
+            "rigs": min(a["campaign"]["rigs"] for a in attrs),
+            "base_seed": min(a["campaign"]["base_seed"] for a in attrs),
+            "scenarios": sorted({s for a in attrs for s in a["campaign"]["scenarios"]}),
+        }
+    if all("cluster" in a for a in attrs):
+        merged["cluster"] = {
+            "tasks": sum(a["cluster"]["tasks"] for a in attrs),
+            "workers": max(a["cluster"]["workers"] for a in attrs),
+            "wall_s": sum(a["cluster"]["wall_s"] for a in attrs),
+        }
+    merged["written"] = ", ".join(str(a.get("written", "")) for a in attrs if a.get("written"))
+    return table, merged
+
+
+def update_docs(campaign_dirs: Path | list[Path], doc: Path) -> None:
+    """Rewrite the marked section of ``doc`` with the tables of the campaign(s), and its OC-curve grid.
+
+    The grid goes to ``img/validation-oc.svg`` beside ``doc``, linked from the section.
+    """
     from validation.scoring import gate, score
 
-    table = pd.read_parquet(campaign_dir / "campaign.parquet")
-    meta_path = campaign_dir / "campaign.json"
-    attrs = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    dirs = [campaign_dirs] if isinstance(campaign_dirs, Path) else list(campaign_dirs)
+    table, attrs = load_campaigns(dirs)
     scores = score(table)
     body = render_markdown(scores, gate(scores), attrs)
+    image = doc.parent / "img" / "validation-oc.svg"
+    image.parent.mkdir(parents=True, exist_ok=True)
+    image.write_text(str(_svg(oc_grid(scores))), encoding="utf-8")
+    body += (
+        "\n### Operating characteristics\n\nP(PASS) against the true value over the limit, per verdict "
+        "metric, with 95 % Clopper–Pearson intervals: a guarded rule's curve reaches 0 before the limit.\n\n"
+        f"![operating characteristic of every verdict]({image.relative_to(doc.parent)})\n"
+    )
     text = doc.read_text(encoding="utf-8")
     if DOCS_BEGIN not in text or DOCS_END not in text:
         raise ValueError(f"{doc} has no section marked {DOCS_BEGIN!r} … {DOCS_END!r}")
     head, rest = text.split(DOCS_BEGIN, 1)
     _, tail = rest.split(DOCS_END, 1)
     written = attrs.get("written", "")
-    stamp = f"Campaign `{campaign_dir}`" + (f", written {written}" if written else "") + ".\n\n"
+    names = ", ".join(f"`{d}`" for d in dirs)
+    stamp = f"Campaign {names}" + (f", written {written}" if written else "") + ".\n\n"
     doc.write_text(f"{head}{DOCS_BEGIN}\n{stamp}{body}{DOCS_END}{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":
     import sys
 
-    if len(sys.argv) != 3:
-        raise SystemExit("usage: python -m validation.report CAMPAIGN_DIR DOC.md")
-    update_docs(Path(sys.argv[1]), Path(sys.argv[2]))
+    if len(sys.argv) < 3:
+        raise SystemExit("usage: python -m validation.report CAMPAIGN_DIR [CAMPAIGN_DIR ...] DOC.md")
+    update_docs([Path(a) for a in sys.argv[1:-1]], Path(sys.argv[-1]))

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from validation.campaign import CampaignInputError, resolve_scenarios, run_tasks, validate
+from validation.report import DOCS_BEGIN, DOCS_END, update_docs
 from validation.task import run_task
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -30,6 +31,18 @@ def test_tracker_registration_campaign_writes_table_and_report(tmp_path: Path):
     assert "Operating characteristics" in html and html.count("<svg") >= 3  # 1 OC + 2 z histograms
     assert "tracker-registration" in (tmp_path / "summary.md").read_text(encoding="utf-8")
     assert outcome.gate.passed == (not outcome.gate.reasons)
+
+    # the docs section is rewritten from the campaign(s), with the OC-curve grid beside the page
+    doc = tmp_path / "docs" / "validation.md"
+    doc.parent.mkdir()
+    doc.write_text(f"# page\n\n{DOCS_BEGIN}\nOLD-SECTION\n{DOCS_END}\n\nafter\n", encoding="utf-8")
+    update_docs([tmp_path], doc)
+    text = doc.read_text(encoding="utf-8")
+    assert "OLD-SECTION" not in text and text.endswith("after\n") and "| tracker-registration | residual |" in text
+    assert "(img/validation-oc.svg)" in text
+    assert (doc.parent / "img" / "validation-oc.svg").read_text(encoding="utf-8").startswith("<svg")
+    with pytest.raises(ValueError, match="overlap"):
+        update_docs([tmp_path, tmp_path], doc)
 
     # any row is reproducible alone from its seed
     again = {r["metric"]: r for r in run_task("tracker-registration", 41)}
