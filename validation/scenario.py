@@ -66,9 +66,16 @@ class Scenario(ABC):
         raw = self.base_rig()
         raw["simulation"]["seed"] = int(seed)
         raw["simulation"]["clock"] = "virtual"
+        for device in raw["devices"].values():
+            # Transport timeouts are wall-clock even on a virtual-clock rig: a campaign sharing its cores
+            # with other work must not turn a slow reply into an errored task.
+            device["timeout_s"] = max(float(device.get("timeout_s", 1.0)), CAMPAIGN_TIMEOUT_S)
         self.apply(raw, injection)
         return RigConfig.model_validate(raw)
 
+
+#: Wall-clock transport timeout of every device of a campaign rig (seconds).
+CAMPAIGN_TIMEOUT_S = 15.0
 
 _DEFAULT_RIG: dict[str, Any] | None = None
 

@@ -38,7 +38,8 @@ def test_tracker_registration_campaign_writes_table_and_report(tmp_path: Path):
     doc.write_text(f"# page\n\n{DOCS_BEGIN}\nOLD-SECTION\n{DOCS_END}\n\nafter\n", encoding="utf-8")
     update_docs([tmp_path], doc)
     text = doc.read_text(encoding="utf-8")
-    assert "OLD-SECTION" not in text and text.endswith("after\n") and "| tracker-registration | residual |" in text
+    assert "OLD-SECTION" not in text and text.endswith("after\n")
+    assert "| tracker-registration | residual |" in text
     assert "(img/validation-oc.svg)" in text
     assert (doc.parent / "img" / "validation-oc.svg").read_text(encoding="utf-8").startswith("<svg")
     with pytest.raises(ValueError, match="overlap"):
