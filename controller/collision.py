@@ -315,6 +315,7 @@ def check_path(
     envelope: CouchEnvelope,
     max_step_mm: float = 2.0,
     device: str = "couch",
+    end_inside: bool = True,
 ) -> int:
     """Check the straight path in IEC parameters from ``start`` to ``end``; returns the samples checked.
 
@@ -323,8 +324,9 @@ def check_path(
     couch left just outside can always move back in). ``steps`` is a minimum; more are used when needed to
     keep every envelope point's travel between samples under ``max_step_mm``, and finer still when the
     start sits closer to a volume than its clearance plus half a step (so a couch parked near a volume can
-    always be moved away). Raises ``LimitViolation`` or ``CollisionError``, each naming the limit or volume
-    and by how much.
+    always be moved away). ``end_inside=False`` is for an intermediate leg of a longer path: its end may
+    still lie outside a limit, no further than its start (the final leg's end must be inside). Raises
+    ``LimitViolation`` or ``CollisionError``, each naming the limit or volume and by how much.
     """
     if not (max_step_mm > 0 and math.isfinite(max_step_mm)):
         raise ValueError(f"max_step_mm must be positive and finite, got {max_step_mm!r}")
@@ -337,7 +339,7 @@ def check_path(
     fractions = np.linspace(0.0, 1.0, count + 1)
     samples = first + np.outer(fractions, last - first)
     samples[-1] = last  # the end is the commanded pose itself, not first + 1.0·(last − first) ± rounding
-    _check_limits(samples, fractions, limits, device)
+    _check_limits(samples, fractions, limits, device, end_inside=end_inside)
     if not volumes:
         return count + 1
     allowance = length / count / 2.0
@@ -391,7 +393,12 @@ def _refine_near_start(
 
 
 def _check_limits(
-    samples: Array, fractions: Array, limits: Mapping[str, tuple[float, float]], device: str
+    samples: Array,
+    fractions: Array,
+    limits: Mapping[str, tuple[float, float]],
+    device: str,
+    *,
+    end_inside: bool = True,
 ) -> None:
     for index, axis in enumerate(COUCH_AXES):
         if axis not in limits:
@@ -401,7 +408,7 @@ def _check_limits(
         quantity, _, unit = axis.rpartition("_")
         quantity = quantity.replace("_", " ")
         end = float(values[-1])
-        if not low <= end <= high:
+        if end_inside and not low <= end <= high:
             raise LimitViolation(device, f"target {quantity}", end, low, high, unit)
         excess = np.maximum(values - high, low - values)
         allowed = max(float(excess[0]), 0.0)
@@ -426,9 +433,17 @@ def check_waypoints(
     if len(waypoints) < 2:
         raise ValueError("a path needs at least two waypoints")
     checked = 0
-    for a, b in itertools.pairwise(waypoints):
+    legs = list(itertools.pairwise(waypoints))
+    for index, (a, b) in enumerate(legs):
         checked += check_path(
-            a, b, volumes, limits, envelope=envelope, max_step_mm=max_step_mm, device=device
+            a,
+            b,
+            volumes,
+            limits,
+            envelope=envelope,
+            max_step_mm=max_step_mm,
+            device=device,
+            end_inside=index == len(legs) - 1,
         )
     return checked
 

@@ -234,8 +234,22 @@ def test_limits_are_checked_at_the_end_and_along_the_path() -> None:
         check_path(CouchSetpoint(), CouchSetpoint(lateral_mm=260.0), (), SOFT, envelope=ENVELOPE)
     # a couch left just outside may move back in ...
     check_path(CouchSetpoint(lateral_mm=251.0), CouchSetpoint(lateral_mm=0.0), (), SOFT, envelope=ENVELOPE)
+    # ... also along the positioner's own interpolation, whose first waypoints are still outside ...
+    check_waypoints(
+        [CouchSetpoint(pitch_deg=3.5), CouchSetpoint(pitch_deg=3.2), CouchSetpoint(pitch_deg=0.0)],
+        (),
+        {"pitch_deg": (-3.0, 3.0)},
+        envelope=ENVELOPE,
+    )
+    with pytest.raises(LimitViolation, match=r"pitch at \d+% of the path 3\.\d+ deg is outside"):
+        check_waypoints(  # ... but never further out than it already was
+            [CouchSetpoint(pitch_deg=3.5), CouchSetpoint(pitch_deg=3.8), CouchSetpoint(pitch_deg=0.0)],
+            (),
+            {"pitch_deg": (-3.0, 3.0)},
+            envelope=ENVELOPE,
+        )
     # ... but a path through waypoints may not bulge further out on the way
-    with pytest.raises(LimitViolation, match="pitch at 100% of the path|target pitch"):
+    with pytest.raises(LimitViolation, match=r"pitch at \d+% of the path|target pitch"):
         check_waypoints(
             [CouchSetpoint(), CouchSetpoint(pitch_deg=6.0), CouchSetpoint()], (), SOFT, envelope=ENVELOPE
         )
