@@ -218,11 +218,15 @@ def run(
         _print_outcome(outcome)
         return outcome
 
-    if plan is None:
-        console.print(f"{where}; one sequence")
-        raise typer.Exit(_exit_code(run_step(steps)))
-    console.print(f"{where}; session [bold]{plan.name}[/bold] with {len(plan.steps)} steps")
-    index, outcomes = run_session(plan, config, run_step, runs_dir)
+    try:
+        if plan is None:
+            console.print(f"{where}; one sequence")
+            raise typer.Exit(_exit_code(run_step(steps)))
+        console.print(f"{where}; session [bold]{plan.name}[/bold] with {len(plan.steps)} steps")
+        index, outcomes = run_session(plan, config, run_step, runs_dir)
+    except ConfigError as err:  # the rig could not be built: bad input, nothing was run or left behind
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from err
     table = Table(title=f"Session {plan.name}")
     for column in ("Step", "Sequence", "Device", "Verdict", "Run directory"):
         table.add_column(column)

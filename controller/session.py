@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from controller.collision import CollisionGuard
 from controller.config import RigConfig, TrackerRegistrationConfig
 from controller.engine import RunEngine, dry_run, reading_from_record
-from controller.errors import HilcalError, RunAborted
+from controller.errors import ConfigError, HilcalError, RunAborted
 from controller.interlocks import AxisLimits, PathCheck, SafetyEnvelope
 from controller.journal import Journal, read_journal
 from controller.results import RunSummary, SequenceResult
@@ -225,6 +225,8 @@ def run_sequence(
 ) -> RunOutcome:
     """Run one sequence end to end; never raises for a device fault (the outcome records it).
 
+    A rig that cannot be built raises ``ConfigError`` before any run directory exists.
+
     ``on_rig_ready`` is called with the live rig after it is built and before anything is sent: an
     acceptance test uses it to reach the simulated world and inject errors or faults.
     """
@@ -234,7 +236,15 @@ def run_sequence(
     parsed: BaseModel = params if isinstance(params, BaseModel) else sequence.parse_params(params or {})
     run_id = run_id or new_run_id()
     run_dir = runs_dir / run_id
-    run_dir.mkdir(parents=True, exist_ok=False)
+    # Rig problems (unknown driver, bad params, a port that is not there) are bad input: found before a
+    # run directory exists, so none is left behind that review or resume would have to reject.
+    rig = build_rig(rig_config, rig_source)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    except OSError as err:
+        rig.close()
+        problem = f"{runs_dir}: cannot create the run directory ({err.strerror})"
+        raise ConfigError("--runs-dir", [problem]) from err
     manifest = {
         "run_id": run_id,
         "sequence": sequence.name,
@@ -251,7 +261,7 @@ def run_sequence(
         )
         manifest["air_entry"] = stamped.model_dump(mode="json")  # a resume keeps the original entry time
     _write_json(run_dir / MANIFEST, manifest)
-    return _execute(run_dir, manifest, rig_config, parsed, progress, write_report, None, on_rig_ready)
+    return _execute(run_dir, manifest, rig, parsed, progress, write_report, None, on_rig_ready)
 
 
 def replay_prefix(messages: dict[int, dict[str, Any]]) -> list[int]:
@@ -306,13 +316,14 @@ def resume_run(
         elif record["kind"] == "replayed":
             messages[record["index"]] = record["message"]
     replay = [(messages[i], readings.get(i)) for i in replay_prefix(messages)]
-    return _execute(run_dir, manifest, rig_config, params, progress, write_report, replay, on_rig_ready)
+    rig = build_rig(rig_config, manifest.get("rig_source", "rig"))
+    return _execute(run_dir, manifest, rig, params, progress, write_report, replay, on_rig_ready)
 
 
 def _execute(
     run_dir: Path,
     manifest: dict[str, Any],
-    rig_config: RigConfig,
+    rig: Rig,
     params: BaseModel,
     progress: ProgressSink | None,
     write_report: bool,
@@ -326,7 +337,7 @@ def _execute(
     state: Literal["completed", "aborted", "faulted"] = "faulted"
     error: str | None = None
     results: list[SequenceResult] = []
-    rig = build_rig(rig_config, manifest.get("rig_source", "rig"))
+    rig_config = rig.config
     journal = Journal(run_dir, rig.clock)
     clock_start = rig.clock.now()
     try:

@@ -155,7 +155,16 @@ def build_rig(config: RigConfig, source: str = "rig") -> Rig:
     try:
         for name, (spec, params) in parsed.items():
             device = config.devices[name]
-            by_role[device.role][name] = spec.build(name, device.port, params, pool, clock)
+            try:
+                by_role[device.role][name] = spec.build(name, device.port, params, pool, clock)
+            except ConfigError:
+                raise
+            except Exception as err:  # a port that is not there, no VISA library, a missing ROM …
+                problems.append(
+                    f"devices.{name}: cannot open it on port {device.port!r}: {type(err).__name__}: {err}"
+                )
+        if problems:
+            raise ConfigError(source, problems)
     except BaseException:
         pool.close()
         if simulation is not None:
