@@ -18,7 +18,7 @@ from typing import Any
 from transitions import Machine
 
 from controller.devices import DeviceSet
-from controller.errors import PreflightError, RunAborted
+from controller.errors import PreflightError, RunAborted, describe_error
 from controller.interlocks import SafetyEnvelope
 from controller.journal import Journal
 from controller.messages import (
@@ -176,7 +176,7 @@ class RunEngine:
             self.abort()
             raise RunAborted(str(err) or "operator interrupt") from err
         except BaseException as err:
-            self.journal.append("fault", durable=True, index=index, error=f"{type(err).__name__}: {err}")
+            self.journal.append("fault", durable=True, index=index, error=describe_error(err))
             self._stop_everything(f"fault: {type(err).__name__}")
             self.fault()
             raise
@@ -188,7 +188,14 @@ class RunEngine:
             raise RunAborted("abort requested")
         self.envelope.check(message)
         self.journal.append("msg", index=index, message=message_to_record(message))
-        response = self._dispatch[type(message)](message)
+        try:
+            response = self._dispatch[type(message)](message)
+        except Exception as err:
+            # A transport names its port's first device; a chain shares a port. Name the one really used.
+            device = getattr(message, "device", None)
+            if isinstance(device, str) and device and not str(err).startswith(f"{device}:"):
+                err.add_note(f"rig device {device!r}, {type(message).__name__}")
+            raise
         if response is not None:
             self.journal.append("reading", index=index, reading=to_record(response))
         return response

@@ -50,3 +50,9 @@ def _expectation(message: str) -> str:
         if text.startswith(lead):
             text = text[len(lead) :]
     return text
+
+
+def describe_error(err: BaseException) -> str:
+    """``Type: message`` and any notes (such as the rig device it happened on), for journal and summary."""
+    notes = "".join(f" ({note})" for note in getattr(err, "__notes__", ()))
+    return f"{type(err).__name__}: {err}{notes}"

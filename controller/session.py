@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from controller.collision import CollisionGuard
 from controller.config import RigConfig, TrackerRegistrationConfig
 from controller.engine import RunEngine, dry_run, reading_from_record
-from controller.errors import ConfigError, HilcalError, RunAborted
+from controller.errors import ConfigError, HilcalError, RunAborted, describe_error
 from controller.interlocks import AxisLimits, PathCheck, SafetyEnvelope
 from controller.journal import Journal, read_journal
 from controller.results import RunSummary, SequenceResult
@@ -388,7 +388,7 @@ def _execute(
     except RunAborted as err:
         state, error = "aborted", str(err)
     except Exception as err:
-        state, error = "faulted", f"{type(err).__name__}: {err}"
+        state, error = "faulted", describe_error(err)
         journal.append(
             "error", durable=True, error=error, expected=isinstance(err, HilcalDriverError | HilcalError)
         )

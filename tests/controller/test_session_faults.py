@@ -183,3 +183,20 @@ def test_killed_dosimetry_run_resumes_from_its_last_whole_reading(tmp_path):
     assert max(charges) - min(charges) < 0.01 * max(
         charges
     )  # the redone reading is whole, not a stitched half
+
+
+def test_a_timeout_on_a_shared_chain_names_the_rig_device_not_the_port_owner(tmp_path):
+    """phantom_x opened the chain's port first, so the transport is labelled phantom_x; the Y arm timed out."""
+    outcome = run_sequence(
+        load_rig_config(),
+        "phantom-axis-iso230",
+        {"axis": "phantom_y", "runs": 2},
+        runs_dir=tmp_path,
+        write_report=False,
+        on_rig_ready=_inject("truncate", 40),
+    )
+    error = outcome.summary.error or ""
+    assert outcome.summary.state == "faulted"
+    assert "TransportTimeout" in error and "rig device 'phantom_y'" in error
+    fault = next(r for r in journal_of(outcome.run_dir) if r["kind"] == "fault")
+    assert "rig device 'phantom_y'" in fault["error"]
