@@ -94,6 +94,9 @@ class RunEngine:
         self._pause_requested = threading.Event()
         self._resume_requested = threading.Event()
         self._abort_requested = threading.Event()
+        #: Whether this run ever asked for the beam: only then does a safe stop switch it off (on a real
+        #: rig that is a prompt to the operator, which a run that never used the beam must not raise).
+        self._beam_requested = False
         self.machine = Machine(
             model=self,
             states=STATES,
@@ -240,6 +243,7 @@ class RunEngine:
         return CouchReading(message.device, couch.read_setpoint(), self.clock.now())
 
     def _beam(self, message: Beam) -> None:
+        self._beam_requested = True
         if message.on:
             self.devices.beam.beam_on(message.dose_rate_gy_per_min)
         else:
@@ -260,17 +264,19 @@ class RunEngine:
 
     # -- safe state ----------------------------------------------------------------------------
     def _stop_everything(self, reason: str) -> None:
-        """Stop every device that may be moving, and the beam; record each outcome; never raise."""
+        """Stop every device that may be moving, and the beam if the run used it; record each; never raise."""
         for name, device in self.devices.moving_devices():
             try:
                 device.stop()
                 self.journal.append("safe_stop", device=name, reason=reason, ok=True, state=device.state)
             except Exception as err:
                 self.journal.append("safe_stop", device=name, reason=reason, ok=False, error=str(err))
-        try:
-            self.devices.beam.beam_off()
-        except Exception as err:
-            self.journal.append("safe_stop", device="beam", reason=reason, ok=False, error=str(err))
+        if self._beam_requested:
+            try:
+                self.devices.beam.beam_off()
+                self.journal.append("safe_stop", device="beam", reason=reason, ok=True)
+            except Exception as err:
+                self.journal.append("safe_stop", device="beam", reason=reason, ok=False, error=str(err))
         self.journal.sync()
 
     def _journal_state(self) -> None:

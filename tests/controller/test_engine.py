@@ -11,7 +11,7 @@ from controller.engine import ReplayMismatch, RunEngine, dry_run
 from controller.errors import PreflightError, RunAborted
 from controller.interlocks import SafetyEnvelope
 from controller.journal import Journal, read_journal
-from controller.messages import AxisReading, Checkpoint, Dwell, Home, MoveTo, ReadAxis
+from controller.messages import AxisReading, Beam, Checkpoint, Dwell, Home, MoveTo, ReadAxis
 from drivers.errors import LimitViolation
 from drivers.testing import InstantAxis
 
@@ -154,3 +154,36 @@ def test_replay_refuses_a_plan_that_diverges_from_the_journal(tmp_path, step_clo
     with pytest.raises(ReplayMismatch, match="99.0"):
         engine.run(_plan([10.0]), replay=replay)
     assert ("move", 10.0) not in axis.commands
+
+
+class _CountingBeam:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def beam_on(self, dose_rate_gy_per_min: float) -> None:
+        self.calls.append("on")
+
+    def beam_off(self) -> None:
+        self.calls.append("off")
+
+
+def _faulting_plan(with_beam: bool):
+    yield Home("x")
+    if with_beam:
+        yield Beam(on=True, dose_rate_gy_per_min=1.0)
+    yield MoveTo("x", 10.0)
+    yield MoveTo("x", 20.0)
+
+
+@pytest.mark.parametrize(("with_beam", "calls"), [(False, []), (True, ["on", "off"])])
+def test_a_fault_switches_the_beam_off_only_if_the_run_used_it(tmp_path, step_clock, with_beam, calls):
+    """On a real rig beam_off is a prompt to the operator: a phantom-only run must not raise it."""
+    axis = InstantAxis("x", fail_on_move=2)
+    axis.connect()
+    beam = _CountingBeam()
+    journal = Journal(tmp_path, step_clock)
+    engine = RunEngine(DeviceSet(positioners={"x": axis}, beam=beam), step_clock, journal, _envelope())
+    with pytest.raises(Exception):  # noqa: B017 - the axis's injected fault, whatever its type
+        engine.run(_faulting_plan(with_beam))
+    journal.close()
+    assert engine.state == "faulted" and beam.calls == calls
