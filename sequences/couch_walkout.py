@@ -416,7 +416,7 @@ def _axis_direction(
     tilts toward +X and +Y. Unlike the centres at two heights, this sees a tilted axis however the axis is
     carried (on a hexapod the isocentric axis rides with the table's vertical travel, so the centres at two
     heights show the vertical travel's direction instead). Uncertainty: the fit residuals (couch and tracker
-    orientation scatter) with n − 2·heights − 1 dof.
+    orientation scatter) with n − 2·heights − 1 dof, the larger of the classical and the HC3 slope error.
     """
     theta, vectors, group = [], [], []
     for i, (row, obs) in enumerate(zip(rows, observations, strict=True)):
@@ -433,7 +433,13 @@ def _axis_direction(
     residual = rc - np.outer(tc, slope)
     dof = max(len(t) - 2 * len(heights), 1)
     sd = np.sqrt(np.sum(residual**2, axis=0) / dof)
-    u_slope = sd / math.sqrt(sxx)
+    # The scatter is not the same at every angle (the couch's own tilt scatter per leg, backlash on
+    # reversal): take the larger of the classical and the heteroscedasticity-consistent (HC3, MacKinnon &
+    # White, J. Econometrics 29:305, 1985) standard error of each slope.
+    sizes = np.array([np.sum(g == group_index) for group_index in g], dtype=float)
+    leverage = np.clip(tc**2 / sxx + 1.0 / sizes, 0.0, 0.99)
+    hc3 = np.sqrt(np.sum((tc[:, None] * residual / (1.0 - leverage)[:, None]) ** 2, axis=0)) / sxx
+    u_slope = np.maximum(sd / math.sqrt(sxx), hc3)
     az = float(slope[2])
     tilt = slope[:2] / az
     covariance = np.diag((u_slope[:2] / abs(az)) ** 2)
