@@ -186,7 +186,7 @@ def test_killed_dosimetry_run_resumes_from_its_last_whole_reading(tmp_path):
 
 
 def test_a_timeout_on_a_shared_chain_names_the_rig_device_not_the_port_owner(tmp_path):
-    """phantom_x opened the chain's port first, so the transport is labelled phantom_x; the Y arm timed out."""
+    """phantom_x opened the shared port first, so its transport is labelled phantom_x; the Y arm timed out."""
     outcome = run_sequence(
         load_rig_config(),
         "phantom-axis-iso230",
