@@ -293,18 +293,20 @@ def resume_run(
     """
     from sequences import get_sequence
 
-    manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
-    if (run_dir / RESULTS).exists():
-        raise HilcalError(f"{run_dir}: the run already ended ({RESULTS} exists); nothing to resume")
-    sequence = get_sequence(manifest["sequence"])
-    params = sequence.parse_params(manifest["params"], f"{run_dir / MANIFEST} params")
-    rig_config = RigConfig.model_validate(manifest["rig"])
+    try:
+        manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise HilcalError(f"{run_dir / MANIFEST}: cannot read the run's manifest ({err})") from err
     integrity = verify_run(run_dir)
     if not integrity.ok:
         raise HilcalError(
             f"{run_dir}: refusing to resume, the run's records are not as written: "
             + "; ".join(integrity.problems)
         )
+    _set_aside_aborted_summary(run_dir)
+    sequence = get_sequence(manifest["sequence"])
+    params = sequence.parse_params(manifest["params"], f"{run_dir / MANIFEST} params")
+    rig_config = RigConfig.model_validate(manifest["rig"])
     contents = read_journal(run_dir / "journal.jsonl")
     messages: dict[int, dict[str, Any]] = {}
     readings: dict[int, Any] = {}
@@ -318,6 +320,25 @@ def resume_run(
     replay = [(messages[i], readings.get(i)) for i in replay_prefix(messages)]
     rig = build_rig(rig_config, manifest.get("rig_source", "rig"))
     return _execute(run_dir, manifest, rig, params, progress, write_report, replay, on_rig_ready)
+
+
+def _set_aside_aborted_summary(run_dir: Path) -> None:
+    """A run the operator aborted (Ctrl-C, SIGTERM) may be resumed; one that completed or faulted may not.
+
+    The aborted run's summary is kept beside the journal as ``results.aborted-<n>.json``; the journal,
+    which holds everything, is only ever appended to.
+    """
+    results = run_dir / RESULTS
+    if not results.exists():
+        return
+    try:
+        ended = json.loads(results.read_text(encoding="utf-8")).get("state")
+    except (OSError, ValueError) as err:
+        raise HilcalError(f"{results}: cannot read it ({err}); nothing to resume") from err
+    if ended != "aborted":
+        raise HilcalError(f"{run_dir}: the run already ended {ended} ({RESULTS} exists); nothing to resume")
+    number = 1 + sum(1 for _ in run_dir.glob("results.aborted-*.json"))
+    results.replace(run_dir / f"results.aborted-{number}.json")
 
 
 def _execute(

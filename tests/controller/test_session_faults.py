@@ -10,7 +10,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from controller.config import load_rig_config
+from controller.errors import HilcalError
 from controller.journal import read_journal
 from controller.review import summarize_journal
 from controller.session import resume_run, run_sequence
@@ -200,3 +203,31 @@ def test_a_timeout_on_a_shared_chain_names_the_rig_device_not_the_port_owner(tmp
     assert "TransportTimeout" in error and "rig device 'phantom_y'" in error
     fault = next(r for r in journal_of(outcome.run_dir) if r["kind"] == "fault")
     assert "rig device 'phantom_y'" in fault["error"]
+
+
+def test_a_run_aborted_by_the_operator_can_be_resumed_and_its_summary_is_kept(tmp_path):
+    from controller.session import ProgressSink
+    from controller.verify import verify_run
+
+    class InterruptAt(ProgressSink):
+        def advance(self, index, label):
+            if index == 60:
+                raise KeyboardInterrupt  # Ctrl-C, or SIGTERM as the CLI maps it
+
+    aborted = run_sequence(
+        load_rig_config(),
+        "phantom-axis-iso230",
+        {"runs": 3},
+        runs_dir=tmp_path,
+        write_report=False,
+        progress=InterruptAt(),
+    )
+    assert aborted.summary.state == "aborted"
+    outcome = resume_run(aborted.run_dir, write_report=False)
+    assert outcome.summary.state == "completed", outcome.summary.error
+    kept = json.loads((aborted.run_dir / "results.aborted-1.json").read_text(encoding="utf-8"))
+    assert kept["state"] == "aborted"
+    assert any(r["kind"] == "replayed" for r in journal_of(aborted.run_dir))
+    assert verify_run(aborted.run_dir).ok
+    with pytest.raises(HilcalError, match="already ended completed"):
+        resume_run(aborted.run_dir, write_report=False)
