@@ -22,8 +22,6 @@ from validation.scenario import Injection, Scenario, TruthValue, magnitude_unifo
 from validation.scenarios import register
 from validation.scenarios.couch_truth import CouchRun, apply_couch, errors_from, point, setpoint
 
-#: Knobs of the simulated hexapod beyond the original set, once the simulator has them.
-SUPPORTED: tuple[str, ...] = ("rotation_axis_tilt_deg", "load_tilt_deg_per_kg")
 PAYLOADS = (0.0, 80.0, 135.0)
 GRID = [
     setpoint(),
@@ -59,13 +57,12 @@ class CouchLoadScenario(Scenario):
         inj["true_noise_deg"] = magnitude_uniform(rng, 0.1)
         inj["readback_noise_mm"] = magnitude_uniform(rng, 0.005)
         inj["marker_noise_rms_mm"] = float(rng.uniform(0.03, 0.3))
-        if "load_tilt_deg_per_kg" in SUPPORTED:
-            inj["load_tilt_x_deg_per_kg"] = signed_uniform(rng, 0.015)  # 135 kg: 0 … 2°
-            inj["load_tilt_y_deg_per_kg"] = signed_uniform(rng, 0.015)
+        inj["load_tilt_x_deg_per_kg"] = signed_uniform(rng, 0.015)  # 135 kg: 0 … 2°
+        inj["load_tilt_y_deg_per_kg"] = signed_uniform(rng, 0.015)
         return inj
 
     def apply(self, raw_rig: dict[str, Any], injection: Injection) -> None:
-        apply_couch(raw_rig, injection, SUPPORTED)
+        apply_couch(raw_rig, injection)
 
     def truth(self, injection: Injection) -> dict[str, TruthValue]:
         run = CouchRun(errors_from(injection))

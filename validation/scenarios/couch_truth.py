@@ -179,7 +179,7 @@ def errors_from(injection: Mapping[str, float]) -> CouchErrorModel:
     )
 
 
-def rig_errors(injection: Mapping[str, float], supported: Iterable[str] = ()) -> dict[str, object]:
+def rig_errors(injection: Mapping[str, float]) -> dict[str, object]:
     """The ``errors`` section of the couch hexapod for an injection (only non-zero knobs are written)."""
     out: dict[str, object] = {}
     scale = {a: injection[f"scale_{a}"] for a in AXES if injection.get(f"scale_{a}")}
@@ -204,9 +204,9 @@ def rig_errors(injection: Mapping[str, float], supported: Iterable[str] = ()) ->
             out[key] = injection[key]
     if injection.get("walkout_x_mm") or injection.get("walkout_y_mm"):
         out["walkout_mm"] = [injection.get("walkout_x_mm", 0.0), injection.get("walkout_y_mm", 0.0)]
-    if "rotation_axis_tilt_deg" in supported and "axis_tilt_x_deg" in injection:
+    if "axis_tilt_x_deg" in injection:
         out["rotation_axis_tilt_deg"] = [injection["axis_tilt_x_deg"], injection["axis_tilt_y_deg"]]
-    if "load_tilt_deg_per_kg" in supported and "load_tilt_x_deg_per_kg" in injection:
+    if "load_tilt_x_deg_per_kg" in injection:
         out["load_tilt_deg_per_kg"] = [
             injection["load_tilt_x_deg_per_kg"],
             injection["load_tilt_y_deg_per_kg"],
@@ -214,13 +214,11 @@ def rig_errors(injection: Mapping[str, float], supported: Iterable[str] = ()) ->
     return out
 
 
-def apply_couch(
-    raw_rig: dict[str, object], injection: Mapping[str, float], supported: Iterable[str] = ()
-) -> None:
+def apply_couch(raw_rig: dict[str, object], injection: Mapping[str, float]) -> None:
     """Write the couch errors and the tracker noise of an injection into a rig file's data."""
     sim = raw_rig["simulation"]
     assert isinstance(sim, dict)
     hexapod = sim["hexapods"]["couch_hexapod"]
-    hexapod["errors"] = {**hexapod.get("errors", {}), **rig_errors(injection, supported)}
+    hexapod["errors"] = {**hexapod.get("errors", {}), **rig_errors(injection)}
     if "marker_noise_rms_mm" in injection:
         sim["trackers"]["tracker"]["marker_noise_rms_mm"] = injection["marker_noise_rms_mm"]

@@ -18,9 +18,6 @@ from validation.scenario import Injection, Scenario, TruthValue, magnitude_unifo
 from validation.scenarios import register
 from validation.scenarios.couch_truth import apply_couch
 
-#: Knobs of the simulated hexapod beyond the original set, once the simulator has them.
-SUPPORTED: tuple[str, ...] = ("rotation_axis_tilt_deg", "load_tilt_deg_per_kg")
-
 
 class CouchWalkoutScenario(Scenario):
     sequence = "couch-rotation-walkout"
@@ -41,13 +38,12 @@ class CouchWalkoutScenario(Scenario):
             "readback_noise_deg": magnitude_uniform(rng, 0.002),
             "marker_noise_rms_mm": float(rng.uniform(0.03, 0.3)),
         }
-        if "rotation_axis_tilt_deg" in SUPPORTED:
-            inj["axis_tilt_x_deg"] = signed_uniform(rng, 1.0)
-            inj["axis_tilt_y_deg"] = signed_uniform(rng, 1.0)
+        inj["axis_tilt_x_deg"] = signed_uniform(rng, 1.0)
+        inj["axis_tilt_y_deg"] = signed_uniform(rng, 1.0)
         return inj
 
     def apply(self, raw_rig: dict[str, Any], injection: Injection) -> None:
-        apply_couch(raw_rig, injection, SUPPORTED)
+        apply_couch(raw_rig, injection)
 
     def truth(self, injection: Injection) -> dict[str, TruthValue]:
         d = np.array([injection["walkout_x_mm"], injection["walkout_y_mm"], 0.0])
