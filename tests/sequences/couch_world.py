@@ -255,8 +255,20 @@ def recovered(measured: Any, truth: float, drawn: dict[str, Any], what: str, cov
 
 
 def blind_draw() -> tuple[np.random.Generator, Any]:
-    """A fresh, unseeded generator per test run, and the ``random`` source the test draws errors from."""
+    """The generator and the ``random`` source a blind test draws its errors from.
+
+    Seeded (``HILCAL_BLIND_SEED``, default fixed) so CI is deterministic: one draw checked at k = 2 fails
+    about 5 % of the time by design, and coverage over many draws is the validation campaign's job
+    (``hilcal validate``, docs/validation.md). Set the variable to explore other draws by hand.
+    """
     import random
 
-    draw = random.Random()
+    draw = random.Random(blind_seed())
     return np.random.default_rng(draw.randrange(2**63)), draw
+
+
+def blind_seed() -> int:
+    """``HILCAL_BLIND_SEED`` if set, else a fixed seed (see ``blind_draw``)."""
+    import os
+
+    return int(os.environ.get("HILCAL_BLIND_SEED", "20261203"))
