@@ -43,6 +43,11 @@ _NUMBER_CHARS: Final = frozenset("0123456789+-.eE")
 _HEX_CHARS: Final = frozenset("0123456789abcdefABCDEF")
 _COMMAND_CHARS: Final = frozenset(chr(c) for c in range(0x20, 0x7F))
 _CONTINUED: Final = b" \n"
+#: Longest number a controller sends (a position to 6 decimals, an error code, a 32-bit mask). Longer text
+#: is garbage, refused before it reaches ``int`` (whose 4300-digit limit raises an untyped ValueError).
+MAX_NUMBER_CHARS: Final = 32
+MAX_INT_DIGITS: Final = 18
+MAX_MASK_DIGITS: Final = 16
 
 
 def format_number(value: float) -> str:
@@ -104,13 +109,13 @@ def decode_line(raw: bytes, *, device: str, command: bytes | str | None) -> str:
 
 def parse_number(text: str, *, device: str, command: bytes | str | None, raw: bytes | str) -> float:
     """A finite decimal number, strictly (no blanks, ``nan``, ``inf`` or underscores)."""
-    if not text or not _NUMBER_CHARS.issuperset(text):
-        raise ProtocolError(device, command, raw, f"{text!r} is not a number")
+    if not text or len(text) > MAX_NUMBER_CHARS or not _NUMBER_CHARS.issuperset(text):
+        raise ProtocolError(device, command, raw, f"{text[:40]!r} is not a number")
     try:
         value = float(text)
     except ValueError:
         raise ProtocolError(device, command, raw, f"{text!r} is not a number") from None
-    if not math.isfinite(value):  # pragma: no cover - the character check already excludes nan/inf
+    if not math.isfinite(value):  # "1e999": the characters pass, the value overflows
         raise ProtocolError(device, command, raw, f"{text!r} is not finite")
     return value
 
@@ -118,8 +123,8 @@ def parse_number(text: str, *, device: str, command: bytes | str | None, raw: by
 def parse_int(text: str, *, device: str, command: bytes | str | None, raw: bytes | str) -> int:
     """A signed decimal integer (``ERR?`` codes are negative for host-side errors)."""
     digits = text[1:] if text[:1] == "-" else text
-    if not digits.isdigit() or not digits.isascii():
-        raise ProtocolError(device, command, raw, f"{text!r} is not an integer")
+    if not digits.isdigit() or not digits.isascii() or len(digits) > MAX_INT_DIGITS:
+        raise ProtocolError(device, command, raw, f"{text[:40]!r} is not an integer")
     return int(text)
 
 
@@ -186,8 +191,8 @@ def parse_axis_flags(
 def parse_motion_status(text: str, *, device: str, raw: bytes | str) -> int:
     """The ``#5`` bit mask: hex digits, optionally prefixed ``0x`` (pipython reads it with ``int(_, 16)``)."""
     digits = text[2:] if text[:2] in ("0x", "0X") else text
-    if not digits or not _HEX_CHARS.issuperset(digits):
-        raise ProtocolError(device, "#5", raw, f"motion status {text!r} is not a hex bit mask")
+    if not digits or len(digits) > MAX_MASK_DIGITS or not _HEX_CHARS.issuperset(digits):
+        raise ProtocolError(device, "#5", raw, f"motion status {text[:40]!r} is not a hex bit mask")
     return int(digits, 16)
 
 

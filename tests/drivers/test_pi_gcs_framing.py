@@ -39,6 +39,7 @@ from drivers.pi_gcs.gcs import (
     parse_number,
     parse_ready,
 )
+from drivers.pi_gcs.gcs import parse_int as gcs_parse_int
 from drivers.transport.expected import ExpectedProtocolTransport, UnexpectedWrite
 
 Script = list[tuple[bytes | None, bytes | None]]
@@ -358,3 +359,23 @@ def test_close_is_idempotent() -> None:
     conn.close()
     conn.close()
     assert transport.closed
+
+
+@pytest.mark.parametrize(
+    "parse",
+    [
+        lambda text: parse_number(text, device="couch", command="POS?", raw=text),
+        lambda text: parse_motion_status(text, device="couch", raw=text),
+        lambda text: gcs_parse_int(text, device="couch", command="ERR?", raw=text),
+    ],
+)
+@pytest.mark.parametrize("text", ["9" * 5000, "-" + "1" * 4400, "f" * 400, "1" * 33])
+def test_huge_numbers_are_protocol_errors_never_untyped(parse, text: str):
+    """5000 digits would hit Python's 4300-digit int limit, an untyped ValueError."""
+    with pytest.raises(ProtocolError):
+        parse(text)
+
+
+def test_a_number_that_overflows_to_infinity_is_a_protocol_error():
+    with pytest.raises(ProtocolError, match="not finite"):
+        parse_number("1e999", device="couch", command="POS?", raw="1e999")
