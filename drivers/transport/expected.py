@@ -18,32 +18,16 @@ class UnexpectedWrite(AssertionError):
     pass
 
 
-class ExpectedProtocolTransport(BufferedTransport):
-    def __init__(
-        self, conversation: Iterable[tuple[bytes | None, bytes | None]], device: str = "dut"
-    ) -> None:
+class ScriptedTransport(BufferedTransport):
+    """An instant transport whose replies come from a script: what a subclass's ``_write`` queues.
+
+    Reads never wait: what is queued is there at once, and a read that the queue cannot satisfy is a
+    silent device (``TransportTimeout``) straight away.
+    """
+
+    def __init__(self, device: str) -> None:
         super().__init__(device, timeout_s=0.0)
-        self._steps = list(conversation)
-        self._position = 0
         self._incoming = bytearray()
-        # A step (None, reply) delivers bytes before any write: a greeting or an unsolicited line.
-        self._deliver_unsolicited()
-
-    def _deliver_unsolicited(self) -> None:
-        while self._position < len(self._steps) and self._steps[self._position][0] is None:
-            reply = self._steps[self._position][1]
-            self._incoming += reply or b""
-            self._position += 1
-
-    def _write(self, data: bytes) -> None:
-        if self._position >= len(self._steps):
-            raise UnexpectedWrite(f"driver wrote {data!r} after the scripted conversation ended")
-        expected, reply = self._steps[self._position]
-        if data != expected:
-            raise UnexpectedWrite(f"step {self._position}: driver wrote {data!r}, expected {expected!r}")
-        self._position += 1
-        self._incoming += reply or b""
-        self._deliver_unsolicited()
 
     def _receive(self, wait_s: float) -> bytes:
         chunk = bytes(self._incoming)
@@ -65,6 +49,33 @@ class ExpectedProtocolTransport(BufferedTransport):
 
     def _close(self) -> None:
         pass
+
+
+class ExpectedProtocolTransport(ScriptedTransport):
+    def __init__(
+        self, conversation: Iterable[tuple[bytes | None, bytes | None]], device: str = "dut"
+    ) -> None:
+        super().__init__(device)
+        self._steps = list(conversation)
+        self._position = 0
+        # A step (None, reply) delivers bytes before any write: a greeting or an unsolicited line.
+        self._deliver_unsolicited()
+
+    def _deliver_unsolicited(self) -> None:
+        while self._position < len(self._steps) and self._steps[self._position][0] is None:
+            reply = self._steps[self._position][1]
+            self._incoming += reply or b""
+            self._position += 1
+
+    def _write(self, data: bytes) -> None:
+        if self._position >= len(self._steps):
+            raise UnexpectedWrite(f"driver wrote {data!r} after the scripted conversation ended")
+        expected, reply = self._steps[self._position]
+        if data != expected:
+            raise UnexpectedWrite(f"step {self._position}: driver wrote {data!r}, expected {expected!r}")
+        self._position += 1
+        self._incoming += reply or b""
+        self._deliver_unsolicited()
 
     def assert_done(self) -> None:
         remaining = self._steps[self._position :]

@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterable
 
 from hypothesis import strategies as st
 
-from drivers.errors import TransportTimeout
 from drivers.ndi.framing import crc16
-from drivers.transport.base import BufferedTransport
+from drivers.transport.expected import ScriptedTransport
 from drivers.zaber.ascii import lrc
 from tests.fuzz.harness import BAD_NUMBERS, MAX_INPUT
 
@@ -84,7 +83,7 @@ def reframe_ndi_binary(body: bytes) -> bytes:
     return header + struct.pack("<H", crc16(header)) + body + struct.pack("<H", crc16(body))
 
 
-class ReplayTransport(BufferedTransport):
+class ReplayTransport(ScriptedTransport):
     """Answers the n-th write with the n-th scripted reply, whatever was written.
 
     A mutated reply may send the driver down another path (a retry, a poll); the replay keeps answering,
@@ -92,30 +91,9 @@ class ReplayTransport(BufferedTransport):
     """
 
     def __init__(self, replies: Iterable[bytes | None], device: str = "fuzz") -> None:
-        super().__init__(device, timeout_s=0.0)
+        super().__init__(device)
         self._replies = list(replies)
-        self._incoming = bytearray()
 
     def _write(self, data: bytes) -> None:
         if self._replies:
             self._incoming += self._replies.pop(0) or b""
-
-    def _receive(self, wait_s: float) -> bytes:
-        chunk = bytes(self._incoming)
-        self._incoming.clear()
-        return chunk
-
-    def _read_until(self, terminator: bytes, timeout_s: float, command: bytes | None) -> bytes:
-        self._buffer += self._receive(0)
-        if terminator not in self._buffer:  # nothing more will come: silent at once, no waiting
-            raise TransportTimeout(self.device, command, bytes(self._buffer), timeout_s)
-        return super()._read_until(terminator, timeout_s, command)
-
-    def _read_exactly(self, count: int, timeout_s: float, command: bytes | None) -> bytes:
-        self._buffer += self._receive(0)
-        if len(self._buffer) < count:
-            raise TransportTimeout(self.device, command, bytes(self._buffer), timeout_s)
-        return super()._read_exactly(count, timeout_s, command)
-
-    def _close(self) -> None:
-        pass
