@@ -406,6 +406,9 @@ def legs_ok(geometry: StewartGeometry | None, pose: ArrayLike, pivot_mm: ArrayLi
 
 
 # ================================================================================================== errors
+MotionFault = Literal["stall", "limit", "estop"]
+
+
 class HexapodError(Exception):
     """A command the hexapod refuses; the protocol front-end maps each kind to the controller's error code."""
 
@@ -550,6 +553,10 @@ class Hexapod:
         self._referencing = False
         self._target = np.zeros(6)
         self._pending: _Pending | None = None
+        # Injected motion faults: one armed for the next move, one scheduled, and those not yet reported.
+        self._fault_next: tuple[MotionFault, float] | None = None
+        self._fault_at: tuple[MotionFault, float] | None = None
+        self._faults: list[MotionFault] = []
         start = pose_vector(config.power_on_pose)
         self._leg = self._rest(clock.now(), start, np.zeros(6), np.zeros(6))
 
@@ -625,6 +632,11 @@ class Hexapod:
 
     def _advance(self, now: float) -> None:
         """Apply what happened up to ``now``: the end of referencing, a motion waiting for a brake."""
+        if self._fault_at is not None and self._fault_at[1] <= now:
+            kind, at = self._fault_at
+            self._fault_at = None
+            if at < self._leg.t_end:
+                self._drop_servo(at, kind)
         while now >= self._leg.t_end:
             if self._leg.reference and self._referencing:
                 self._referencing = False
@@ -671,6 +683,16 @@ class Hexapod:
         if now < self._leg.t_end:
             s, _ = self._leg.s_at(now)
             self._rebase(now, pieces=(), s_rest=s)
+
+    def _drop_servo(self, t: float, kind: MotionFault) -> None:
+        """A motion fault at ``t``: stop dead, servo off, reference kept, the fault left for reporting."""
+        self._pending = None
+        self._referencing = False
+        self._freeze(t)
+        if self._referenced:
+            self._target = self._leg.pose(self._leg.s_rest)
+        self._servo = False
+        self._faults.append(kind)
 
     def _rest_pose(self, now: float) -> Vector:
         """Where the platform would come to rest if it braked now."""
@@ -749,6 +771,35 @@ class Hexapod:
         self._target = new_target.copy()
         mask = self._mask(start, new_target)
         self._begin(now, _Pending(False, new_target.copy(), mask))
+        if self._fault_next is not None and self._pending is None and now < self._leg.t_end:
+            kind, fraction = self._fault_next
+            self._fault_next = None
+            self._fault_at = (kind, now + fraction * (self._leg.t_end - now))
+
+    # ------------------------------------------------------------------------------ fault injection
+    def inject_motion_fault(self, kind: MotionFault, *, fraction: float = 0.5) -> None:
+        """Fail the next move ``fraction`` of the way: a strut ``stall`` or a strut ``limit`` switch trips.
+
+        Either way the platform stops dead and the servo drops (the controller reports the fault code).
+        """
+        if not 0.0 < fraction < 1.0:
+            raise ValueError("fraction must be within (0, 1)")
+        with self._lock:
+            self._fault_next = (kind, fraction)
+
+    def emergency_stop(self) -> None:
+        """The room's emergency stop cuts the amplifiers: stop dead now, servo off."""
+        with self._lock:
+            now = self._clock.now()
+            self._advance(now)
+            self._drop_servo(now, "estop")
+
+    def take_faults(self) -> list[MotionFault]:
+        """Motion faults since the last call, oldest first (the controller latches their error codes)."""
+        with self._lock:
+            self._advance(self._clock.now())
+            faults, self._faults = self._faults, []
+            return faults
 
     def can_reach(self, target: PoseMapping) -> bool:
         """Could an absolute move of the named axes go ahead from here (GCS ``VMO?``)? Moves nothing."""
@@ -872,6 +923,15 @@ class Hexapod:
             now = self._clock.now()
             self._advance(now)
             return dict(zip(AXES, self._on_target(now), strict=True))
+
+    def coming_to_rest(self) -> bool:
+        """At rest, or braking / stopped short of its target (after HLT, STP, a fault): nothing more to go."""
+        with self._lock:
+            now = self._clock.now()
+            self._advance(now)
+            if not self._moving_now(now):
+                return True
+            return self._pending is None and self._leg.s_rest < 1.0 - 1e-12
 
     def is_moving(self) -> bool:
         with self._lock:

@@ -19,6 +19,7 @@ from simulators.electrometer import (
     check_dosimetry_wiring,
 )
 from simulators.environment import EnvironmentSensorConfig, RoomEnvironmentConfig, build_environment_sensors
+from simulators.faults import FaultyFrontEnd
 from simulators.hexapod import Hexapod, HexapodConfig
 from simulators.keithley6517b import Keithley6517bConfig, build_keithley6517b
 from simulators.ndi import NdiCombinedApiSim, NdiConfig, build_ndi_sensors, check_ndi_wiring
@@ -323,12 +324,17 @@ class SimulatedRig:
         kinds: tuple[ServeKind, ...] = ("pty", "tcp") if serve_both else (config.serve,)
         self._pty: dict[str, PtyServer] = {}
         self._tcp: dict[str, TcpServer] = {}
+        #: Every endpoint is served through a fault layer (simulators/faults.py, docs/faults.md).
+        self.wires: dict[str, FaultyFrontEnd] = {
+            name: FaultyFrontEnd(frontend, name) for name, (_, frontend, _) in self.frontends.items()
+        }
         try:
-            for name, (_, frontend, port) in self.frontends.items():
+            for name, (_, _, port) in self.frontends.items():
+                wire = self.wires[name]
                 if "pty" in kinds:
-                    self._pty[name] = PtyServer(frontend).start()
+                    self._pty[name] = PtyServer(wire).start()
                 if "tcp" in kinds:
-                    self._tcp[name] = TcpServer(frontend, port=port).start()
+                    self._tcp[name] = TcpServer(wire, port=port).start()
         except BaseException:
             self.close()
             raise
@@ -351,6 +357,20 @@ class SimulatedRig:
             raise KeyError(f"no simulated couch controller named {endpoint!r} (have {known})")
         hexapod = self.config.pi_gcs_controllers[endpoint].hexapod
         self.world.get(hexapod, Hexapod).set_payload(payload_kg)
+
+    def kill(self) -> None:
+        """The simulator process dies: every link hangs up and the devices lose power (motion stops dead,
+        the beam goes off), as a controller cabinet losing its supply would."""
+        for wire in self.wires.values():
+            wire.cut()
+        self.world.emergency_stop()
+        if self.radiation is not None:
+            self.radiation.beam_off()
+
+    def freeze(self) -> None:
+        """The simulator process hangs: no endpoint reads or answers; the physics goes on (moves finish)."""
+        for wire in self.wires.values():
+            wire.freeze()
 
     def beam_control(self) -> SimulatedBeam:
         """What the controller uses to switch the simulated beam (a real rig asks the operator)."""

@@ -27,6 +27,10 @@ WRITE_TIMEOUT_S = 1.0
 _READ_SIZE = 4096
 
 
+class LinkCut(Exception):
+    """Raised by a session to make its server hang up, as an unplugged cable or a dead adapter would."""
+
+
 class Session(Protocol):
     """One connection's view of a front-end."""
 
@@ -142,6 +146,13 @@ class PtyServer(_Server):
         self.path = os.ttyname(self._slave)
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        except LinkCut:
+            log.info("%r: link cut", self)
+            self._hang_up()
+
+    def _serve(self) -> None:
         session = self.frontend.session()
         master, wake = self._master, self._wake_r
         while True:
@@ -159,6 +170,14 @@ class PtyServer(_Server):
             if out:
                 self._write(out)
 
+    def _hang_up(self) -> None:
+        """Close the master (and our slave handle): the client's next read fails as on an unplugged line."""
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = -1
+
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
@@ -171,11 +190,7 @@ class PtyServer(_Server):
                     return
 
     def _release(self) -> None:
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self._master = self._slave = -1
+        self._hang_up()
 
     def __repr__(self) -> str:
         return f"PtyServer({self.path or 'not started'})"
@@ -248,6 +263,9 @@ class TcpServer(_Server):
                         log.warning("%r: client stopped reading; connection dropped", self)
                         conn.close()
                         conn = session = None
+        except LinkCut:
+            log.info("%r: link cut", self)
+            self._release()
         finally:
             if conn is not None:
                 conn.close()

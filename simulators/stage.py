@@ -104,6 +104,10 @@ class NotReferencedError(StageError):
     """A move before the axis was homed (this simulator's choice: moves need a reference)."""
 
 
+class EmergencyStoppedError(StageError):
+    """The drive is unpowered after an emergency stop; nothing moves."""
+
+
 class OutOfTravelError(StageError):
     """A target or limit outside the travel."""
 
@@ -124,6 +128,10 @@ class StageState:
     referenced: bool
     stalled: bool
     interrupted: bool
+    #: A limit sensor tripped mid-travel and stopped the motion (Zaber ``WL``), until ``clear_faults``.
+    limit_triggered: bool = False
+    #: The drive has no power after an emergency stop (Zaber ``FH``); motion is refused until re-powered.
+    emergency_stopped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +219,9 @@ class LinearStage:
         self._interrupted = False
         self._stall_at: float | None = None
         self._stall_next_fraction: float | None = None
+        self._stall_is_limit = False  # the scheduled stop is a tripped limit sensor, not a stall
+        self._limit_triggered = False
+        self._emergency_stopped = False
         # Profile state; _install sets the rest.
         self._homing = False
         self._install(clock.now(), x, 0.0, [], x, homing=False)
@@ -308,7 +319,10 @@ class LinearStage:
             self._stall_at = None
             if self._t0 <= ts < self._t_end:
                 self._halt(ts)
-                self._stalled = True
+                if self._stall_is_limit:
+                    self._limit_triggered = True
+                else:
+                    self._stalled = True
         if self._homing and now >= self._t_end:
             self._homing = False
             self._referenced = True
@@ -342,6 +356,7 @@ class LinearStage:
         with self._lock:
             now = self._clock.now()
             self._advance(now)
+            self._check_powered()
             x, _, _ = self._state_at(now)
             h = self.home_usteps
             backoff = self.usteps_from_mm(max(HOME_BACKOFF_MM, 2.0 * self._config.backlash_mm))
@@ -377,6 +392,7 @@ class LinearStage:
         with self._lock:
             now = self._clock.now()
             self._advance(now)
+            self._check_powered()
             if not self._referenced:
                 raise NotReferencedError(f"{self._name}: not referenced; home first")
             if velocity_usteps_s == 0:
@@ -413,7 +429,12 @@ class LinearStage:
             target = float(math.ceil(x + stopping - _EPS) if v > 0 else math.floor(x - stopping + _EPS))
         self._start(now, [(target, max(abs(v), self.max_speed_usteps_s))], homing=False, command=False)
 
+    def _check_powered(self) -> None:
+        if self._emergency_stopped:
+            raise EmergencyStoppedError(f"{self._name}: emergency stop active; the drive is unpowered")
+
     def _check_target(self, target: int) -> None:
+        self._check_powered()
         if not self._referenced:
             raise NotReferencedError(f"{self._name}: not referenced; home first")
         lo, hi = self._limits
@@ -440,9 +461,24 @@ class LinearStage:
         (``fraction`` of its duration) through the next motion command. A stall stops the motor dead and
         raises the ``stalled`` fault until ``clear_faults``.
         """
+        self._schedule_stop(at_time, fraction, limit=False)
+
+    def inject_limit_trigger(self, at_time: float | None = None, *, fraction: float = 0.5) -> None:
+        """Make a limit sensor trip mid-travel (a misadjusted or obstructed switch), timed like a stall:
+        the motor stops dead and ``limit_triggered`` (Zaber ``WL``) stays until ``clear_faults``."""
+        self._schedule_stop(at_time, fraction, limit=True)
+
+    def emergency_stop(self) -> None:
+        """The room e-stop (or a power loss) cuts the drive: stop dead, refuse motion from now on."""
+        with self._lock:
+            self.estop()
+            self._emergency_stopped = True
+
+    def _schedule_stop(self, at_time: float | None, fraction: float, *, limit: bool) -> None:
         if not 0.0 <= fraction <= 1.0:
             raise ValueError("fraction must be within [0, 1]")
         with self._lock:
+            self._stall_is_limit = limit
             if at_time is None:
                 self._stall_next_fraction = fraction
             else:
@@ -454,6 +490,7 @@ class LinearStage:
             self._advance(self._clock.now())
             self._stalled = False
             self._interrupted = False
+            self._limit_triggered = False
 
     def set_error(
         self,
@@ -525,6 +562,8 @@ class LinearStage:
                 referenced=self._referenced,
                 stalled=self._stalled,
                 interrupted=self._interrupted,
+                limit_triggered=self._limit_triggered,
+                emergency_stopped=self._emergency_stopped,
             )
 
     def is_busy(self) -> bool:

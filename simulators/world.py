@@ -72,6 +72,13 @@ class World:
             raise TypeError(f"model {name!r} is a {type(model).__name__}, not a {kind.__name__}")
         return model
 
+    def emergency_stop(self) -> None:
+        """The room's emergency stop (or a power cut): every model that can move stops dead and unpowered."""
+        for model in list(self._models.values()):
+            stop = getattr(model, "emergency_stop", None)
+            if callable(stop):
+                stop()
+
     def stage(self, name: str) -> LinearStage:
         return self.get(name, LinearStage)
 

@@ -232,6 +232,11 @@ class Keithley6517bSim:
                 return handler(unit.params)
         raise ScpiError(-113)
 
+    def inject_error(self, code: int) -> None:
+        """Queue an instrument error as the firmware would (``:SYST:ERR?`` reports it)."""
+        with self._lock:
+            self._push_error(code)
+
     def _push_error(self, code: int) -> None:
         self._errors.push(code)
         if -199 <= code <= -100:

@@ -96,6 +96,19 @@ def binary_reply(body: bytes) -> bytes:
     return header + struct.pack("<H", crc16(header)) + body + struct.pack("<H", crc16(body))
 
 
+def corrupt_crc(reply: bytes) -> bytes:
+    """The same reply with its (body) CRC off by one: a text reply's 4 hex digits, a binary reply's last
+    two bytes. Framing and length are unchanged, so only the CRC check can notice."""
+    if reply[:2] == struct.pack("<H", START_SEQUENCE) and len(reply) >= 8:
+        (crc,) = struct.unpack("<H", reply[-2:])
+        return reply[:-2] + struct.pack("<H", (crc + 1) & 0xFFFF)
+    body = reply.rstrip(b"\r")
+    if len(body) < 4:
+        return reply
+    crc = (int(body[-4:], 16) + 1) & 0xFFFF
+    return body[:-4] + b"%04X\r" % crc
+
+
 def error_reply(code: int) -> bytes:
     return text_reply(f"ERROR{code:02X}")
 

@@ -25,6 +25,7 @@ from simulators.hexapod import (
     Hexapod,
     HexapodConfig,
     HexapodError,
+    MotionFault,
     NotReadyError,
     PivotError,
     UnreachableError,
@@ -94,6 +95,14 @@ _ERROR_CODES: dict[type[HexapodError], ErrorCode] = {
     PivotError: ErrorCode.SET_PIVOT_NOT_POSSIBLE,
     VelocityError: ErrorCode.VEL_OUT_OF_LIMITS,
     BusyError: ErrorCode.NOT_ALLOWED_IN_MOTION,
+}
+
+#: What the controller latches for a motion fault of the platform (the servo is off in every case; an
+#: emergency stop that cuts the amplifiers reads as the motion error, as a servo dropped by the drive would).
+_FAULT_CODES: dict[MotionFault, ErrorCode] = {
+    "stall": ErrorCode.MOTION_ERROR,
+    "limit": ErrorCode.ON_LIMIT_SWITCH,
+    "estop": ErrorCode.MOTION_ERROR,
 }
 
 Handler = Callable[[tuple[str, ...]], bytes]
@@ -210,6 +219,10 @@ class PiGcsControllerSim:
         """The latched error, without clearing it (``ERR?`` clears)."""
         return self._error
 
+    def inject_error(self, code: int) -> None:
+        """Latch a controller error as if the firmware had raised it (fault tests: a device error code)."""
+        self.latch(ErrorCode(code))
+
     def latch(self, code: ErrorCode) -> None:
         """Remember ``code`` unless an earlier error is still waiting for ``ERR?``."""
         with self._lock:
@@ -227,6 +240,8 @@ class PiGcsControllerSim:
     def execute(self, command: Command) -> bytes:
         handler = self._handlers.get(command.mnemonic)
         with self._lock:
+            for fault in self.hexapod.take_faults():
+                self.latch(_FAULT_CODES[fault])
             try:
                 if handler is None:
                     raise CommandError(ErrorCode.UNKNOWN_COMMAND, command.mnemonic)

@@ -50,6 +50,8 @@ class ErrorCode(IntEnum):
     PARAM_NR = 24
     MISSING_PARAM = 26
     NOT_ALLOWED_IN_MOTION = 53
+    ON_LIMIT_SWITCH = 216
+    MOTION_ERROR = 1024
 
 
 class CommandError(Exception):

@@ -98,6 +98,7 @@ class ZaberDeviceSim:
         self.comm_checksum = 0
         self.comm_alert = 0
         self._stages: list[LinearStage] = []
+        self._injected_flags: set[str] = set()
 
     def attach(self, world: World) -> None:
         """Resolve the axis names to stages; fails early if the world lacks one."""
@@ -120,6 +121,10 @@ class ZaberDeviceSim:
             flags.add("WR")
         if state.interrupted:
             flags.add("NI")
+        if state.limit_triggered:
+            flags.add("WL")
+        if state.emergency_stopped:
+            flags.add("FH")
         return flags
 
     def _targets(self, axis: int) -> list[LinearStage]:
@@ -134,7 +139,12 @@ class ZaberDeviceSim:
         flags: set[str] = set()
         for stage in targets:
             flags |= self.axis_flags(stage)
-        return ("BUSY" if busy else "IDLE"), top_flag(flags)
+        return ("BUSY" if busy else "IDLE"), top_flag(flags | self._injected_flags)
+
+    def inject_fault_flag(self, flag: str = "FQ") -> None:
+        """Raise a device fault flag (default ``FQ``, encoder error) until ``warnings clear``: a device error
+        code as the firmware reports it, in the warning field of every reply."""
+        self._injected_flags.add(flag)
 
     # ------------------------------------------------------------------------------------------ dispatch
     def handle(self, cmd: Command) -> Outcome:
@@ -172,9 +182,15 @@ class ZaberDeviceSim:
         }
 
     # ------------------------------------------------------------------------------------------ motion
+    def _require_power(self, axis: int) -> None:
+        """After an emergency stop (``FH``) the drive is unpowered: motion is ``RJ … DRIVERDISABLED``."""
+        if any(stage.state().emergency_stopped for stage in self._targets(axis)):
+            raise Rejected("DRIVERDISABLED")
+
     def _home(self, axis: int, args: Sequence[str]) -> str:
         if args:
             raise Rejected("BADDATA")
+        self._require_power(axis)
         for stage in self._targets(axis):
             stage.home()
         return "0"
@@ -186,6 +202,7 @@ class ZaberDeviceSim:
         if mode not in ("abs", "rel", "min", "max", "vel"):
             raise Rejected("BADCOMMAND")
         targets = self._targets(axis)
+        self._require_power(axis)
         # Validate every axis before moving any, so a rejected multi-axis move moves nothing.
         if any(not stage.referenced for stage in targets):
             raise Rejected("BADDATA")
@@ -238,7 +255,9 @@ class ZaberDeviceSim:
         flags: set[str] = set()
         for stage in self._targets(axis):
             flags |= self.axis_flags(stage)
+        flags |= self._injected_flags
         if args:
+            self._injected_flags.clear()
             for stage in self._targets(axis):
                 stage.clear_faults()
         ordered = sort_flags(flags)

@@ -34,6 +34,19 @@ def sort_flags(flags: set[str] | list[str]) -> list[str]:
     return sorted(set(flags), key=lambda f: (_RANK.get(f, len(_RANK)), f))
 
 
+def corrupt_checksum(reply: bytes) -> bytes:
+    """The same reply with a wrong LRC on each of its lines (a bit error the check catches); lines without a
+    checksum are left alone."""
+    lines = reply.split(b"\r\n")
+    out = []
+    for line in lines:
+        if len(line) > 3 and line[-3:-2] == b":":
+            wrong = (int(line[-2:], 16) + 1) % 256
+            line = line[:-2] + b"%02X" % wrong
+        out.append(line)
+    return b"\r\n".join(out)
+
+
 def top_flag(flags: set[str] | list[str]) -> str:
     ordered = sort_flags(flags)
     return ordered[0] if ordered else NO_WARNING
