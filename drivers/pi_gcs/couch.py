@@ -16,7 +16,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Final, Protocol
 
-from drivers.errors import IllegalStateError, LimitViolation
+import numpy as np
+
+from drivers.errors import IllegalStateError, LimitViolation, ProtocolError
 from drivers.pi_gcs.errors import PivotMismatch
 from drivers.pi_gcs.hexapod import HexapodController
 from drivers.pi_gcs.iec import (
@@ -28,10 +30,12 @@ from drivers.pi_gcs.iec import (
     wire_pose,
 )
 from drivers.roles.couch import COUCH_AXES, CouchSetpoint
-from geometry.errors import GimbalLockError
+from geometry.errors import GeometryError, GimbalLockError
 
 #: Largest change of X/Y/Z (mm) and of U/V/W (degrees) between two waypoints handed to the motion guard.
 WAYPOINT_SPACING: Final = (5.0, 0.5)
+#: Most waypoints one move may need: a 2 m stroke at 5 mm is 400; more means the travel or pose is garbage.
+MAX_WAYPOINTS: Final = 10_000
 #: Default largest difference (mm, per coordinate) between the controller's pivot and the mounting's.
 #: A pivot off by δ displaces a pose rotated by θ by about δ·θ: 0.01 mm at 5° is 0.9 µm.
 PIVOT_TOLERANCE_MM: Final = 0.01
@@ -45,6 +49,10 @@ class PathGuard(Protocol):
     """
 
     def __call__(self, waypoints: Sequence[CouchSetpoint]) -> None: ...
+
+
+def _pose_text(pose: Mapping[str, float]) -> str:
+    return " ".join(f"{axis}={value:g}" for axis, value in pose.items())
 
 
 def axis_quantity(axis: str) -> tuple[str, str]:
@@ -113,7 +121,7 @@ class HexapodCouch:
         controller.connect()
         if self.pivot_tolerance_mm is not None:
             self.verify_pivot(self.pivot_tolerance_mm)
-        device = iec_ranges(controller.travel(), self.mounting)
+        device = self._device_ranges(controller.travel())
         limits: dict[str, tuple[float, float]] = {}
         for axis in COUCH_AXES:
             low, high = device[axis]
@@ -129,6 +137,37 @@ class HexapodCouch:
         self._limits = limits
         if self.velocity is not None and controller.state in ("connected", "ready"):
             controller.set_velocity(self.velocity)
+
+    def _device_ranges(self, travel: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        """``iec_ranges`` of the travel the controller reported: a travel with no IEC meaning (its home pose
+        does not map back, a number so large the matrices overflow) is a garbled ``TMN?``/``TMX?`` answer."""
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                ranges = iec_ranges(travel, self.mounting)
+        except ValueError as err:  # GeometryError is a ValueError
+            text = " ".join(f"{axis}={low:g}..{high:g}" for axis, (low, high) in travel.items())
+            raise ProtocolError(
+                self.name, "TMN?/TMX?", text, f"travel has no IEC 61217 ranges ({err})"
+            ) from None
+        if not all(math.isfinite(edge) for edges in ranges.values() for edge in edges):
+            raise ProtocolError(self.name, "TMN?/TMX?", str(ranges), "travel maps to non-finite IEC ranges")
+        return ranges
+
+    def _setpoint(self, pose: Mapping[str, float], command: str) -> CouchSetpoint:
+        """``hexapod_to_setpoint`` of a pose read from the wire: a pose with no finite IEC set point (pitch
+        ±90°, numbers so large the matrices overflow) is a garbled reply, never a measurement."""
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                setpoint = hexapod_to_setpoint(pose, self.mounting)
+        except GeometryError as err:
+            raise ProtocolError(
+                self.name, command, _pose_text(pose), f"pose has no IEC 61217 set point ({err})"
+            ) from None
+        if not all(math.isfinite(getattr(setpoint, axis)) for axis in COUCH_AXES):
+            raise ProtocolError(
+                self.name, command, _pose_text(pose), "pose maps to a non-finite IEC 61217 set point"
+            )
+        return setpoint
 
     def verify_pivot(self, tolerance_mm: float = PIVOT_TOLERANCE_MM) -> tuple[float, float, float]:
         """``SPI?`` against ``mounting.pivot``: the reported pivot, or ``PivotMismatch``."""
@@ -185,16 +224,33 @@ class HexapodCouch:
         if start is None:
             raise IllegalStateError(self.name, "plan a move from an unknown pose (read it first)", self.state)
         linear_mm, angular_deg = WAYPOINT_SPACING
+        # The path is cut into steps of WAYPOINT_SPACING: from a garbled POS? (X = 1e30) that would be
+        # 10^29 waypoints. The platform cannot stand outside its own travel by more than one step.
+        travel = self._controller.travel()
+        for axis, value in start.items():
+            low, high = travel.get(axis, (-math.inf, math.inf))
+            slack = linear_mm if axis in ("X", "Y", "Z") else angular_deg
+            if not low - slack <= value <= high + slack:
+                raise ProtocolError(
+                    self.name,
+                    "POS?",
+                    _pose_text(start),
+                    f"pose is outside the travel of {axis} {low:g}..{high:g}",
+                )
         span = max(
             max(abs(target[axis] - start[axis]) / linear_mm for axis in ("X", "Y", "Z")),
             max(abs(target[axis] - start[axis]) / angular_deg for axis in ("U", "V", "W")),
         )
+        if not span <= MAX_WAYPOINTS:  # in a travel of ±10^30 mm (a garbled TMN?/TMX?) the count explodes
+            raise ProtocolError(
+                self.name, "POS?", _pose_text(start), f"a path of {span:g} waypoints to {_pose_text(target)}"
+            )
         count = max(1, math.ceil(span))
-        points = [hexapod_to_setpoint(start, self.mounting)]
+        points = [self._setpoint(start, "POS?")]
         for k in range(1, count):
             f = k / count
             pose = {axis: start[axis] + (target[axis] - start[axis]) * f for axis in target}
-            points.append(hexapod_to_setpoint(pose, self.mounting))
+            points.append(self._setpoint(pose, "POS?"))
         points.append(setpoint)
         return points
 
@@ -213,8 +269,8 @@ class HexapodCouch:
         self.wait_until_idle(timeout_s)
 
     def read_setpoint(self) -> CouchSetpoint:
-        """``POS?`` converted to IEC terms through the mounting."""
-        return hexapod_to_setpoint(self._controller.position(), self.mounting)
+        """``POS?`` in IEC terms through the mounting (a ``ProtocolError`` if it has no finite meaning)."""
+        return self._setpoint(self._controller.position(), "POS?")
 
     def stop(self) -> None:
         """``HLT`` (smooth stop); the pose is read back once the platform stands still."""

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from drivers.errors import HilcalDriverError, IllegalStateError, LimitViolation
+from drivers.errors import HilcalDriverError, IllegalStateError, LimitViolation, ProtocolError
 from drivers.pi_gcs import (
     DRIVER_KEY,
     GcsConnection,
@@ -27,7 +27,16 @@ from drivers.registry import PortPool
 from drivers.roles.couch import COUCH_AXES, CouchPositioner, CouchSetpoint
 from drivers.transport.base import Transport
 from drivers.transport.expected import ExpectedProtocolTransport
-from tests.drivers.test_pi_gcs_hexapod import AXES, ERR_OK, FakeClock, connect_script, flags, floats, q
+from tests.drivers.test_pi_gcs_hexapod import (
+    AXES,
+    ERR_OK,
+    FakeClock,
+    connect_script,
+    flags,
+    floats,
+    keyed,
+    q,
+)
 
 Script = list[tuple[bytes | None, bytes | None]]
 
@@ -240,6 +249,71 @@ def test_unreachable_pose_is_refused_with_nothing_moved() -> None:
     with pytest.raises(UnreachablePose, match="not reachable"):
         couch.start_move_to(setpoint)
     assert couch.state == "ready"
+    transport.assert_done()
+
+
+# -- garbled but parseable replies (found by the fuzz suite, tests/fuzz) -----------------------------------
+def wire(**values: str) -> bytes:
+    """A six-axis reply with the numbers exactly as given (``1e308`` stays ``1e308`` on the wire)."""
+    return keyed([(axis, values.get(axis, "0")) for axis in AXES])
+
+
+HUGE_POSE = wire(X="-1.7976931348623157e308", Y="1e308", Z="1e308", W="45")
+
+
+@pytest.mark.parametrize(
+    "pose",
+    [HUGE_POSE, wire(U="90"), wire(U="-90")],
+    ids=["overflows to inf", "pitch +90", "pitch -90"],
+)
+def test_a_pose_with_no_finite_iec_set_point_is_a_protocol_error_not_a_measurement(pose: bytes) -> None:
+    couch, transport = connected((q("POS?"), pose))
+    with pytest.raises(ProtocolError, match=r"IEC 61217 set point.*POS\?"):
+        couch.read_setpoint()  # was a CouchSetpoint with longitudinal_mm=inf, or a GimbalLockError
+    transport.assert_done()
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [
+        (wire(V="80"), wire(X="50", Y="50", Z="25", U="15", V="100", W="30")),  # home V=90 does not map back
+        (wire(X="1e308"), wire(X="1e308", Y="50", Z="25", U="15", V="15", W="30")),  # matrices overflow
+    ],
+    ids=["home does not map back", "overflow"],
+)
+def test_a_travel_with_no_iec_ranges_is_a_protocol_error_at_connect(low: bytes, high: bytes) -> None:
+    script = couch_connect_script()
+    script[6], script[7] = (q("TMN?"), low), (q("TMX?"), high)
+    couch, transport, _ = make_couch(script)
+    with pytest.raises(ProtocolError, match=r"IEC 61217 ranges.*TMN\?/TMX\?"):
+        couch.connect()  # was a ValueError / InvalidInputError out of the IEC mapping
+    transport.assert_done()
+
+
+def test_a_guarded_move_from_a_pose_far_outside_the_travel_is_refused_not_planned_forever() -> None:
+    guard = RecordingGuard()
+    couch, transport, _ = make_couch(couch_connect_script(pos=wire(X="1e30")), path_guard=guard)
+    couch.connect()
+    with pytest.raises(ProtocolError, match="outside the travel of X"):
+        couch.start_move_to(CouchSetpoint(lateral_mm=1.0))  # was a loop over 2·10^29 waypoints
+    assert guard.paths == []
+    transport.assert_done()
+
+
+def test_a_guarded_move_in_a_travel_of_astronomical_width_is_refused() -> None:
+    huge = wire(X="1e300", Y="50", Z="25", U="15", V="15", W="30")
+    script = couch_connect_script(pos=wire(X="1e299"))
+    script[6], script[7] = (
+        (q("TMN?"), wire(X="-1e300", Y="-50", Z="-25", U="-15", V="-15", W="-30")),
+        (
+            q("TMX?"),
+            huge,
+        ),
+    )
+    couch, transport, _ = make_couch(script, path_guard=RecordingGuard())
+    couch.connect()
+    with pytest.raises(ProtocolError, match="waypoints"):
+        couch.start_move_to(CouchSetpoint(lateral_mm=1.0))
     transport.assert_done()
 
 
