@@ -91,6 +91,10 @@ class MotionTimeout(HilcalDriverError):
         self.last_reply = last_reply
 
 
+#: Warnings (not faults) that mean the last motion did not reach its target: ``WL`` unexpected limit trigger.
+INCOMPLETE_MOTION_FLAGS = frozenset({"WL"})
+
+
 class ZaberAxis:
     """One axis of a Zaber device on a shared ``ZaberConnection``; satisfies ``AxisPositioner``.
 
@@ -312,6 +316,14 @@ class ZaberAxis:
                 raise MotionTimeout(self.name, action, timeout_s, reply.raw)
             clock.sleep(self.poll_interval_s)
             reply = self._send("")
+        if reply.warning in INCOMPLETE_MOTION_FLAGS and self._machine.state in ("moving", "homing"):
+            # IDLE, but the motion ended early: taking the position as arrived would record a wrong point.
+            self._machine.fire("faulted")
+            raise DeviceFault(
+                self.name,
+                reply.warning,
+                f"{WARNING_FLAGS[reply.warning]}: the motion stopped short; reported in reply to ''",
+            )
 
     def _settle_idle(self) -> None:
         state = self._machine.state

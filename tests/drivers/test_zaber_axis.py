@@ -306,6 +306,14 @@ def test_fault_during_a_move_enters_fault() -> None:
     assert rig.axis.state == "fault"
 
 
+def test_unexpected_limit_trigger_during_a_move_is_a_fault_not_an_arrival() -> None:
+    """WL is a warning, but the move stopped at a tripped limit sensor: its position is not the target."""
+    rig = ready((b"/1 1 move abs 10000\n", BUSY), (STATUS, ok(flag="WL")))
+    with pytest.raises(DeviceFault, match="WL: unexpected limit trigger: the motion stopped short"):
+        rig.axis.move_to(1.0)
+    assert rig.axis.state == "fault"
+
+
 # -- guards ------------------------------------------------------------------------------------------
 def test_illegal_calls_name_the_action_and_the_state() -> None:
     rig = Rig([])
