@@ -2,17 +2,27 @@
 
 The budget comes from ``HILCAL_FUZZ_EXAMPLES`` (examples per property; 200 in ``make test``, set by
 ``make fuzz`` through ``tests/fuzz/run.py``). ``deadline=None`` keeps slow CI machines from flaking; the
-time bound is asserted per case instead (``CASE_BOUND_S``), on inputs up to ``MAX_INPUT`` bytes.
+CPU-time bound is asserted per case instead (``CASE_BOUND_S``), on inputs up to ``MAX_INPUT`` bytes, and a
+wall-clock watchdog (``HANG_S``, SIGALRM) turns a case that never returns (or sleeps) into a counted
+failure instead of a stuck run.
+
+Every case runs inside ``bounded``, which counts it and classifies how it failed, if it did: an untyped
+exception (anything but ``HilcalDriverError`` out of a driver or simulator), a hang (over the time bound or
+stopped by the watchdog) or a non-finite measurement. ``run.py`` and the terminal summary print the counts.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
@@ -23,10 +33,13 @@ from drivers.errors import HilcalDriverError
 EXAMPLES = int(os.environ.get("HILCAL_FUZZ_EXAMPLES", "200"))
 #: Largest input a case builds; long enough that a quadratic parser would blow the time bound.
 MAX_INPUT = 65536
-#: Wall-clock bound of one case: parsing 64 kB takes milliseconds in a linear parser.
+#: CPU-time bound of one case: parsing 64 kB takes milliseconds in a linear parser. CPU time, not wall
+#: time, so that ``nice -n 15`` on a busy machine does not turn a descheduled case into a failure.
 CASE_BOUND_S = 1.0
 #: Extra time allowed per command line in one input (32 k empty lines are 32 k error replies).
 PER_COMMAND_S = 1e-4
+#: A case still running after this long is stopped by the watchdog and counted as a hang.
+HANG_S = 20.0
 
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -35,22 +48,79 @@ FUZZ = settings(
     suppress_health_check=list(HealthCheck),
 )
 
-#: Cases run per protocol in this process (printed by the runner and the terminal summary).
-COUNTS: Counter[str] = Counter()
+#: Cases run in this process, keyed (protocol, property kind): "parser", "session" or "simulator".
+COUNTS: Counter[tuple[str, str]] = Counter()
+#: Failing cases per (protocol, outcome): "untyped", "hang" or "non-finite" (shrink replays included).
+FAILURES: Counter[tuple[str, str]] = Counter()
+OUTCOMES = ("untyped", "hang", "non-finite")
 
 T = TypeVar("T")
 
 
+class NonFinite(AssertionError):
+    """A driver handed out a NaN or an infinity as a measurement."""
+
+
+class Hang(BaseException):
+    """Raised by the watchdog; a ``BaseException``, so no ``except Exception`` under test can swallow it."""
+
+
+class OverTime(AssertionError):
+    """A case returned, but after its time bound (a quadratic parser, a retry loop on the wall clock)."""
+
+
+def _alarm(signum: int, frame: FrameType | None) -> None:
+    raise Hang(f"case still running after {HANG_S:g} s")
+
+
 @contextmanager
-def bounded(protocol: str, commands: int = 0) -> Iterator[None]:
-    """Count one case for ``protocol`` and fail it if it takes longer than ``CASE_BOUND_S`` plus
-    ``PER_COMMAND_S`` for each of ``commands`` command lines (a simulator answers every one of them)."""
-    COUNTS[protocol] += 1
-    start = time.perf_counter()
-    yield
-    elapsed = time.perf_counter() - start
-    bound = CASE_BOUND_S + PER_COMMAND_S * commands
-    assert elapsed < bound, f"{protocol}: one case took {elapsed:.2f} s (bound {bound:.2f} s)"
+def _watchdog() -> Iterator[None]:
+    """SIGALRM after ``HANG_S``; only possible on the main thread (where pytest runs), else a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # pytest-timeout (signal method) may have its own SIGALRM armed for the whole test: put it back after.
+    outer, _ = signal.getitimer(signal.ITIMER_REAL)
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, min(HANG_S, outer) if outer else HANG_S)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-3))
+
+
+def _outcome(error: BaseException) -> str | None:
+    if isinstance(error, (Hang, OverTime)):
+        return "hang"
+    if isinstance(error, NonFinite):
+        return "non-finite"
+    if isinstance(error, HilcalDriverError) or not isinstance(error, Exception):
+        return None  # a typed error, or hypothesis/pytest control flow (StopTest, KeyboardInterrupt)
+    return "untyped"
+
+
+@contextmanager
+def bounded(protocol: str, kind: str, commands: int = 0) -> Iterator[None]:
+    """Count one ``kind`` case for ``protocol``; fail it (and count why) on an untyped exception, a
+    non-finite value, or a run over ``CASE_BOUND_S`` plus ``PER_COMMAND_S`` per command line in it."""
+    COUNTS[protocol, kind] += 1
+    start = time.process_time()
+    try:
+        with _watchdog():
+            yield
+        elapsed = time.process_time() - start
+        bound = CASE_BOUND_S + PER_COMMAND_S * commands
+        if elapsed >= bound:
+            raise OverTime(f"{protocol}: one case took {elapsed:.2f} s (bound {bound:.2f} s)")
+    except BaseException as error:
+        outcome = _outcome(error)
+        if outcome is not None:
+            FAILURES[protocol, outcome] += 1
+        raise
 
 
 def typed_or_value(call: Callable[[], T]) -> T | HilcalDriverError:
@@ -62,14 +132,18 @@ def typed_or_value(call: Callable[[], T]) -> T | HilcalDriverError:
 
 
 def assert_finite(value: Any, where: str) -> None:
-    """Every float reachable in ``value`` (tuples, named tuples, dataclasses) is finite."""
+    """Every float reachable in ``value`` (tuples, lists, dicts, dataclasses) is finite."""
     if isinstance(value, bool) or value is None:
         return
     if isinstance(value, float):
-        assert math.isfinite(value), f"{where}: non-finite measurement {value!r}"
+        if not math.isfinite(value):
+            raise NonFinite(f"{where}: non-finite measurement {value!r}")
     elif isinstance(value, (tuple, list)):
         for item in value:
             assert_finite(item, where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            assert_finite(item, f"{where}[{key!r}]")
     elif hasattr(value, "__dataclass_fields__"):
         for name in value.__dataclass_fields__:
             assert_finite(getattr(value, name), f"{where}.{name}")
@@ -80,15 +154,19 @@ def assert_finite(value: Any, where: str) -> None:
 BAD_NUMBERS = (
     "nan", "NaN", "inf", "-inf", "Infinity", "1e999", "-1E+999", "9" * 400, "9" * 5000, "1" * 16384 + ".",
     "1_000", " 1", "0x10", "", "-", ".", "1e", "+-1", "١٢٣", "1.2.3", "4294967296", "-9223372036854775809",
+    "1e308", "-1.7976931348623157e308", "1e-320",
 )  # fmt: skip
 bad_numbers = st.sampled_from(BAD_NUMBERS)
 
 
+@functools.cache
 def noise(max_size: int = 256) -> st.SearchStrategy[bytes]:
     """Random bytes, sometimes a long run of one byte (digits, dots, separators) up to ``MAX_INPUT``."""
     runs = st.builds(
         lambda unit, n: unit * n,
-        st.sampled_from([b"9", b"1.", b";", b",", b" ", b"\r", b"\n", b"E", b"\x00", b"\xff", b"01 "]),
+        st.sampled_from(
+            [b"9", b"1.", b";", b",", b" ", b"\r", b"\n", b" \n", b"E", b"\x00", b"\xff", b"01 "]
+        ),
         st.integers(1, MAX_INPUT // 2),
     )
     return st.one_of(st.binary(max_size=max_size), runs)

@@ -21,15 +21,10 @@ from tests.fuzz.harness import BAD_NUMBERS, MAX_INPUT
 _NUMBER = re.compile(rb"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
 
 
-@st.composite
-def mutation(draw: st.DrawFn) -> Callable[[bytes], bytes]:
-    """One edit of a reply: flip bytes, truncate, extend, insert, or replace a number token."""
-    kind = draw(st.sampled_from(["flip", "truncate", "extend", "insert", "number", "number", "float32"]))
-    seed = draw(st.integers(0, 2**32 - 1))
-    extra = draw(st.one_of(st.binary(max_size=64), st.just(b"9" * draw(st.integers(1, MAX_INPUT // 4)))))
-    bad = draw(st.sampled_from(BAD_NUMBERS)).encode("utf-8")
-    count = draw(st.integers(1, 4))
+KINDS = ("flip", "truncate", "extend", "insert", "number", "number", "float32")
 
+
+def _edit(kind: str, seed: int, extra: bytes, bad: bytes, count: int) -> Callable[[bytes], bytes]:
     def apply(reply: bytes) -> bytes:
         if not reply:
             return extra
@@ -57,6 +52,23 @@ def mutation(draw: st.DrawFn) -> Callable[[bytes], bytes]:
         return bytes(data)
 
     return apply
+
+
+#: Built once: hypothesis validates a strategy the first time it is drawn from, so one built per draw
+#: costs that validation on every example.
+_MUTATION = st.builds(
+    _edit,
+    st.sampled_from(KINDS),
+    st.integers(0, 2**32 - 1),
+    st.one_of(st.binary(max_size=64), st.integers(1, MAX_INPUT // 4).map(lambda n: b"9" * n)),
+    st.sampled_from(BAD_NUMBERS).map(lambda text: text.encode("utf-8")),
+    st.integers(1, 4),
+)
+
+
+def mutation() -> st.SearchStrategy[Callable[[bytes], bytes]]:
+    """One edit of a reply: flip bytes, truncate, extend, insert, or replace a number token."""
+    return _MUTATION
 
 
 # -- checksums made right again ---------------------------------------------------------------------

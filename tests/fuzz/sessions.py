@@ -4,7 +4,7 @@ the driver handed out and every typed error it raised."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,9 @@ from drivers.environment import ScpiEnvironmentSensor
 from drivers.errors import HilcalDriverError
 from drivers.keithley6517b import Keithley6517B
 from drivers.ndi import NdiConnection, NdiTracker
+from drivers.pi_gcs import GcsConnection, HexapodController, HexapodCouch
 from drivers.ptw_unidos import PtwUnidos
+from drivers.roles.couch import CouchSetpoint
 from drivers.roles.tracker import TrackerFrame
 from drivers.transport.base import Transport
 from drivers.zaber import ZaberAxis, ZaberConnection
@@ -20,6 +22,8 @@ from drivers.zaber.ascii import lrc
 from tests.drivers import test_environment as env_t
 from tests.drivers import test_keithley6517b as k_t
 from tests.drivers import test_ndi_tracker as ndi_t
+from tests.drivers import test_pi_gcs_couch as pi_c
+from tests.drivers import test_pi_gcs_hexapod as pi_t
 from tests.drivers import test_unidos as u_t
 from tests.fuzz.harness import assert_finite
 from tests.fuzz.mutate import ReplayTransport, reframe_ndi_binary, reframe_ndi_text, reframe_zaber
@@ -216,6 +220,63 @@ def _ndi_reframe(reply: bytes, edit: Callable[[bytes], bytes]) -> bytes:
     return reframe_ndi_text(edit(reply))
 
 
+# -- PI GCS 2.0 (hexapod couch) ------------------------------------------------------------------------
+PI_POSE = pi_t.floats(10, -20, 5, 1.5, -2, 0)
+PI_SCRIPT = [
+    *pi_c.couch_connect_script(referenced="000000"),
+    (b"VLS 25\n", None),
+    pi_t.ERR_OK,
+    (pi_t.q("SVO?"), pi_t.flags("000000")),
+    (b"SVO X 1 Y 1 Z 1 U 1 V 1 W 1\n", None),
+    pi_t.ERR_OK,
+    (b"FRF X Y Z U V W\n", None),
+    pi_t.ERR_OK,
+    (b"\x07", pi_t.BUSY_BYTE),
+    (b"\x07", pi_t.READY_BYTE),
+    (pi_t.q("FRF?"), pi_t.flags("111111")),
+    (pi_t.q("POS?"), pi_t.ZERO),
+    (b"VMO? X 10 Y -20 Z 5 U 1.5 V -2 W 0\n", b"1\n"),
+    (b"MOV X 10 Y -20 Z 5 U 1.5 V -2 W 0\n", None),
+    pi_t.ERR_OK,
+    (b"\x05", b"3F\n"),
+    (b"\x05", b"0\n"),
+    (pi_t.q("ONT?"), pi_t.flags("111111")),
+    (pi_t.q("POS?"), PI_POSE),
+    (pi_t.q("POS?"), PI_POSE),
+    (b"VLS?\n", b"25.000000\n"),
+    (b"HLT X Y Z U V W\n", None),
+    (b"ERR?\n", b"10\n"),
+    (b"\x05", b"0\n"),
+    (pi_t.q("POS?"), PI_POSE),
+    (b"\x18", None),
+    (b"ERR?\n", b"10\n"),
+    (b"\x05", b"0\n"),
+    (pi_t.q("POS?"), PI_POSE),
+]
+PI_TARGET = CouchSetpoint(lateral_mm=10, longitudinal_mm=-20, vertical_mm=5, pitch_deg=1.5, roll_deg=-2)
+
+
+def _accept_path(waypoints: Sequence[CouchSetpoint]) -> None:
+    """A motion guard that accepts every path, so the couch plans one from whatever ``POS?`` said."""
+    assert_finite(list(waypoints), "couch path")
+
+
+def _pi_gcs(transport: Transport) -> Steps:
+    controller = HexapodController(GcsConnection(transport), name="couch", clock=FakeClock())
+    couch = HexapodCouch(controller, velocity=25.0, path_guard=_accept_path)
+    return [
+        couch.connect,
+        couch.limits,
+        couch.home,
+        lambda: couch.move_to(PI_TARGET, timeout_s=1.0),
+        couch.read_setpoint,
+        controller.velocity,
+        couch.stop,
+        couch.emergency_stop,
+        lambda: controller.last_position,
+    ]
+
+
 SESSIONS = (
     Session("zaber", ZABER_REPLIES, _zaber, _zaber_reframe),
     Session("ptw_unidos", tuple(r for _, r in UNIDOS_SCRIPT), _unidos, _plain),
@@ -223,6 +284,7 @@ SESSIONS = (
     Session("environment", tuple(r for _, r in ENV_SCRIPT), _environment, _plain),
     Session("ndi", tuple(r for _, r in NDI_SCRIPT), _ndi("bx"), _ndi_reframe),
     Session("ndi", tuple(r for _, r in NDI_TX_SCRIPT), _ndi("tx"), _ndi_reframe),
+    Session("pi_gcs", tuple(r for _, r in PI_SCRIPT), _pi_gcs, _plain),
 )
 
 
