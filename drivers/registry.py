@@ -19,6 +19,7 @@ from drivers.ndi import NdiParams, build_ndi_tracker
 from drivers.pi_gcs import build_hexapod_couch
 from drivers.pi_gcs.params import HexapodParams
 from drivers.ptw_unidos import UnidosParams, build_unidos
+from drivers.roles.dosimeter import DosimeterSettings
 from drivers.transport.base import Transport
 
 
@@ -76,11 +77,43 @@ def _build_zaber_axis(name: str, port: str, params: BaseModel, pool: PortPool, c
 
 @dataclass(frozen=True)
 class DriverSpec:
+    """How a rig file's device becomes a live role, and what can be checked of it before it is opened."""
+
     role: str
     params_model: type[BaseModel]
     build: Callable[[str, str, BaseModel, PortPool, Clock], Any]
     summary: str
     visa_native: bool = False  # reached through VISA resource strings (SCPI instruments)
+    #: Dosimeters: raise the error ``configure`` would raise for these settings (name, params, settings).
+    check_settings: Callable[[str, BaseModel, DosimeterSettings], None] | None = None
+    #: Couches: limits per IEC couch axis set by the rig file's driver parameters (travel comes at connect).
+    rig_couch_limits: Callable[[BaseModel], dict[str, tuple[float, float]]] | None = None
+    #: Trackers: the tool names the rig file's driver parameters load.
+    tool_names: Callable[[BaseModel], set[str]] | None = None
+
+
+def _check_unidos_settings(name: str, params: BaseModel, settings: DosimeterSettings) -> None:
+    from drivers.ptw_unidos.dosimeter import validate_settings
+
+    assert isinstance(params, UnidosParams)
+    validate_settings(name, settings, params.bias_limit_v)
+
+
+def _check_keithley_settings(name: str, params: BaseModel, settings: DosimeterSettings) -> None:
+    from drivers.keithley6517b.electrometer import configure_commands
+
+    assert isinstance(params, Keithley6517BParams)
+    configure_commands(name, settings, params.bias_limit_v, params.nplc)
+
+
+def _hexapod_soft_limits(params: BaseModel) -> dict[str, tuple[float, float]]:
+    assert isinstance(params, HexapodParams)
+    return dict(params.soft_limits)
+
+
+def _ndi_tool_names(params: BaseModel) -> set[str]:
+    assert isinstance(params, NdiParams)
+    return set(params.tools)
 
 
 DRIVERS: dict[str, DriverSpec] = {
@@ -95,18 +128,21 @@ DRIVERS: dict[str, DriverSpec] = {
         params_model=HexapodParams,
         build=build_hexapod_couch,
         summary="PI GCS 2.0 hexapod controller (C-887 class) as a 6-DoF couch top",
+        rig_couch_limits=_hexapod_soft_limits,
     ),
     "ndi-combined-api": DriverSpec(
         role="tracker",
         params_model=NdiParams,
         build=build_ndi_tracker,
         summary="NDI Combined API optical tracker (Polaris Vega over TCP, Spectra/Vicra over serial)",
+        tool_names=_ndi_tool_names,
     ),
     "ptw-unidos": DriverSpec(
         role="dosimeter",
         params_model=UnidosParams,
         build=build_unidos,
         summary="PTW UNIDOS Tango/Romeo electrometer (TCP 8123 or serial)",
+        check_settings=_check_unidos_settings,
     ),
     "keithley-6517b": DriverSpec(
         role="dosimeter",
@@ -114,6 +150,7 @@ DRIVERS: dict[str, DriverSpec] = {
         build=build_keithley6517b,
         summary="Keithley 6517B electrometer (SCPI over VISA: GPIB, RS-232, TCPIP SOCKET)",
         visa_native=True,
+        check_settings=_check_keithley_settings,
     ),
     "scpi-environment": DriverSpec(
         role="environment",

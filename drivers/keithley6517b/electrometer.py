@@ -240,45 +240,7 @@ class Keithley6517B:
         self._machine.fire("configured")
 
     def _plan(self, settings: DosimeterSettings) -> tuple[str, list[str]]:
-        if settings.mode == "charge":
-            function, full_scale, unit = "CHAR", CHARGE_FULL_SCALE_C, "C"
-        elif settings.mode == "current":
-            function, full_scale, unit = "CURR", CURRENT_FULL_SCALE_A, "A"
-        else:
-            raise ValueError(f"{self.name}: mode must be 'charge' or 'current', got {settings.mode!r}")
-        commands = [f":SENS:FUNC '{function}'"]
-        if settings.range.strip().lower() == "auto":
-            commands.append(f":SENS:{function}:RANG:AUTO 1")
-        else:
-            try:
-                upper = float(settings.range)
-            except ValueError:
-                raise ValueError(
-                    f"{self.name}: range {settings.range!r} is neither 'auto' nor a number in {unit}"
-                ) from None
-            if not (0 < upper <= full_scale):
-                raise ValueError(f"{self.name}: range {upper:g} {unit} is outside (0, {full_scale:g}] {unit}")
-            commands += [f":SENS:{function}:RANG:AUTO 0", f":SENS:{function}:RANG {format_number(upper)}"]
-        commands.append(f":SENS:{function}:NPLC {format_number(self.nplc)}")
-        if function == "CHAR":
-            commands.append(":SENS:CHAR:ADIS OFF")  # never let the integrator reset itself mid-reading
-        commands += [":TRIG:SOUR IMM", ":TRIG:COUN 1"]
-        seconds = settings.integration_time_s
-        if seconds is not None and not (seconds > 0 and math.isfinite(seconds)):
-            raise ValueError(f"{self.name}: integration time must be positive, got {seconds!r} s")
-        return function, commands + self._bias_commands(settings.bias_voltage_v)
-
-    def _bias_commands(self, volts: float) -> list[str]:
-        if not math.isfinite(volts) or abs(volts) > self.bias_limit_v:
-            raise LimitViolation(self.name, "bias voltage", volts, -self.bias_limit_v, self.bias_limit_v, "V")
-        if volts == 0:
-            return [":SOUR:VOLT:LEV 0", ":OUTP OFF"]
-        source_range = SOURCE_LOW_RANGE_V if abs(volts) <= SOURCE_LOW_RANGE_V else SOURCE_LIMIT_V
-        return [
-            f":SOUR:VOLT:RANG {format_number(source_range)}",
-            f":SOUR:VOLT:LEV {format_number(volts)}",
-            ":OUTP ON",
-        ]
+        return configure_commands(self.name, settings, self.bias_limit_v, self.nplc)
 
     def _check_bias(self, volts: float) -> None:
         on = self.bias_output_enabled()
@@ -426,7 +388,7 @@ class Keithley6517B:
     def set_bias_voltage(self, volts: float) -> None:
         """Source range, level and output on (or level 0 and output off for 0 V); ``idle`` only."""
         self._machine.require_in("change the bias voltage", ("idle",))
-        for command in self._bias_commands(volts):
+        for command in bias_commands(self.name, volts, self.bias_limit_v):
             self._write(command)
         self._check_bias(volts)
         self._check_errors("set the bias voltage")
@@ -559,3 +521,53 @@ class Keithley6517B:
 
     def __repr__(self) -> str:
         return f"Keithley6517B({self.name!r}, state={self.state!r})"
+
+
+def configure_commands(
+    name: str, settings: DosimeterSettings, bias_limit_v: float, nplc: float
+) -> tuple[str, list[str]]:
+    """The SCPI function and the commands that make ``settings``, or the error ``configure`` would raise.
+
+    A module function so a plan can be checked against the rig file before the instrument is opened.
+    """
+    if settings.mode == "charge":
+        function, full_scale, unit = "CHAR", CHARGE_FULL_SCALE_C, "C"
+    elif settings.mode == "current":
+        function, full_scale, unit = "CURR", CURRENT_FULL_SCALE_A, "A"
+    else:
+        raise ValueError(f"{name}: mode must be 'charge' or 'current', got {settings.mode!r}")
+    commands = [f":SENS:FUNC '{function}'"]
+    if settings.range.strip().lower() == "auto":
+        commands.append(f":SENS:{function}:RANG:AUTO 1")
+    else:
+        try:
+            upper = float(settings.range)
+        except ValueError:
+            raise ValueError(
+                f"{name}: range {settings.range!r} is neither 'auto' nor a number in {unit}"
+            ) from None
+        if not (0 < upper <= full_scale):
+            raise ValueError(f"{name}: range {upper:g} {unit} is outside (0, {full_scale:g}] {unit}")
+        commands += [f":SENS:{function}:RANG:AUTO 0", f":SENS:{function}:RANG {format_number(upper)}"]
+    commands.append(f":SENS:{function}:NPLC {format_number(nplc)}")
+    if function == "CHAR":
+        commands.append(":SENS:CHAR:ADIS OFF")  # never let the integrator reset itself mid-reading
+    commands += [":TRIG:SOUR IMM", ":TRIG:COUN 1"]
+    seconds = settings.integration_time_s
+    if seconds is not None and not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(f"{name}: integration time must be positive, got {seconds!r} s")
+    return function, commands + bias_commands(name, settings.bias_voltage_v, bias_limit_v)
+
+
+def bias_commands(name: str, volts: float, bias_limit_v: float) -> list[str]:
+    """V-source range, level and output for a signed bias within the rig's limit."""
+    if not math.isfinite(volts) or abs(volts) > bias_limit_v:
+        raise LimitViolation(name, "bias voltage", volts, -bias_limit_v, bias_limit_v, "V")
+    if volts == 0:
+        return [":SOUR:VOLT:LEV 0", ":OUTP OFF"]
+    source_range = SOURCE_LOW_RANGE_V if abs(volts) <= SOURCE_LOW_RANGE_V else SOURCE_LIMIT_V
+    return [
+        f":SOUR:VOLT:RANG {format_number(source_range)}",
+        f":SOUR:VOLT:LEV {format_number(volts)}",
+        ":OUTP ON",
+    ]

@@ -12,7 +12,7 @@ from drivers.roles.couch import COUCH_AXES
 
 
 class HexapodParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     mounting: HexapodMounting = Field(
         default_factory=HexapodMounting, description="where the hexapod sits in IEC 61217 terms"

@@ -272,26 +272,7 @@ class PtwUnidos:
         self._machine.fire("configured")
 
     def _validate(self, settings: DosimeterSettings) -> tuple[str, str, str | None]:
-        if settings.mode not in ("charge", "current"):
-            raise ValueError(f"{self.name}: mode must be 'charge' or 'current', got {settings.mode!r}")
-        range_name = settings.range.upper()
-        if range_name not in RANGES:
-            hint = " (the UNIDOS has no auto range)" if range_name == "AUTO" else ""
-            raise ValueError(f"{self.name}: range {settings.range!r} is not one of {', '.join(RANGES)}{hint}")
-        bias = settings.bias_voltage_v
-        if not math.isfinite(bias) or abs(bias) > self.bias_limit_v:
-            raise LimitViolation(self.name, "bias voltage", bias, -self.bias_limit_v, self.bias_limit_v, "V")
-        if bias != round(bias):
-            raise ValueError(f"{self.name}: the UNIDOS sets HV in whole volts, got {bias!r} V")
-        seconds = settings.integration_time_s
-        if seconds is None:
-            return range_name, str(round(bias)), None
-        low, high = INTEGRATION_TIME_RANGE_S
-        if not (math.isfinite(seconds) and seconds == round(seconds) and low <= seconds <= high):
-            raise ValueError(
-                f"{self.name}: integration time must be whole seconds in {low}…{high}, got {seconds!r} s"
-            )
-        return range_name, str(round(bias)), str(round(seconds))
+        return validate_settings(self.name, settings, self.bias_limit_v)
 
     def zero(self, timeout_s: float = 120.0) -> None:
         """``NUL``, then ``S`` every ``poll_interval_s`` until the device leaves ZERO, then ``NUS``.
@@ -480,3 +461,30 @@ def _same_value(echoed: str, sent: str) -> bool:
 
 def _number(text: str, device: str, command: str, raw: bytes) -> float:
     return wire_float(text, device=device, command=command, reply=raw, what="value")
+
+
+def validate_settings(
+    name: str, settings: DosimeterSettings, bias_limit_v: float
+) -> tuple[str, str, str | None]:
+    """The settings as wire tokens (range, HV, integration seconds), or the error ``configure`` would raise.
+
+    A module function so a plan can be checked against the rig file before the device is opened.
+    """
+    if settings.mode not in ("charge", "current"):
+        raise ValueError(f"{name}: mode must be 'charge' or 'current', got {settings.mode!r}")
+    range_name = settings.range.upper()
+    if range_name not in RANGES:
+        hint = " (the UNIDOS has no auto range)" if range_name == "AUTO" else ""
+        raise ValueError(f"{name}: range {settings.range!r} is not one of {', '.join(RANGES)}{hint}")
+    bias = settings.bias_voltage_v
+    if not math.isfinite(bias) or abs(bias) > bias_limit_v:
+        raise LimitViolation(name, "bias voltage", bias, -bias_limit_v, bias_limit_v, "V")
+    if bias != round(bias):
+        raise ValueError(f"{name}: the UNIDOS sets HV in whole volts, got {bias!r} V")
+    seconds = settings.integration_time_s
+    if seconds is None:
+        return range_name, str(round(bias)), None
+    low, high = INTEGRATION_TIME_RANGE_S
+    if not (math.isfinite(seconds) and seconds == round(seconds) and low <= seconds <= high):
+        raise ValueError(f"{name}: integration time must be whole seconds in {low}…{high}, got {seconds!r} s")
+    return range_name, str(round(bias)), str(round(seconds))
