@@ -15,13 +15,14 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from controller.config import RigConfig, load_rig_config
+from controller.config import RigConfig, load_rig_config, load_yaml
 from controller.devices import ConsoleOperator, OperatorBeam
-from controller.errors import ConfigError, HilcalError
+from controller.errors import ConfigError, HilcalError, describe_validation_errors
 from controller.rig import Rig
 from controller.session import AirEntry, ProgressSink, RunOutcome, resume_run, run_sequence
 from drivers.clock import WallClock
@@ -33,6 +34,12 @@ sim_app = typer.Typer(no_args_is_help=True, help="Simulated hardware for outside
 app.add_typer(sim_app, name="sim")
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _print_error(err: object) -> None:
+    """Bad input, said plainly: the message is printed as text (a "[low, high]" in it is not markup)."""
+    err_console.print("[red]error:[/red] ", end="")
+    err_console.print(str(err), markup=False, highlight=False)
 
 
 class RichProgress(ProgressSink):
@@ -74,8 +81,15 @@ def _apply_overrides(config: RigConfig, overrides: list[str]) -> RigConfig:
                 target = target[int(key)]
             else:
                 raise ConfigError("--set", [f"{path}: no field {key!r} in the rig file"])
-        target[keys[-1]] = yaml.safe_load(text)
-    return RigConfig.model_validate(raw)
+        try:
+            target[keys[-1]] = load_yaml(text)
+        except yaml.YAMLError as err:
+            raise ConfigError("--set", [f"{path} = {text!r}: not a YAML value ({err})"]) from err
+    try:
+        return RigConfig.model_validate(raw)
+    except ValidationError as err:
+        problems = describe_validation_errors(err.errors())
+        raise ConfigError("--set (rig after the overrides)", problems) from err
 
 
 def _air_entry(
@@ -91,6 +105,39 @@ def _air_entry(
     entry = AirEntry(temperature_c=temperature_c, pressure_kpa=pressure_kpa, operator=operator)
     entry.as_device(WallClock())  # runs the unit guards
     return entry
+
+
+def _check_plans(
+    config: RigConfig, steps: list[Any], params: Path | None, session: Path | None, air: bool
+) -> None:
+    """Every step's whole plan against the rig file, before the first device of the first step is opened."""
+    from controller.plan_check import check_plan
+    from controller.session import OPERATOR_DEVICE
+    from sequences import get_sequence
+
+    single = session is None and len(steps) == 1
+    problems: list[str] = []
+    for index, step in enumerate(steps):
+        sequence = get_sequence(step.sequence)
+        if single:
+            where = f"params file {str(params)!r}" if params is not None else f"{step.sequence} parameters"
+        else:
+            where = f"steps.{index}.params ({step.sequence})"
+        try:
+            check_plan(
+                config,
+                sequence,
+                sequence.parse_params(step.params, where),
+                source=f"{where} on rig {config.name!r}",
+                extra_devices={OPERATOR_DEVICE: "environment"} if air else None,
+            )
+        except ConfigError as err:
+            if single:
+                raise
+            problems += [f"{where}: {problem}" for problem in err.problems]
+    if problems:
+        name = str(session) if session is not None else "the built-in session"
+        raise ConfigError(f"session file {name!r} on rig {config.name!r}", problems)
 
 
 def _ask(instruction: str) -> None:
@@ -133,7 +180,8 @@ def _print_outcome(outcome: RunOutcome) -> None:
         colour = {"PASS": "green", "FAIL": "red"}.get(result.outcome, "yellow")
         console.print(f"Verdict: [bold {colour}]{result.outcome}[/bold {colour}]")
     if summary.error:
-        err_console.print(f"[red]Run {summary.state}:[/red] {summary.error}")
+        err_console.print(f"[red]Run {summary.state}:[/red] ", end="")
+        err_console.print(str(summary.error), markup=False, highlight=False)
     console.print(f"Run directory: {outcome.run_dir}  (journal.jsonl, results.json, report.html)")
 
 
@@ -195,8 +243,9 @@ def run(
                     "--params belongs to --sequence; a session file carries each step's parameters"
                 )
             plan = load_session(session)
+        _check_plans(config, [steps] if plan is None else plan.steps, params, session, air is not None)
     except (ConfigError, KeyError, ValueError) as err:
-        err_console.print(f"[red]error:[/red] {err}")
+        _print_error(err)
         raise typer.Exit(2) from err
     _install_sigterm_as_interrupt()
     where = f"Rig [bold]{config.name}[/bold]{' (simulated)' if config.simulated else ''}"
@@ -225,7 +274,7 @@ def run(
         console.print(f"{where}; session [bold]{plan.name}[/bold] with {len(plan.steps)} steps")
         index, outcomes = run_session(plan, config, run_step, runs_dir)
     except ConfigError as err:  # the rig could not be built: bad input, nothing was run or left behind
-        err_console.print(f"[red]error:[/red] {err}")
+        _print_error(err)
         raise typer.Exit(2) from err
     table = Table(title=f"Session {plan.name}")
     for column in ("Step", "Sequence", "Device", "Verdict", "Run directory"):
@@ -252,7 +301,7 @@ def resume(run_dir: Annotated[Path, typer.Argument(help="the run directory of an
     try:
         outcome = resume_run(run_dir, progress=RichProgress())
     except (HilcalError, FileNotFoundError) as err:
-        err_console.print(f"[red]error:[/red] {err}")
+        _print_error(err)
         raise typer.Exit(2) from err
     _print_outcome(outcome)
     raise typer.Exit(_exit_code(outcome))
@@ -268,7 +317,7 @@ def review(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> 
         integrity = verify_run(run_dir)
         console.print(summarize_journal(run_dir, integrity), markup=False, highlight=False)
     except (HilcalError, FileNotFoundError, ValueError) as err:
-        err_console.print(f"[red]error:[/red] {err}")
+        _print_error(err)
         raise typer.Exit(2) from err
     if not integrity.ok:
         raise typer.Exit(1)
@@ -280,7 +329,7 @@ def verify(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> 
     from controller.verify import verify_run
 
     if not run_dir.is_dir():
-        err_console.print(f"[red]error:[/red] {run_dir} is not a run directory")
+        _print_error(f"{run_dir} is not a run directory")
         raise typer.Exit(2)
     report = verify_run(run_dir)
     for line in report.lines():
@@ -328,7 +377,7 @@ def validate(
     try:
         keys = resolve_scenarios(sequence)
     except CampaignInputError as err:
-        err_console.print(f"[red]error:[/red] {err}")
+        _print_error(err)
         raise typer.Exit(2) from err
     if scheduler is not None and workers is not None:
         err_console.print("[red]error:[/red] --workers sizes a local cluster; it cannot go with --scheduler")
@@ -389,7 +438,7 @@ def sim_serve(
     try:
         config = load_rig_config(rig)
     except ConfigError as err:
-        err_console.print(f"[red]error:[/red] {err}")
+        _print_error(err)
         raise typer.Exit(2) from err
     simulation = serve_simulation(config, str(rig or "built-in rig"))
     try:

@@ -108,7 +108,7 @@ class CouchEnvelope(BaseModel):
 class MotionSafety(BaseModel):
     """The rig-file form of the collision model (``volumes`` are placed at the rig's gantry angle)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     envelope: CouchEnvelope
     volumes: list[KeepOutVolume] = Field(default_factory=list)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from controller.collision import MotionSafety
 from controller.errors import ConfigError, describe_validation_errors
+from drivers.roles.couch import COUCH_AXES
 from geometry import AxisMounting, Direction, Point, System
 
 Role = Literal["positioner", "couch", "dosimeter", "environment", "tracker"]
@@ -24,7 +25,7 @@ Role = Literal["positioner", "couch", "dosimeter", "environment", "tracker"]
 class AxisMountingConfig(BaseModel):
     """Where a linear axis sits in the room, in an IEC 61217 system (measured once at installation)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     system: str = Field(default="f", description="IEC 61217 system the numbers are in (f: fixed, room)")
     origin_mm: tuple[float, float, float] = Field(description="the point where the axis reads 0 mm")
@@ -57,7 +58,7 @@ class AxisMountingConfig(BaseModel):
 class TrackerRegistrationConfig(BaseModel):
     """Which tracker, which of its tools are registration fiducials, and where they are in IEC f."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     tracker: str = Field(description="rig device name of the tracker")
     points_mm: dict[str, tuple[float, float, float]] = Field(
@@ -69,7 +70,8 @@ class TrackerRegistrationConfig(BaseModel):
 
 
 class DeviceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN compares false both ways: a NaN limit would make every range check pass or fail silently.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     role: Role = Field(description="what the controller uses this device for")
     driver: str = Field(description="driver key in drivers.registry, e.g. 'zaber-ascii'")
@@ -91,9 +93,28 @@ class DeviceConfig(BaseModel):
         default=None, description="where the axis sits in the room (IEC 61217), for geometric reporting"
     )
 
+    @field_validator("soft_limits_mm")
+    @classmethod
+    def _ordered_soft_limits(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError("[low, high] in mm with low < high")
+        return value
+
+    @field_validator("couch_limits")
+    @classmethod
+    def _known_ordered_couch_limits(
+        cls, value: dict[str, tuple[float, float]] | None
+    ) -> dict[str, tuple[float, float]] | None:
+        for axis, (low, high) in (value or {}).items():
+            if axis not in COUCH_AXES:
+                raise ValueError(f"an IEC couch axis, one of {list(COUCH_AXES)} (got {axis!r})")
+            if not low <= high:
+                raise ValueError(f"{axis}: [low, high] with low <= high (got {[low, high]})")
+        return value
+
 
 class RigConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     spec_version: Literal[1] = 1
     name: str

@@ -311,7 +311,7 @@ def dry_run(plan: Plan, envelope: SafetyEnvelope) -> list[Message]:
             try:
                 envelope.check(message)
             except Exception as err:
-                raise PreflightError(f"step {len(messages)} ({message}) is invalid: {err}") from err
+                raise PreflightError(f"step {len(messages)} ({_brief(message)}) is invalid: {err}") from err
             messages.append(message)
             response = None
             if isinstance(message, MoveTo):
@@ -340,6 +340,17 @@ def dry_run(plan: Plan, envelope: SafetyEnvelope) -> list[Message]:
     finally:
         plan.close()
         envelope.reset_path_memory()
+
+
+def _brief(message: Message) -> str:
+    """A message as an engineer would say it (a couch pose by its non-zero IEC parameters)."""
+    if isinstance(message, MoveCouch):
+        moved = {k: v for k, v in message.setpoint.as_dict().items() if v != 0.0}
+        pose = ", ".join(f"{k}={v:g}" for k, v in moved.items()) or "home pose"
+        return f"MoveCouch {message.device} to {pose}"
+    if isinstance(message, MoveTo):
+        return f"MoveTo {message.device} {message.target_mm:g} mm"
+    return str(message)
 
 
 def dry_tracker_frame(device: str) -> TrackerFrame:

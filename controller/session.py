@@ -27,6 +27,7 @@ from controller.engine import RunEngine, dry_run, reading_from_record
 from controller.errors import ConfigError, HilcalError, RunAborted, describe_error
 from controller.interlocks import AxisLimits, PathCheck, SafetyEnvelope
 from controller.journal import Journal, read_journal
+from controller.plan_check import check_plan
 from controller.results import RunSummary, SequenceResult
 from controller.rig import Rig, build_rig
 from controller.verify import file_sha256, verify_run
@@ -236,15 +237,25 @@ def run_sequence(
     parsed: BaseModel = params if isinstance(params, BaseModel) else sequence.parse_params(params or {})
     run_id = run_id or new_run_id()
     run_dir = runs_dir / run_id
-    # Rig problems (unknown driver, bad params, a port that is not there) are bad input: found before a
-    # run directory exists, so none is left behind that review or resume would have to reject.
-    rig = build_rig(rig_config, rig_source)
+    # Rig and plan problems (unknown driver, a port that is not there, a device the rig lacks, a target
+    # beyond the soft limits) are bad input: found before a run directory exists or a device is opened.
+    planned = check_plan(
+        rig_config,
+        sequence,
+        parsed,
+        source=f"{sequence.name} parameters on rig {rig_source!r}",
+        extra_devices={OPERATOR_DEVICE: "environment"} if air is not None else None,
+    )
     try:
         run_dir.mkdir(parents=True, exist_ok=False)
     except OSError as err:
-        rig.close()
         problem = f"{runs_dir}: cannot create the run directory ({err.strerror})"
         raise ConfigError("--runs-dir", [problem]) from err
+    try:
+        rig = build_rig(rig_config, rig_source, devices=planned.devices)
+    except BaseException:
+        run_dir.rmdir()  # still empty: no run began, so none is left for review or resume to reject
+        raise
     manifest = {
         "run_id": run_id,
         "sequence": sequence.name,
@@ -318,7 +329,14 @@ def resume_run(
         elif record["kind"] == "replayed":
             messages[record["index"]] = record["message"]
     replay = [(messages[i], readings.get(i)) for i in replay_prefix(messages)]
-    rig = build_rig(rig_config, manifest.get("rig_source", "rig"))
+    planned = check_plan(
+        rig_config,
+        sequence,
+        params,
+        source=f"{run_dir / MANIFEST}",
+        extra_devices={OPERATOR_DEVICE: "environment"} if "air_entry" in manifest else None,
+    )
+    rig = build_rig(rig_config, manifest.get("rig_source", "rig"), devices=planned.devices)
     return _execute(run_dir, manifest, rig, params, progress, write_report, replay, on_rig_ready)
 
 
@@ -371,6 +389,7 @@ def _execute(
             simulated=rig_config.simulated,
             replayed_messages=len(replay or []),
             manifest_sha256=file_sha256(run_dir / MANIFEST),
+            devices=sorted(name for name, _ in rig.devices.all()),  # the plan's devices, all it opens
         )
         rig.add_exchange_listener(journal.record_exchange)
         if "air_entry" in manifest:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -32,6 +33,26 @@ def require_known_profile(profile: str, override: object | None, profiles: Mappi
         raise ValueError(f"profile {profile!r} is unknown; known: {sorted(profiles)}")
 
 
+DeviceRole = Literal["positioner", "couch", "dosimeter", "environment", "tracker"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceNeed:
+    """A rig device a plan will use, and the parameter that names it (for an error that says which)."""
+
+    parameter: str
+    device: str
+    role: DeviceRole
+
+
+@dataclass(frozen=True, slots=True)
+class ToolNeed:
+    """A tracker tool a plan reads (on the rig's registration tracker), and the parameter naming it."""
+
+    parameter: str
+    tool: str
+
+
 class SequenceContext(Protocol):
     """What a plan may know about the rig before it runs (never a live device handle)."""
 
@@ -50,6 +71,19 @@ class Sequence(ABC, Generic[ParamsT]):
     name: ClassVar[str]
     title: ClassVar[str]
     params_model: ClassVar[type[BaseModel]]
+    #: Whether the plan measures with the rig's registered tracker (``tracker_registration`` in the rig).
+    uses_registration: ClassVar[bool] = False
+
+    @abstractmethod
+    def device_needs(self, params: ParamsT) -> list[DeviceNeed]:
+        """Every rig device the plan will address (the registration tracker aside), known from params alone.
+
+        The run checks these against the rig file before any device is opened, and opens only them.
+        """
+
+    def tool_needs(self, params: ParamsT) -> list[ToolNeed]:
+        """Tracker tools the plan reads besides the registration fiducials."""
+        return []
 
     @abstractmethod
     def plan(self, params: ParamsT, context: SequenceContext) -> Plan:

@@ -28,7 +28,7 @@ from scipy import stats
 from controller.messages import Checkpoint
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from geometry.fits import fit_straight_line
-from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, ToolNeed, require_known_profile
 from sequences.couch_geometry import (
     FRAME,
     IEC_AXIS_NAMES,
@@ -41,6 +41,7 @@ from sequences.couch_geometry import (
     read_couch_data,
     require_registration,
     start,
+    tracked_couch_needs,
     visit,
 )
 from sequences.couch_pose_readback import CouchPose
@@ -54,7 +55,7 @@ _C2 = "C2 reproducibility: within the C1 tolerance (qa-tests.md §2 C2)"
 class CouchAccuracyProfile(BaseModel):
     """Limits for C1/C2; a site overrides them with a profile of the same shape."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     translation: Tolerance = Field(description="max |tracker − commanded| per axis")
@@ -127,6 +128,14 @@ class CouchTranslationAccuracy(Sequence[CouchAccuracyParams]):
     name = "couch-translation-accuracy"
     title = "Couch translational accuracy and reproducibility against the tracker (C1, C2)"
     params_model = CouchAccuracyParams
+
+    uses_registration = True
+
+    def device_needs(self, params: CouchAccuracyParams) -> list[DeviceNeed]:
+        return tracked_couch_needs(params)
+
+    def tool_needs(self, params: CouchAccuracyParams) -> list[ToolNeed]:
+        return [ToolNeed("couch_tool", params.couch_tool)]
 
     def device_of(self, params: CouchAccuracyParams) -> str:
         return params.couch

@@ -34,7 +34,7 @@ from controller.messages import CouchReading, Dwell, Home, MoveCouch, ReadCouch,
 from controller.results import Measurement
 from drivers.roles.couch import CouchSetpoint
 from geometry import MachineState, transform
-from sequences.base import Plan, SequenceContext
+from sequences.base import DeviceNeed, Plan, SequenceContext
 from sequences.tracking import (
     Registration,
     TrackerRegistrationConfig,
@@ -58,7 +58,7 @@ FRAME = (
 class TrackedCouchParams(BaseModel):
     """Parameters every tracker-based couch sequence shares (the rig side: device, tool, sampling)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     couch: str = Field(default="couch", description="rig device name of the couch")
     couch_tool: str = Field(default="couch_tool", description="tracker tool fixed to the table top")
@@ -82,6 +82,11 @@ class TrackedCouchParams(BaseModel):
     )
     readout_resolution_mm: float = Field(default=0.001, gt=0, description="couch readback resolution")
     readout_resolution_deg: float = Field(default=0.001, gt=0, description="couch readback resolution")
+
+
+def tracked_couch_needs(params: TrackedCouchParams) -> list[DeviceNeed]:
+    """The couch under test (the tracker is the rig's registration tracker)."""
+    return [DeviceNeed("couch", params.couch, "couch")]
 
 
 # ------------------------------------------------------------------------------------------ plan steps

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from controller.messages import Checkpoint, Dwell, LoadCouch, MoveCouch
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from geometry import decompose_table_top_rotation
-from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, ToolNeed, require_known_profile
 from sequences.couch_geometry import (
     FRAME,
     TrackedCouchParams,
@@ -39,6 +39,7 @@ from sequences.couch_geometry import (
     require_registration,
     rotation_vector,
     start,
+    tracked_couch_needs,
     visit,
 )
 from sequences.couch_pose_readback import CouchPose
@@ -51,14 +52,14 @@ _PPS = "robotic PPS vendor absolute accuracy 0.5 mm, 0.2° (LEONI PPS specificat
 
 
 class PayloadCase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     payload_kg: float = Field(ge=0, le=1000)
     description: str = ""
 
 
 class CouchLoadProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     sag: Tolerance
@@ -156,6 +157,14 @@ class CouchLoadPositioning(Sequence[CouchLoadParams]):
     name = "couch-load-positioning"
     title = "Couch sag and positioning accuracy under load against the tracker (C5, C6)"
     params_model = CouchLoadParams
+
+    uses_registration = True
+
+    def device_needs(self, params: CouchLoadParams) -> list[DeviceNeed]:
+        return tracked_couch_needs(params)
+
+    def tool_needs(self, params: CouchLoadParams) -> list[ToolNeed]:
+        return [ToolNeed("couch_tool", params.couch_tool)]
 
     def device_of(self, params: CouchLoadParams) -> str:
         return params.couch

@@ -28,7 +28,7 @@ from scipy import special
 from controller.messages import Checkpoint, CouchReading, Dwell, Home, MoveCouch, ReadCouch
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from drivers.roles.couch import COUCH_AXES, CouchSetpoint
-from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
 from sequences.uncertainty import COVERAGE_P, sd_interval
 
 TRANSLATIONS = ("lateral_mm", "longitudinal_mm", "vertical_mm")
@@ -36,7 +36,7 @@ ROTATIONS = ("couch_rotation_deg", "pitch_deg", "roll_deg")
 
 
 class CouchPose(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     lateral_mm: float = 0.0
     longitudinal_mm: float = 0.0
@@ -50,7 +50,7 @@ class CouchPose(BaseModel):
 
 
 class CouchReadbackProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     translation: Tolerance
@@ -106,7 +106,7 @@ DEFAULT_POSES = [
 
 
 class CouchReadbackParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     couch: str = Field(default="couch", description="rig device name of the couch")
     poses: list[CouchPose] = Field(default_factory=lambda: list(DEFAULT_POSES), min_length=1)
@@ -132,6 +132,9 @@ class CouchPoseReadback(Sequence[CouchReadbackParams]):
     name = "couch-pose-readback"
     title = "Couch position indicators against commanded IEC 61217 table-top poses"
     params_model = CouchReadbackParams
+
+    def device_needs(self, params: CouchReadbackParams) -> list[DeviceNeed]:
+        return [DeviceNeed("couch", params.couch, "couch")]
 
     def device_of(self, params: CouchReadbackParams) -> str:
         return params.couch

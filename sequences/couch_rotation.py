@@ -28,7 +28,7 @@ from controller.results import DecisionRule, Measurement, SequenceResult, Tolera
 from drivers.roles.couch import CouchSetpoint
 from geometry import MachineState, Point, System, decompose_table_top_rotation, translation_to_place, wrap180
 from geometry.fits import fit_straight_line
-from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, ToolNeed, require_known_profile
 from sequences.couch_geometry import (
     FRAME,
     TrackedCouchParams,
@@ -43,6 +43,7 @@ from sequences.couch_geometry import (
     require_registration,
     start,
     table_top_pose,
+    tracked_couch_needs,
     visit,
 )
 from sequences.couch_pose_readback import CouchPose
@@ -53,7 +54,7 @@ _PPS = "robotic PPS vendor absolute accuracy 0.5 mm, 0.2° (LEONI PPS specificat
 
 
 class RotationPose(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     couch_rotation_deg: float = 0.0
     pitch_deg: float = 0.0
@@ -61,7 +62,7 @@ class RotationPose(BaseModel):
 
 
 class CouchRotationProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     angle: Tolerance = Field(description="max |tracker − commanded| per rotation axis")
@@ -165,6 +166,14 @@ class CouchRotationAccuracy(Sequence[CouchRotationParams]):
     name = "couch-rotation-accuracy"
     title = "Couch 6-DoF rotational accuracy and isocentric compensation against the tracker (C4)"
     params_model = CouchRotationParams
+
+    uses_registration = True
+
+    def device_needs(self, params: CouchRotationParams) -> list[DeviceNeed]:
+        return tracked_couch_needs(params)
+
+    def tool_needs(self, params: CouchRotationParams) -> list[ToolNeed]:
+        return [ToolNeed("couch_tool", params.couch_tool)]
 
     def device_of(self, params: CouchRotationParams) -> str:
         return params.couch

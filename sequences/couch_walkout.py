@@ -38,7 +38,7 @@ from controller.results import DecisionRule, Measurement, SequenceResult, Tolera
 from geometry import decompose_table_top_rotation, wrap180
 from geometry.errors import GeometryError
 from geometry.fits import fit_circle, iso_size
-from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, ToolNeed, require_known_profile
 from sequences.couch_geometry import (
     FRAME,
     TrackedCouchParams,
@@ -51,6 +51,7 @@ from sequences.couch_geometry import (
     require_registration,
     rotation_vector,
     start,
+    tracked_couch_needs,
     visit,
 )
 from sequences.couch_pose_readback import CouchPose
@@ -60,7 +61,7 @@ _TG142 = "AAPM TG-142 (Klein et al., Med. Phys. 36:4197, 2009) Table III annual 
 
 
 class CouchWalkoutProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     walkout: Tolerance
@@ -113,6 +114,14 @@ class CouchRotationWalkout(Sequence[CouchWalkoutParams]):
     name = "couch-rotation-walkout"
     title = "Couch isocentric rotation: axis walkout from the isocentre and axis tilt (C3)"
     params_model = CouchWalkoutParams
+
+    uses_registration = True
+
+    def device_needs(self, params: CouchWalkoutParams) -> list[DeviceNeed]:
+        return tracked_couch_needs(params)
+
+    def tool_needs(self, params: CouchWalkoutParams) -> list[ToolNeed]:
+        return [ToolNeed("couch_tool", params.couch_tool)]
 
     def device_of(self, params: CouchWalkoutParams) -> str:
         return params.couch

@@ -42,14 +42,14 @@ from controller.results import DecisionRule, Measurement, SequenceResult, Tolera
 from dosimetry import TG51_REFERENCE, TRS398_REFERENCE, TRS398_REFERENCE_22C, k_tp
 from drivers.environment import EnvironmentReading
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
-from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
 from sequences.uncertainty import COVERAGE_P, sd_interval, t_coverage_factor, welch_satterthwaite
 
 ReferenceName = Literal["TRS-398", "TRS-398-22C", "TG-51"]
 
 
 class LeakageReproducibilityProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     leakage: Tolerance
@@ -79,7 +79,7 @@ PROFILES: dict[str, LeakageReproducibilityProfile] = {
 
 
 class LeakageReproducibilityParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     dosimeter: str = Field(
         default="electrometer_6517b",
@@ -178,6 +178,12 @@ class ElectrometerLeakageReproducibility(Sequence[LeakageReproducibilityParams])
     name = "electrometer-leakage-reproducibility"
     title = "Electrometer leakage and reading reproducibility (D1 + D3)"
     params_model = LeakageReproducibilityParams
+
+    def device_needs(self, params: LeakageReproducibilityParams) -> list[DeviceNeed]:
+        needs = [DeviceNeed("dosimeter", params.dosimeter, "dosimeter")]
+        if params.environment is not None:
+            needs.append(DeviceNeed("environment", params.environment, "environment"))
+        return needs
 
     def device_of(self, params: LeakageReproducibilityParams) -> str:
         return params.dosimeter

@@ -25,7 +25,7 @@ from controller.errors import PreflightError
 from controller.messages import AxisReading, Checkpoint, Dwell, Home, MoveTo, ReadAxis
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from geometry import AxisMounting
-from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
 from sequences.uncertainty import COVERAGE_P, t_coverage_factor, welch_satterthwaite
 
 _TG106 = "AAPM TG-106 (Das et al., Med. Phys. 35:4186, 2008) asks for verification, gives no number [R S5]"
@@ -34,7 +34,7 @@ _TG106 = "AAPM TG-106 (Das et al., Med. Phys. 35:4186, 2008) asks for verificati
 class Iso230Profile(BaseModel):
     """A named set of limits for W1; a site overrides it with a tolerance file of the same shape."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     accuracy: Tolerance
@@ -71,7 +71,7 @@ PROFILES: dict[str, Iso230Profile] = {
 
 
 class Iso230Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     axis: str = Field(default="phantom_x", description="rig device name of the axis under test")
     targets_mm: list[float] | None = Field(
@@ -143,6 +143,9 @@ class PhantomAxisIso230(Sequence[Iso230Params]):
     name = "phantom-axis-iso230"
     title = "Phantom axis positional accuracy and backlash (ISO 230-2 bidirectional)"
     params_model = Iso230Params
+
+    def device_needs(self, params: Iso230Params) -> list[DeviceNeed]:
+        return [DeviceNeed("axis", params.axis, "positioner")]
 
     def targets(self, params: Iso230Params, context: SequenceContext) -> list[float]:
         limits = context.axis_limits(params.axis)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from controller.errors import PreflightError
 from controller.messages import ReadTracker, to_record
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
-from sequences.base import Plan, Sequence, SequenceContext
+from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext
 from sequences.tracking import (
     TrackerRegistrationConfig,
     mean_tool_position,
@@ -67,6 +67,7 @@ def noise_residual_quantiles(
     rms = np.sqrt(np.mean(distances**2, axis=1))
     return float(np.quantile(rms, COVERAGE_P)), float(np.quantile(distances.max(axis=1), COVERAGE_P))
 
+
 RESIDUAL_LIMIT = Tolerance(
     limit=0.35,
     unit="mm",
@@ -79,7 +80,7 @@ RESIDUAL_LIMIT = Tolerance(
 
 
 class RegistrationParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     samples: int = Field(default=30, ge=1, le=1000, description="tracker frames averaged")
     residual_limit: Tolerance = RESIDUAL_LIMIT
@@ -90,6 +91,11 @@ class TrackerRegistration(Sequence[RegistrationParams]):
     name = "tracker-registration"
     title = "Tracker registration to IEC 61217 f on the registration phantom"
     params_model = RegistrationParams
+
+    uses_registration = True
+
+    def device_needs(self, params: RegistrationParams) -> list[DeviceNeed]:
+        return []  # only the registration tracker, which the rig file names
 
     def device_of(self, params: RegistrationParams) -> str:
         return "tracker"

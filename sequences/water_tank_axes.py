@@ -25,7 +25,7 @@ from controller.errors import PreflightError
 from controller.messages import Checkpoint, Dwell, Home, MoveTo, ReadAxis, ReadTracker, to_record
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from geometry.fits import angle_between_deg, fit_line, fit_straight_line
-from sequences.base import Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, ToolNeed, require_known_profile
 from sequences.tracking import (
     Registration,
     TrackerRegistrationConfig,
@@ -39,7 +39,7 @@ _W2 = "suggested limit, qa-tests.md W2; TG-106 asks for levelling and CAX alignm
 
 
 class TankAxesProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     orthogonality: Tolerance
@@ -61,7 +61,7 @@ PROFILES: dict[str, TankAxesProfile] = {
 
 
 class TankAxesParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     axes: dict[str, str] = Field(
         default_factory=lambda: {"x": "phantom_x", "y": "phantom_y", "z": "phantom_z"},
@@ -108,6 +108,14 @@ class WaterTankAxes(Sequence[TankAxesParams]):
     name = "water-tank-axes"
     title = "Water-tank axis orthogonality and alignment to IEC 61217 (W2)"
     params_model = TankAxesParams
+
+    uses_registration = True
+
+    def device_needs(self, params: TankAxesParams) -> list[DeviceNeed]:
+        return [DeviceNeed(f"axes.{label}", device, "positioner") for label, device in params.axes.items()]
+
+    def tool_needs(self, params: TankAxesParams) -> list[ToolNeed]:
+        return [ToolNeed("tool", params.tool)]
 
     def device_of(self, params: TankAxesParams) -> str:
         return "+".join(params.axes.values())

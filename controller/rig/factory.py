@@ -8,6 +8,7 @@ above cannot tell the difference.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,8 +104,12 @@ def start_simulation(config: RigConfig, source: str, serve_both: bool = False) -
     return SimulatedRig(sim_config, serve_both=serve_both)
 
 
-def build_rig(config: RigConfig, source: str = "rig") -> Rig:
-    """Build (but do not connect) every device; no device I/O happens here except opening ports."""
+def build_rig(config: RigConfig, source: str = "rig", devices: Collection[str] | None = None) -> Rig:
+    """Build (but do not connect) the rig's devices; no device I/O happens here except opening ports.
+
+    Every device entry is checked, but only ``devices`` (all when None) are built and their ports opened:
+    a run opens what its sequence uses, so an unplugged instrument it does not need cannot stop it.
+    """
     simulation = start_simulation(config, source) if config.simulated else None
     clock: Clock = simulation.clock if simulation is not None else WallClock()
     problems: list[str] = []
@@ -142,18 +147,20 @@ def build_rig(config: RigConfig, source: str = "rig") -> Rig:
         return open_transport(address, device=label, timeout_s=timeout, baudrate=baud)
 
     pool = PortPool(open_port)
-    devices = DeviceSet(beam=simulation.beam_control() if simulation is not None else NoBeam())
+    live = DeviceSet(beam=simulation.beam_control() if simulation is not None else NoBeam())
     if simulation is not None:
-        devices.operator = SimulatedOperator(simulation, config)
+        live.operator = SimulatedOperator(simulation, config)
     by_role: dict[str, dict[str, Any]] = {
-        "positioner": devices.positioners,
-        "couch": devices.couches,
-        "dosimeter": devices.dosimeters,
-        "environment": devices.environment,
-        "tracker": devices.trackers,
+        "positioner": live.positioners,
+        "couch": live.couches,
+        "dosimeter": live.dosimeters,
+        "environment": live.environment,
+        "tracker": live.trackers,
     }
     try:
         for name, (spec, params) in parsed.items():
+            if devices is not None and name not in devices:
+                continue
             device = config.devices[name]
             try:
                 by_role[device.role][name] = spec.build(name, device.port, params, pool, clock)
@@ -170,7 +177,7 @@ def build_rig(config: RigConfig, source: str = "rig") -> Rig:
         if simulation is not None:
             simulation.close()
         raise
-    return Rig(config=config, clock=clock, devices=devices, pool=pool, simulation=simulation)
+    return Rig(config=config, clock=clock, devices=live, pool=pool, simulation=simulation)
 
 
 def serve_simulation(config: RigConfig, source: str) -> Any:

@@ -45,8 +45,21 @@ def test_rig_that_cannot_be_built_exits_2_naming_the_device(tmp_path: Path, old:
     rig = tmp_path / "rig.yaml"
     rig.write_text(DEFAULT_RIG.replace(old, new, 1), encoding="utf-8")
     runs = tmp_path / "runs"
+    params = tmp_path / "d1.yaml"
+    params.write_text("environment: room_sensor\n", encoding="utf-8")  # the 6517B and the room sensor
     result = runner.invoke(
-        app, ["run", "--rig", str(rig), "--sequence", "phantom-axis-iso230", "--runs-dir", str(runs)]
+        app,
+        [
+            "run",
+            "--rig",
+            str(rig),
+            "--sequence",
+            "electrometer-leakage-reproducibility",
+            "--params",
+            str(params),
+            "--runs-dir",
+            str(runs),
+        ],
     )
     assert result.exit_code == 2, result.output
     assert named in " ".join(result.output.split()), result.output

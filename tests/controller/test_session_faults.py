@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.config import load_rig_config
-from controller.errors import HilcalError
+from controller.config import RigConfig, load_rig_config
+from controller.errors import ConfigError, HilcalError
 from controller.journal import read_journal
 from controller.review import summarize_journal
 from controller.session import resume_run, run_sequence
@@ -27,16 +27,33 @@ def sent_commands(records: list[dict]) -> list[str]:
     return [r["data"] for r in records if r["kind"] == "tx"]
 
 
-def test_target_outside_travel_is_refused_before_any_motion(tmp_path):
+def test_target_outside_travel_is_refused_before_any_device_is_opened(tmp_path):
+    with pytest.raises(ConfigError) as refused:
+        run_sequence(
+            load_rig_config(),
+            "phantom-axis-iso230",
+            {"targets_mm": [10.0, 350.0]},
+            runs_dir=tmp_path,
+            write_report=False,
+        )
+    assert "targets_mm[1] = 350 mm" in str(refused.value) and "phantom_x" in str(refused.value)
+    assert not any(tmp_path.iterdir())  # no run directory: nothing was opened, nothing to review
+
+
+def test_target_beyond_device_reported_travel_is_refused_after_connect_before_motion(tmp_path):
+    """Without soft limits in the rig file only the connected stage knows its travel: still no motion."""
+    raw = load_rig_config().model_dump(mode="json")
+    raw["devices"]["phantom_x"]["soft_limits_mm"] = None
     outcome = run_sequence(
-        load_rig_config(),
+        RigConfig.model_validate(raw),
         "phantom-axis-iso230",
         {"targets_mm": [10.0, 350.0]},
         runs_dir=tmp_path,
         write_report=False,
     )
     assert outcome.summary.state == "faulted"
-    assert "350" in (outcome.summary.error or "") and "phantom_x" in (outcome.summary.error or "")
+    error = outcome.summary.error or ""
+    assert "350" in error and "device-reported travel" in error
     sent = sent_commands(journal_of(outcome.run_dir))
     assert sent, "connect queries are sent"
     assert not any(" home" in cmd or " move " in cmd for cmd in sent)  # nothing moved
@@ -64,9 +81,9 @@ def test_garbled_reply_faults_the_run_naming_device_command_and_bytes(tmp_path):
     assert "ProtocolError" in error and "0K" in error and "phantom" in error
     records = journal_of(outcome.run_dir)
     stops = [r for r in records if r["kind"] == "safe_stop"]
-    config = load_rig_config()
-    may_move = {name for name, d in config.devices.items() if d.role in ("positioner", "couch", "dosimeter")}
-    assert {s["device"] for s in stops} == may_move and "phantom_x" in may_move
+    # The run opened only the axis under test, so that is the one device it can have set moving.
+    assert {r["device"] for r in records if r["kind"] == "connected"} == {"phantom_x"}
+    assert {s["device"] for s in stops} == {"phantom_x"}
     assert all(s["ok"] for s in stops)
     assert any(r["kind"] == "tx" and "stop" in r["data"] for r in records)  # the stop went on the wire
     assert records[-1] == {**records[-1], "kind": "run_end", "state": "faulted"}
@@ -109,7 +126,7 @@ def test_killed_run_loses_nothing_and_resumes_to_the_same_verdict(tmp_path):
         f"""
         import os, signal
         from pathlib import Path
-        from controller.config import load_rig_config
+        from controller.config import RigConfig, load_rig_config
         from controller.session import ProgressSink, run_sequence
 
         class KillAt(ProgressSink):
@@ -155,7 +172,7 @@ def test_killed_dosimetry_run_resumes_from_its_last_whole_reading(tmp_path):
         f"""
         import os, signal
         from pathlib import Path
-        from controller.config import load_rig_config
+        from controller.config import RigConfig, load_rig_config
         from controller.session import ProgressSink, run_sequence
 
         class KillAt(ProgressSink):

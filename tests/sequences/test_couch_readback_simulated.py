@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from controller.config import RigConfig, load_rig_config
+from controller.errors import ConfigError
 from controller.journal import read_journal
 from controller.results import Outcome
 from controller.session import run_sequence
@@ -70,12 +73,10 @@ def test_readback_noise_alone_is_never_a_pass_it_cannot_resolve(tmp_path: Path):
 
 def test_pose_beyond_soft_limit_is_refused_before_any_motion(tmp_path: Path):
     params = {"poses": [{"lateral_mm": 5.0}, {"pitch_deg": 3.5}], "repeats": 1}
-    outcome = run_sequence(
-        load_rig_config(), "couch-pose-readback", params, runs_dir=tmp_path, write_report=False
-    )
-    assert outcome.summary.state == "faulted"
-    assert "pitch_deg" in (outcome.summary.error or "") and "3.5" in (outcome.summary.error or "")
-    assert not moved(outcome.run_dir)
+    with pytest.raises(ConfigError) as refused:
+        run_sequence(load_rig_config(), "couch-pose-readback", params, runs_dir=tmp_path, write_report=False)
+    assert "pitch_deg=3.5" in str(refused.value) and "[-3, 3] deg" in str(refused.value)
+    assert not any(tmp_path.iterdir())  # refused from the rig file: no device opened, no run directory
 
 
 def test_pose_into_a_keep_out_volume_is_refused_before_any_motion(tmp_path: Path):
@@ -91,12 +92,11 @@ def test_pose_into_a_keep_out_volume_is_refused_before_any_motion(tmp_path: Path
         }
     )
     params = {"poses": [{"lateral_mm": 5.0}, {"vertical_mm": 8.0}], "repeats": 1}
-    outcome = run_sequence(
-        RigConfig.model_validate(raw), "couch-pose-readback", params, runs_dir=tmp_path, write_report=False
-    )
-    assert outcome.summary.state == "faulted"
-    assert "test block" in (outcome.summary.error or "")
-    assert not moved(outcome.run_dir)
+    with pytest.raises(ConfigError) as refused:
+        config = RigConfig.model_validate(raw)
+        run_sequence(config, "couch-pose-readback", params, runs_dir=tmp_path, write_report=False)
+    assert "test block" in str(refused.value)
+    assert not any(tmp_path.iterdir())
 
 
 def test_a_strut_that_stops_short_fails_the_readback(tmp_path: Path):
