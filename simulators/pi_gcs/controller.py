@@ -52,6 +52,10 @@ from simulators.world import World
 #: A line longer than this without LF is dropped (error 3) rather than buffered forever.
 MAX_LINE_BYTES = 4096
 VENDOR = "Physik Instrumente (PI) GmbH & Co. KG"
+#: Largest pivot coordinate (mm) ``SPI`` accepts; beyond it error 17. This simulator's choice (the manual
+#: bounds the pivot by controller parameters we could not check): 10 m is past any hexapod, and a pivot
+#: of 10^300 mm overflowed the strut-length check of the next rotation.
+MAX_PIVOT_MM = 10_000.0
 #: Older firmware names the pivot coordinates X Y Z in ``SPI``; answers always use R S T.
 PIVOT_ALIASES = {"R": "R", "S": "S", "T": "T", "X": "R", "Y": "S", "Z": "T"}
 
@@ -414,7 +418,10 @@ class PiGcsControllerSim:
         return b""
 
     def _spi(self, args: tuple[str, ...]) -> bytes:
-        self.hexapod.set_pivot(self._pairs(args, PIVOT_ALIASES))
+        pivot = self._pairs(args, PIVOT_ALIASES)
+        if any(abs(value) > MAX_PIVOT_MM for value in pivot.values()):
+            raise CommandError(ErrorCode.PARAM_OUT_OF_RANGE, f"pivot coordinates beyond ±{MAX_PIVOT_MM:g} mm")
+        self.hexapod.set_pivot(pivot)
         return b""
 
     def __repr__(self) -> str:

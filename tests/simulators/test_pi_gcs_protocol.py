@@ -141,6 +141,17 @@ def test_malformed_commands_latch_their_code(pi: PiGcsControllerSim, line: str, 
     assert err(pi) == code
 
 
+@pytest.mark.parametrize("line", ["SPI R 1e300 S 1e300 T 1e300", "SPI T -10000.001", "SPI X 1e308"])
+def test_a_pivot_beyond_10_m_is_error_17_and_the_next_rotation_is_computed(
+    pi: PiGcsControllerSim, clock: VirtualClock, line: str
+) -> None:
+    referenced(pi, clock)
+    assert ask(pi, line) == b"" and err(pi) == 17  # found by the fuzz suite: accepted before
+    assert ask(pi, "SPI?") == b"R=0.000000 \nS=0.000000 \nT=0.000000\n"
+    assert ask(pi, "MOV U 1 V 1 W 1") == b""  # overflowed the strut check (RuntimeWarning) with that pivot
+    assert err(pi) == 0
+
+
 def test_a_failed_query_answers_nothing(pi: PiGcsControllerSim) -> None:
     assert ask(pi, "POS? Q") == b""
     assert err(pi) == 15
