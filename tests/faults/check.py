@@ -38,6 +38,12 @@ class Outcome:
         return [f"{name}: {why}" for name, (ok, why) in self.checks.items() if not ok]
 
 
+def _console_signals() -> None:
+    """Ctrl-C as at a console: a shell without job control starts background jobs with SIGINT ignored, and
+    Python then never turns SIGINT into KeyboardInterrupt; the child gets the default disposition back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def child(spec: dict[str, Any], work: Path, tag: str) -> tuple[int, dict[str, Any]]:
     """Run ``tests.faults.cell`` on ``spec``; (return code, its report or {})."""
     work.mkdir(parents=True, exist_ok=True)
@@ -49,6 +55,7 @@ def child(spec: dict[str, Any], work: Path, tag: str) -> tuple[int, dict[str, An
             proc = subprocess.run(
                 [sys.executable, "-m", "tests.faults.cell", str(spec_path), str(out_path)],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=CHILD_TIMEOUT_S, check=False,
+                preexec_fn=_console_signals,
             )  # fmt: skip
             code = proc.returncode
         except subprocess.TimeoutExpired:
