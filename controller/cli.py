@@ -311,9 +311,10 @@ def resume(run_dir: Annotated[Path, typer.Argument(help="the run directory of an
 def review(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
     """Summarise a run from its journal alone (works on a run that was killed); exit 1 if it was altered."""
     from controller.review import summarize_journal
-    from controller.verify import verify_run
+    from controller.verify import complete_startup, verify_run
 
     try:
+        complete_startup(run_dir)
         integrity = verify_run(run_dir)
         console.print(summarize_journal(run_dir, integrity), markup=False, highlight=False)
     except (HilcalError, FileNotFoundError, ValueError) as err:
@@ -326,11 +327,13 @@ def review(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> 
 @app.command()
 def verify(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
     """Check a run's hash chain, manifest and results: exit 0 intact, 1 altered, 2 not a run directory."""
-    from controller.verify import verify_run
+    from controller.verify import complete_startup, verify_run
 
-    if not run_dir.is_dir():
-        _print_error(f"{run_dir} is not a run directory")
-        raise typer.Exit(2)
+    try:
+        complete_startup(run_dir)
+    except HilcalError as err:
+        _print_error(err)
+        raise typer.Exit(2) from err
     report = verify_run(run_dir)
     for line in report.lines():
         console.print(line, markup=False, highlight=False)

@@ -30,14 +30,14 @@ from controller.journal import Journal, read_journal
 from controller.plan_check import check_plan
 from controller.results import RunSummary, SequenceResult
 from controller.rig import Rig, build_rig
-from controller.verify import file_sha256, verify_run
+from controller.verify import STAGED_MANIFEST, complete_startup, file_sha256, fsync_directory, verify_run
 from drivers.clock import Clock
 from drivers.environment import OperatorEntry
 from drivers.errors import HilcalDriverError
 from drivers.roles.couch import CouchSetpoint
 from geometry import AxisMounting
 
-MANIFEST = "run.json"
+MANIFEST = "run.json"  # the same name controller.verify checks
 RESULTS = "results.json"
 REPORT = "report.html"
 
@@ -271,7 +271,9 @@ def run_sequence(
             air if air.entered_at is not None else air.model_copy(update={"entered_at": datetime.now(UTC)})
         )
         manifest["air_entry"] = stamped.model_dump(mode="json")  # a resume keeps the original entry time
-    _write_json(run_dir / MANIFEST, manifest)
+    # Staged, and renamed to run.json only once the journal's first record names its hash: a kill during
+    # start-up leaves either no run.json (nothing was sent; nothing to resume) or a run that resumes.
+    _write_json(run_dir / STAGED_MANIFEST, manifest)
     return _execute(run_dir, manifest, rig, parsed, progress, write_report, None, on_rig_ready)
 
 
@@ -304,6 +306,7 @@ def resume_run(
     """
     from sequences import get_sequence
 
+    complete_startup(run_dir)
     try:
         manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
@@ -379,6 +382,7 @@ def _execute(
     rig_config = rig.config
     journal = Journal(run_dir, rig.clock)
     clock_start = rig.clock.now()
+    staged = run_dir / STAGED_MANIFEST
     try:
         journal.append(
             "resume" if replay is not None else "run_start",
@@ -388,9 +392,12 @@ def _execute(
             rig=rig_config.name,
             simulated=rig_config.simulated,
             replayed_messages=len(replay or []),
-            manifest_sha256=file_sha256(run_dir / MANIFEST),
+            manifest_sha256=file_sha256(staged if staged.exists() else run_dir / MANIFEST),
             devices=sorted(name for name, _ in rig.devices.all()),  # the plan's devices, all it opens
         )
+        if staged.exists():
+            os.replace(staged, run_dir / MANIFEST)
+            fsync_directory(run_dir)
         rig.add_exchange_listener(journal.record_exchange)
         if "air_entry" in manifest:
             entry = AirEntry.model_validate(manifest["air_entry"])

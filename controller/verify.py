@@ -12,13 +12,54 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.errors import HilcalError
 from controller.journal import JOURNAL_NAME, JournalIntegrityError, read_journal
 
 MANIFEST = "run.json"
+STAGED_MANIFEST = "run.json.staged"
 RESULTS = "results.json"
+
+
+class StartupInterrupted(HilcalError):
+    """A run directory whose run never began: killed while the rig was being built, before any record."""
+
+
+def fsync_directory(path: Path) -> None:
+    """Make a rename inside ``path`` durable (POSIX: the directory entry is data too)."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def complete_startup(run_dir: Path) -> None:
+    """Finish or explain a start-up a kill interrupted; raise ``StartupInterrupted`` when no run began.
+
+    A run writes ``run.json.staged``, journals ``run_start`` naming its SHA-256, then renames it to
+    ``run.json``. Killed between the last two steps, the staged manifest is the run's: it is renamed here
+    (only if the journal names exactly its hash). With no journal at all, nothing was sent to any device.
+    """
+    manifest, staged, journal = run_dir / MANIFEST, run_dir / STAGED_MANIFEST, run_dir / JOURNAL_NAME
+    if not run_dir.is_dir():
+        raise StartupInterrupted(f"{run_dir} is not a run directory")
+    if journal.is_file() and journal.stat().st_size > 0:
+        if not manifest.exists() and staged.is_file():
+            first = read_journal(journal, verify=False).records[:1]
+            if first and first[0].get("manifest_sha256") == file_sha256(staged):
+                os.replace(staged, manifest)
+                fsync_directory(run_dir)
+        return
+    start_up_files = {MANIFEST, STAGED_MANIFEST, STAGED_MANIFEST + ".tmp", JOURNAL_NAME}
+    if {entry.name for entry in run_dir.iterdir()} <= start_up_files:
+        raise StartupInterrupted(
+            f"{run_dir}: the run never began (killed while the rig was being set up, before the journal's "
+            "first record): nothing was sent to any device and nothing was measured; start a new run"
+        )
 
 
 @dataclass
