@@ -40,14 +40,16 @@ class _Armed:
 
 
 def garble(reply: bytes) -> bytes:
-    """Corrupt every third character (digits shift, letters change case, other bytes flip a bit).
+    """Corrupt every third character, at least one (digits shift, letters change case, bytes flip a bit).
 
     Terminators are kept so the frame still ends where the client expects: this is noise on the data, not a
     framing fault (``partial`` is that).
     """
     out = bytearray(reply)
+    body = [i for i, byte in enumerate(out) if byte not in _TERMINATORS]
+    chosen = set(body[1::3]) or set(body[:1])  # a one-character reply still gets its character spoiled
     for i, byte in enumerate(out):
-        if i % 3 != 1 or byte in _TERMINATORS:
+        if i not in chosen:
             continue
         char = chr(byte)
         if char.isdigit():
