@@ -18,9 +18,11 @@ from drivers.errors import (
     DeviceFault,
     DeviceRejected,
     HilcalDriverError,
+    IllegalStateError,
     LimitViolation,
     ProtocolError,
 )
+from drivers.roles.identity import DeviceIdentity
 from drivers.state_machine import DriverStateMachine, sources_by_trigger
 from drivers.zaber.ascii import UNREFERENCED_FLAGS, WARNING_FLAGS, ZaberReply, parse_int, parse_warnings_data
 from drivers.zaber.connection import ZaberConnection
@@ -94,6 +96,11 @@ class MotionTimeout(HilcalDriverError):
 #: Warnings (not faults) that mean the last motion did not reach its target: ``WL`` unexpected limit trigger.
 INCOMPLETE_MOTION_FLAGS = frozenset({"WL"})
 
+#: Device-scope settings read (axis 0) at connect for ``device_identity()``, in this order.
+IDENTITY_SETTINGS: Final = ("deviceid", "system.serial", "version", "version.build")
+#: The ASCII protocol is Zaber's own; the device reports no vendor name.
+ZABER_VENDOR: Final = "Zaber Technologies"
+
 
 class ZaberAxis:
     """One axis of a Zaber device on a shared ``ZaberConnection``; satisfies ``AxisPositioner``.
@@ -136,6 +143,7 @@ class ZaberAxis:
         self._connection = connection
         self._clock = clock
         self._limits_steps: tuple[int, int] | None = None
+        self._identity: DeviceIdentity | None = None
         self._machine = DriverStateMachine(name, STATES, TRANSITIONS)
 
     # -- state ----------------------------------------------------------------------------------
@@ -196,10 +204,12 @@ class ZaberAxis:
 
     # -- AxisPositioner -------------------------------------------------------------------------
     def connect(self) -> None:
-        """Status poll, ``warnings``, ``limit.min``/``limit.max``; then connected, ready, moving or fault.
+        """Status poll, ``warnings``, ``limit.min``/``limit.max``, then the device's identity (axis 0:
+        ``get deviceid``, ``system.serial``, ``version``, ``version.build``); then connected, ready,
+        moving or fault.
 
-        A device already in fault is still connected (limits read, so an operator can inspect it), but
-        the axis enters ``fault`` and ``DeviceFault`` is raised.
+        A device already in fault is still connected (limits and identity read, so an operator can
+        inspect it), but the axis enters ``fault`` and ``DeviceFault`` is raised.
         """
         self._machine.require("connect", "found_unreferenced")
         status = self._send("", check_fault=False)
@@ -209,6 +219,7 @@ class ZaberAxis:
         if low > high:
             raise ProtocolError(self.name, "get limit.max", f"{low} > {high}", "limit.min is above limit.max")
         self._limits_steps = (low, high)
+        self._identity = self._read_identity()
         faults = [flag for flag in flags if flag[0] == "F"]
         if faults:
             self._machine.fire("faulted")
@@ -219,6 +230,45 @@ class ZaberAxis:
             self._machine.fire("found_moving")
         else:
             self._machine.fire("found_referenced")
+
+    def _read_identity(self) -> DeviceIdentity:
+        """The device-scope identity settings, each sent to axis 0 of this axis's device address.
+
+        A setting the firmware rejects (``RJ``, e.g. ``version.build`` on old firmware) leaves its field
+        ``""``. The model is the numeric device ID: its product name is in Zaber's online device
+        database, which this driver does not consult. The serial is the device's (``system.serial``): on
+        a controller driving a peripheral stage that is the controller, not the stage (``peripheral.serial``
+        is not read).
+        """
+        values: dict[str, str] = {}
+        for setting in IDENTITY_SETTINGS:
+            try:
+                reply = self._connection.command(self.address, 0, f"get {setting}", device=self.name)
+            except DeviceRejected as err:
+                log.info("%s: %s not available (%s); identity field left empty", self.name, setting, err.code)
+                values[setting] = ""
+                continue
+            values[setting] = reply.data.strip()
+        version, build = values["version"], values["version.build"]
+        return DeviceIdentity(
+            vendor=ZABER_VENDOR,
+            model=values["deviceid"],
+            serial=values["system.serial"],
+            firmware=f"{version}.{build}" if version and build else version,
+            raw="; ".join(f"{setting}={values[setting]}" for setting in IDENTITY_SETTINGS),
+        )
+
+    def device_identity(self) -> DeviceIdentity:
+        """What the device reported at the last connect (no I/O; kept after ``close()``).
+
+        Fields: vendor ``Zaber Technologies`` (the protocol's maker; the device sends no vendor), model =
+        device ID (``get deviceid``), serial (``get system.serial``), firmware ``version.build`` (``get
+        version`` + ``get version.build``, e.g. ``7.32.12345``). Raises ``IllegalStateError`` before the
+        first connect has read them.
+        """
+        if self._identity is None:
+            raise IllegalStateError(self.name, "report its identity", self._machine.state)
+        return self._identity
 
     def close(self) -> None:
         """Forget the device (no bytes sent). Idempotent; the shared connection stays open."""

@@ -20,6 +20,10 @@ REPLIES = {
     b"/1 1 warnings": b"@01 1 OK IDLE -- 00\r\n",
     b"/1 1 get limit.min": b"@01 1 OK IDLE -- 0\r\n",
     b"/1 1 get limit.max": b"@01 1 OK IDLE -- 3048000\r\n",
+    b"/1 0 get deviceid": b"@01 0 OK IDLE -- 50081\r\n",
+    b"/1 0 get system.serial": b"@01 0 OK IDLE -- 41234\r\n",
+    b"/1 0 get version": b"@01 0 OK IDLE -- 7.32\r\n",
+    b"/1 0 get version.build": b"@01 0 OK IDLE -- 12345\r\n",
     b"/1 1 get pos": b"#01 1 split\r\n@01 1 OK IDLE -- 7500\r\n",
 }
 

@@ -46,6 +46,21 @@ def ok(data: str = "0", status: str = "IDLE", flag: str = "--") -> bytes:
     return f"@01 1 OK {status} {flag} {data}\r\n".encode()
 
 
+def device_ok(data: str, flag: str = "--") -> bytes:
+    """A reply from axis 0 (the whole device): where device-scope settings are answered."""
+    return f"@01 0 OK IDLE {flag} {data}\r\n".encode()
+
+
+def identity_steps(flag: str = "--") -> Script:
+    """The identity exchange that ends every connect: device-scope settings on axis 0."""
+    return [
+        (b"/1 0 get deviceid\n", device_ok("50081", flag)),
+        (b"/1 0 get system.serial\n", device_ok("41234", flag)),
+        (b"/1 0 get version\n", device_ok("7.32", flag)),
+        (b"/1 0 get version.build\n", device_ok("12345", flag)),
+    ]
+
+
 STATUS = b"/1 1\n"
 IDLE = ok()
 BUSY = ok(status="BUSY")
@@ -55,12 +70,14 @@ CONNECT_REFERENCED: Script = [
     (b"/1 1 warnings\n", ok("00")),
     (b"/1 1 get limit.min\n", ok("0")),
     (b"/1 1 get limit.max\n", ok("3048000")),
+    *identity_steps(),
 ]
 CONNECT_UNREFERENCED: Script = [
     (STATUS, ok(flag="WR")),
     (b"/1 1 warnings\n", ok("01 WR", flag="WR")),
     (b"/1 1 get limit.min\n", ok("0", flag="WR")),
     (b"/1 1 get limit.max\n", ok("3048000", flag="WR")),
+    *identity_steps("WR"),
 ]
 
 
@@ -148,6 +165,7 @@ def test_connect_to_a_faulted_device_enters_fault_and_raises() -> None:
             (b"/1 1 warnings\n", ok("02 FS WR", flag="FS")),
             (b"/1 1 get limit.min\n", ok("0", flag="FS")),
             (b"/1 1 get limit.max\n", ok("3048000", flag="FS")),
+            *identity_steps("FS"),
         ]
     )
     with pytest.raises(DeviceFault, match="phantom-x: device fault FS"):
@@ -169,6 +187,10 @@ def test_connect_with_message_ids_and_checksums() -> None:
             (b"/1 1 01 warnings:74\n", b"@01 1 01 OK IDLE -- 00:DB\r\n"),
             (b"/1 1 02 get limit.min:EB\n", b"@01 1 02 OK IDLE -- 0:0A\r\n"),
             (b"/1 1 03 get limit.max:E8\n", b"@01 1 03 OK IDLE -- 3048000:DA\r\n"),
+            (b"/1 0 04 get deviceid:3E\n", b"@01 0 04 OK IDLE -- 50081:3B\r\n"),
+            (b"/1 0 05 get system.serial:27\n", b"@01 0 05 OK IDLE -- 41234:3A\r\n"),
+            (b"/1 0 06 get version:73\n", b"@01 0 06 OK IDLE -- 7.32:6D\r\n"),
+            (b"/1 0 07 get version.build:34\n", b"@01 0 07 OK IDLE -- 12345:37\r\n"),
         ],
         checksums=True,
         message_ids=True,
