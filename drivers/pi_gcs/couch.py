@@ -30,6 +30,7 @@ from drivers.pi_gcs.iec import (
     wire_pose,
 )
 from drivers.roles.couch import COUCH_AXES, CouchSetpoint
+from drivers.roles.identity import DeviceIdentity
 from geometry.errors import GeometryError, GimbalLockError
 
 #: Largest change of X/Y/Z (mm) and of U/V/W (degrees) between two waypoints handed to the motion guard.
@@ -179,6 +180,10 @@ class HexapodCouch:
 
     def close(self) -> None:
         self._controller.close()
+
+    def device_identity(self) -> DeviceIdentity:
+        """The hexapod controller's ``*IDN?`` fields read at connect (see ``HexapodController``); no I/O."""
+        return self._controller.device_identity()
 
     def limits(self) -> dict[str, tuple[float, float]]:
         """Per IEC axis, the hexapod's range for that axis moved alone from home, ∩ the soft limits.

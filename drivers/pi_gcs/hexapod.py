@@ -38,6 +38,7 @@ from drivers.pi_gcs.gcs import (
     moving_axes,
     parse_number,
 )
+from drivers.roles.identity import DeviceIdentity, from_idn
 from drivers.state_machine import DriverStateMachine, sources_by_trigger
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class HexapodController:
         self._connection = connection
         self._clock = clock
         self._identity = ""
+        self._device_identity: DeviceIdentity | None = None
         self._all_axes: tuple[str, ...] = ()
         self._travel: dict[str, tuple[float, float]] = {}
         self._position: Pose | None = None
@@ -130,6 +132,17 @@ class HexapodController:
     def identity(self) -> str:
         """The ``*IDN?`` answer read at connect."""
         return self._identity
+
+    def device_identity(self) -> DeviceIdentity:
+        """The ``*IDN?`` answer of the last connect as fields (no I/O; kept after ``close()``).
+
+        ``*IDN?`` is IEEE 488.2 style: manufacturer, model (e.g. ``C-887.52``), serial number, firmware.
+        A reply that is not four comma-separated fields fills only ``raw``. Raises ``IllegalStateError``
+        before the first connect has read it.
+        """
+        if self._device_identity is None:
+            raise IllegalStateError(self.name, "report its identity", self._machine.state)
+        return self._device_identity
 
     @property
     def last_position(self) -> Pose | None:
@@ -187,6 +200,7 @@ class HexapodController:
         if stale:
             log.warning("%s: controller had GCS error %d latched from before; cleared", self.name, stale)
         self._identity = connection.query_value("*IDN?", device=self.name)
+        self._device_identity = from_idn(self._identity)
         version = connection.query_value("CSV?", device=self.name)
         if version not in ("2", "2.0", "2.00"):
             raise ProtocolError(
