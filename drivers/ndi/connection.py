@@ -220,6 +220,19 @@ class NdiConnection:
         """``APIREV:``, e.g. ``G.001.005``."""
         return self.command("APIREV", device=device)
 
+    def get_info(self, parameter: str, *, device: str | None = None) -> str:
+        """``GETINFO:<parameter>`` → the parameter's value (the text between ``=`` and the first ``;``).
+
+        The reply is ``<parameter>=<value>;<type>;…;<description>``, as ndicapi's probe reads it for
+        ``Features.Firmware.Version``. Old firmware answers ``ERROR01`` (raised as ``NdiError``).
+        """
+        label = self.device if device is None else device
+        payload = self.command("GETINFO", parameter, device=label)
+        name, sep, rest = payload.partition("=")
+        if not sep or name != parameter:
+            raise ProtocolError(label, f"GETINFO:{parameter}", payload, f"expected {parameter}=<value>;…")
+        return rest.split(";", 1)[0].strip()
+
     def handle_status(
         self, mode: int = PHSR_ALL, *, device: str | None = None
     ) -> tuple[tuple[int, int], ...]:

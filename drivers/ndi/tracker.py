@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from drivers.clock import Clock
-from drivers.errors import HilcalDriverError, ProtocolError, TransportError
+from drivers.errors import HilcalDriverError, IllegalStateError, ProtocolError, TransportError
 from drivers.ndi.connection import PHSR_ALL, NdiConnection, TrackingPriority
 from drivers.ndi.errors import FrameTimeout, NdiError, TrackerFault
 from drivers.ndi.frames import SYSTEM_HARDWARE_FAILURE, HandleReport, TrackingReply, frame_key, tool_status
 from drivers.ndi.framing import ROM_MAX_SIZE
+from drivers.roles.identity import DeviceIdentity
 from drivers.roles.tracker import ToolPose, TrackerFrame
 from drivers.state_machine import DriverStateMachine, sources_by_trigger
 
@@ -36,6 +37,13 @@ FrameFormat = Literal["bx", "tx"]
 
 #: ndicapi pauses this long after ``INIT`` before the next command; so do we (on the rig clock).
 INIT_SETTLE_S: Final = 0.1
+
+#: Identity (``device_identity()``): the GETINFO parameter read at connect, and the ``VER:0`` line shapes.
+FIRMWARE_VERSION: Final = "Features.Firmware.Version"
+CONTROL_FIRMWARE_SUFFIX: Final = " Control Firmware"
+SERIAL_PREFIX: Final = "NDI S/N:"
+#: The Combined API is NDI's own; the device reports no vendor field.
+NDI_VENDOR: Final = "Northern Digital Inc."
 
 # -- state machine, declared as data ---------------------------------------------------------------
 STATES: Final = ("disconnected", "initialized", "tools_loaded", "tracking", "fault")
@@ -125,6 +133,9 @@ class NdiTracker:
         self.frame_timeout_s = frame_timeout_s
         self.version_text: str | None = None
         self.api_revision: str | None = None
+        #: ``GETINFO:Features.Firmware.Version`` at connect; None on firmware without GETINFO.
+        self.firmware_version: str | None = None
+        self._identity: DeviceIdentity | None = None
         self.last_system_status: int | None = None
         self._tools = tuple(tools)
         self._connection = connection
@@ -172,8 +183,8 @@ class NdiTracker:
 
     # -- Tracker role ---------------------------------------------------------------------------
     def connect(self) -> None:
-        """``INIT``, ``VER:0``, ``APIREV``; free every handle; then per tool ``PHRQ`` + ``PVWR``…,
-        ``PINIT`` and ``PENA``. Ends in ``tools_loaded``.
+        """``INIT``, ``VER:0``, ``APIREV``, ``GETINFO:Features.Firmware.Version``; free every handle; then
+        per tool ``PHRQ`` + ``PVWR``…, ``PINIT`` and ``PENA``. Ends in ``tools_loaded``.
 
         A tool the device refuses leaves the tracker ``initialized`` with ``NdiError``; fix it and call
         ``connect()`` again.
@@ -190,6 +201,8 @@ class NdiTracker:
                 self._clock.sleep(INIT_SETTLE_S)
                 self.version_text = connection.version(0, device=device)
                 self.api_revision = self._read_api_revision()
+                self.firmware_version = self._read_firmware_version()
+                self._identity = identity_from_version(self.version_text, self.firmware_version)
                 for handle, _status in connection.handle_status(PHSR_ALL, device=device):
                     connection.free_handle(handle, device=device)
                 handles: dict[str, int] = {}
@@ -218,6 +231,28 @@ class NdiTracker:
                 raise
             log.info("%s: APIREV not supported by this firmware", self.name)
             return None
+
+    def _read_firmware_version(self) -> str | None:
+        """``GETINFO:Features.Firmware.Version``; None on firmware that does not know it (``ERROR01``)."""
+        try:
+            return self._connection.get_info(FIRMWARE_VERSION, device=self.name)
+        except NdiError as err:
+            if err.ndi_code != 0x01:
+                raise
+            log.info("%s: GETINFO not supported by this firmware; firmware version left empty", self.name)
+            return None
+
+    def device_identity(self) -> DeviceIdentity:
+        """What the tracker reported at the last connect (no I/O; kept after ``close()``).
+
+        From ``VER:0``: model (its first line without `` Control Firmware``, e.g. ``Polaris Vega``) and
+        serial (the ``NDI S/N:`` line); firmware from ``GETINFO:Features.Firmware.Version`` (``""`` on
+        firmware that answers ``ERROR01``). The vendor is the Combined API's maker, Northern Digital Inc.
+        Raises ``IllegalStateError`` before the first connect has read them.
+        """
+        if self._identity is None:
+            raise IllegalStateError(self.name, "report its identity", self._machine.state)
+        return self._identity
 
     def close(self) -> None:
         """Stop tracking if it runs (``TSTOP``) and forget the device. Idempotent; never raises.
@@ -337,6 +372,24 @@ class NdiTracker:
 
     def __repr__(self) -> str:
         return f"NdiTracker({self.name!r}, tools={self.tool_names()}, state={self.state!r})"
+
+
+def identity_from_version(version_text: str, firmware: str | None) -> DeviceIdentity:
+    """Identity fields from the ``VER:0`` text (and the firmware version read with ``GETINFO``).
+
+    ``VER:0`` is free text; only its documented shape is used: a first line ``<model> Control Firmware``
+    and a line ``NDI S/N: <serial>``. A text without them leaves those fields ``""``.
+    """
+    lines = [line.strip() for line in version_text.splitlines() if line.strip()]
+    model = ""
+    if lines and lines[0].endswith(CONTROL_FIRMWARE_SUFFIX):
+        model = lines[0][: -len(CONTROL_FIRMWARE_SUFFIX)].strip()
+    serials = [line[len(SERIAL_PREFIX) :].strip() for line in lines if line.startswith(SERIAL_PREFIX)]
+    serial = serials[0] if serials else ""
+    raw = "\n".join(lines)
+    if firmware is not None:
+        raw += f"\n{FIRMWARE_VERSION}={firmware}"
+    return DeviceIdentity(vendor=NDI_VENDOR, model=model, serial=serial, firmware=firmware or "", raw=raw)
 
 
 def _pose(tool: str, report: HandleReport) -> ToolPose:

@@ -83,14 +83,24 @@ def load_tool(handle: int, image: bytes) -> Script:
     return script
 
 
+#: ``GETINFO:Features.Firmware.Version`` with ndicapi's hard-coded CRC, and the answer its probe accepts.
+GETINFO_FIRMWARE = b"GETINFO:Features.Firmware.Version0492\r"
+FIRMWARE_REPLY = text("Features.Firmware.Version=007.000.011;0;0;0;0;Firmware version")
+
+
 def connect_script(
-    tools: list[tuple[int, bytes, str]], *, allocated: str = "00", apirev: bytes = b"G.001.0056001\r"
+    tools: list[tuple[int, bytes, str]],
+    *,
+    allocated: str = "00",
+    apirev: bytes = b"G.001.0056001\r",
+    firmware: bytes = FIRMWARE_REPLY,
 ) -> Script:
     """INIT … PENA for ``(handle, rom, priority)`` tools; ``allocated`` is the ``PHSR:00`` payload."""
     script: Script = [
         (b"INIT:E3A5\r", OKAY),
         (b"VER:065EE\r", text(VER_TEXT)),
         (b"APIREV:443E\r", apirev),
+        (GETINFO_FIRMWARE, firmware),
         (command("PHSR:00"), text(allocated)),
     ]
     count = int(allocated[:2], 16)
