@@ -6,7 +6,8 @@ read in °F or a barometer read in mmHg is refused where it is entered, with the
 
 ``ScpiEnvironmentSensor`` expects a small SCPI-style ASCII sensor (the simulated rig provides one):
 
-- ``*IDN?`` → any identification line;
+- ``*IDN?`` → an identification line; IEEE 488.2 style ``maker,model,serial,firmware`` fills
+  ``device_identity()`` (any other line is accepted, and kept only as its ``raw`` text);
 - ``MEAS:TEMP?`` → temperature in °C, e.g. ``21.37``;
 - ``MEAS:PRES?`` → station pressure in hPa, e.g. ``1013.25`` (converted with ``hpa_to_kpa``), or in kPa
   when built with ``pressure_unit="kPa"``.
@@ -34,6 +35,7 @@ from dosimetry.units import (
 )
 from drivers.clock import Clock
 from drivers.errors import HilcalDriverError, IllegalStateError, ProtocolError, TransportTimeout, wire_float
+from drivers.roles.identity import DeviceIdentity, from_idn
 from drivers.transport.base import Transport
 
 if TYPE_CHECKING:  # the registry imports this module to register it: no runtime import back
@@ -132,6 +134,14 @@ class OperatorEntry:
         self._latest = reading
         return reading
 
+    def device_identity(self) -> DeviceIdentity:
+        """Vendor ``operator``, model ``operator entry``; no serial or firmware (no I/O, any state).
+
+        The operator's name is not a serial: it changes with every entry and is recorded with each reading
+        (``EnvironmentReading.operator``); keying a history by it would split one source into many.
+        """
+        return DeviceIdentity(vendor="operator", model=OPERATOR_ENTRY, serial="", firmware="", raw="")
+
     def read(self) -> EnvironmentReading:
         if self._state != "ready":
             raise IllegalStateError(self.name, "read the environment", self._state)
@@ -163,6 +173,7 @@ class ScpiEnvironmentSensor:
         self.name = name
         self.pressure_unit = pressure_unit
         self.identity: str | None = None
+        self._device_identity: DeviceIdentity | None = None
         self._transport = transport
         self._clock = clock
         self._bands = (temperature_band_c, pressure_band_kpa)
@@ -199,7 +210,19 @@ class ScpiEnvironmentSensor:
         if self._state != "disconnected":
             raise IllegalStateError(self.name, "connect", self._state)
         self.identity, _ = self._ask("*IDN?")
+        self._device_identity = from_idn(self.identity)
         self._state = "ready"
+
+    def device_identity(self) -> DeviceIdentity:
+        """The ``*IDN?`` answer of the last connect as fields (no I/O; kept after ``close()``).
+
+        IEEE 488.2 ``maker,model,serial,firmware``; a ``0`` serial or firmware (488.2's "not available")
+        becomes ``""``, and a line that is not four fields fills only ``raw``. Raises
+        ``IllegalStateError`` before a connect has read it.
+        """
+        if self._device_identity is None:
+            raise IllegalStateError(self.name, "report its identity", self._state)
+        return self._device_identity
 
     def close(self) -> None:
         self._state = "disconnected"

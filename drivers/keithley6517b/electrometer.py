@@ -57,6 +57,7 @@ from drivers.keithley6517b.scpi import (
     reply_text,
 )
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
+from drivers.roles.identity import DeviceIdentity
 from drivers.state_machine import DriverStateMachine, sources_by_trigger
 from drivers.transport.base import Transport
 
@@ -125,6 +126,7 @@ class Keithley6517B:
         self.nplc = nplc
         self.zero_check_hop_correction = zero_check_hop_correction
         self.identity: KeithleyIdentity | None = None
+        self._device_identity: DeviceIdentity | None = None
         self._transport = transport
         self._clock = clock
         self._lock = threading.Lock()
@@ -196,6 +198,7 @@ class Keithley6517B:
         self._machine.require("connect", "found_idle")
         text, _ = self._ask("*IDN?")
         self.identity = parse_identity(text, device=self.name, command=b"*IDN?\n")
+        self._device_identity = keithley_identity(self.identity, text)
         self._write("*CLS")
         self._write(":FORM:DATA ASC")
         self._write(f":FORM:ELEM {READING_ELEMENTS}")
@@ -213,6 +216,17 @@ class Keithley6517B:
         """Forget the instrument (no bytes: the bias stays on, re-applying it costs minutes). Idempotent."""
         if self._machine.state != "disconnected":
             self._machine.fire("disconnect")
+
+    def device_identity(self) -> DeviceIdentity:
+        """The ``*IDN?`` answer of the last connect as fields (no I/O; kept after ``close()``).
+
+        ``KEITHLEY INSTRUMENTS INC.,MODEL 6517B,<serial>,<firmware>``: vendor as sent, model without the
+        ``MODEL`` word (``6517B``), serial, firmware (e.g. ``A13/700X``). Raises ``IllegalStateError``
+        before a connect has read it.
+        """
+        if self._device_identity is None:
+            raise IllegalStateError(self.name, "report its identity", self._machine.state)
+        return self._device_identity
 
     def identify(self) -> str:
         """The ``*IDN?`` reply."""
@@ -521,6 +535,20 @@ class Keithley6517B:
 
     def __repr__(self) -> str:
         return f"Keithley6517B({self.name!r}, state={self.state!r})"
+
+
+def keithley_identity(identity: KeithleyIdentity, text: str) -> DeviceIdentity:
+    """The four ``*IDN?`` fields; a leading ``MODEL`` word is dropped so the model is the model number."""
+    model = identity.model
+    if model.upper().startswith("MODEL "):
+        model = model[len("MODEL ") :].strip()
+    return DeviceIdentity(
+        vendor=identity.manufacturer,
+        model=model,
+        serial=identity.serial,
+        firmware=identity.firmware,
+        raw=text.strip(),
+    )
 
 
 def configure_commands(

@@ -25,6 +25,7 @@ from drivers.errors import (
     DosimeterTimeout,
     HighVoltageFault,
     HilcalDriverError,
+    IllegalStateError,
     LimitViolation,
     ProtocolError,
     TransportTimeout,
@@ -52,6 +53,7 @@ from drivers.ptw_unidos.protocol import (
     parse_zero_status,
 )
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
+from drivers.roles.identity import DeviceIdentity
 from drivers.state_machine import DriverStateMachine, sources_by_trigger
 from drivers.transport.base import Transport
 
@@ -127,6 +129,7 @@ class PtwUnidos:
         self.poll_interval_s = poll_interval_s
         self.identity: UnidosIdentity | None = None
         self.serial: str | None = None
+        self._device_identity: DeviceIdentity | None = None
         self._transport = transport
         self._clock = clock
         self._lock = threading.Lock()
@@ -218,6 +221,7 @@ class PtwUnidos:
         reply = self._exchange("PTW")
         self.identity = parse_identity(reply, b"PTW\r\n", device=self.name)
         self.serial = self._query("SER").fields[0]
+        self._device_identity = unidos_identity(self.identity, self.serial)
         if not self.write_permission():
             granted = self._query("TOK")
             if not parse_bool(granted.fields[0], granted, b"TOK\r\n", self.name):
@@ -246,6 +250,17 @@ class PtwUnidos:
             log.warning("%s: could not release write permission: %s", self.name, err)
         finally:
             self._machine.fire("disconnect")
+
+    def device_identity(self) -> DeviceIdentity:
+        """The ``PTW`` and ``SER`` answers of the last connect (no I/O; kept after ``close()``).
+
+        Vendor ``PTW`` (the protocol's maker: ``PTW`` is its identity command), model = product name and
+        type number (``UNIDOS Tango TM10052``), serial from ``SER``, firmware from ``PTW``'s third field;
+        the hardware revision is kept in ``raw``. Raises ``IllegalStateError`` before a connect read them.
+        """
+        if self._device_identity is None:
+            raise IllegalStateError(self.name, "report its identity", self._machine.state)
+        return self._device_identity
 
     def identify(self) -> str:
         """The ``PTW`` reply fields: name, type number, firmware, hardware revision (``;``-joined)."""
@@ -448,6 +463,13 @@ class PtwUnidos:
 
     def __repr__(self) -> str:
         return f"PtwUnidos({self.name!r}, state={self.state!r})"
+
+
+def unidos_identity(identity: UnidosIdentity, serial: str) -> DeviceIdentity:
+    """``PTW;name;type number;firmware;hardware`` and ``SER;serial`` as identity fields."""
+    model = " ".join(part for part in (identity.name, identity.type_number) if part)
+    raw = f"PTW;{';'.join(identity)}; SER;{serial}"
+    return DeviceIdentity(vendor="PTW", model=model, serial=serial, firmware=identity.firmware, raw=raw)
 
 
 def _same_value(echoed: str, sent: str) -> bool:
