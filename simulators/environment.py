@@ -15,7 +15,7 @@ site uses). ASCII, one command per line (CR, LF or CRLF, case-insensitive), one 
 ======================  =============================  ==========================================
 command                 reply                          meaning
 ======================  =============================  ==========================================
-``*IDN?``               ``HILCAL,SIMENV,<serial>,1.0`` identity
+``*IDN?``               ``HILCAL,SIMENV,<serial>,1.0`` identity (serial, firmware from the config)
 ``MEAS:TEMP?``          ``22.13``                      air temperature in °C, two decimals
 ``MEAS:PRES?``          ``1013.25``                    absolute air pressure in hPa, two decimals
 anything else           ``ERR``                        unknown command
@@ -131,7 +131,9 @@ class EnvironmentSensorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     environment: str = "room"
+    #: ``*IDN?`` answers ``HILCAL,SIMENV,<serial>,<firmware>``.
     serial: str = "ENV0001"
+    firmware: str = "1.0"
     temperature_noise_c: float = Field(0.01, ge=0)
     pressure_noise_hpa: float = Field(0.02, ge=0)
     temperature_offset_c: float = 0.0
@@ -195,7 +197,7 @@ class EnvironmentSensorSim:
         """Answer one command line (no terminator)."""
         command = line.decode("ascii", errors="replace").strip().upper()
         if command == "*IDN?":
-            reply = f"HILCAL,SIMENV,{self.config.serial},1.0"
+            reply = f"HILCAL,SIMENV,{self.config.serial},{self.config.firmware}"
         elif command == "MEAS:TEMP?":
             reply = f"{self.read_temperature_c():.2f}"
         elif command == "MEAS:PRES?":

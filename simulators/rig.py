@@ -61,9 +61,11 @@ class ZaberDeviceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     axes: list[str] = Field(min_length=1)
+    #: Identity answered to ``get deviceid``/``device.id``, ``system.serial``, ``version``, ``version.build``.
     device_id: int = 50081
-    serial: int
+    serial: int = Field(ge=0)
     firmware: str = "7.32"
+    build: int = Field(12345, ge=0)
 
 
 class ZaberChainConfig(BaseModel):
@@ -294,7 +296,9 @@ class SimulatedRig:
         self.chains: dict[str, ZaberChainSimulator] = {}
         for chain_name, chain_config in config.zaber_chains.items():
             devices = {
-                addr: ZaberDeviceSim(d.axes, device_id=d.device_id, serial=d.serial, firmware=d.firmware)
+                addr: ZaberDeviceSim(
+                    d.axes, device_id=d.device_id, serial=d.serial, firmware=d.firmware, build=d.build
+                )
                 for addr, d in chain_config.devices.items()
             }
             self.chains[chain_name] = ZaberChainSimulator(self.world, devices)

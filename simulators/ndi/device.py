@@ -322,12 +322,19 @@ class NdiCombinedApiSim:
         return text_reply(self.config.api_revision)
 
     def _getinfo(self, args: str) -> bytes:
+        """The identity parameters a Vicra's own ``GET:*`` dump lists, in ndicapi's GETINFO reply shape."""
         version = self.config.firmware_version
         if version is None:
             raise NdiError(INVALID_COMMAND, "GETINFO needs newer firmware")
-        if args != "Features.Firmware.Version":
+        answers = {
+            "Features.Firmware.Version": (version, "Firmware version"),
+            "Features.Hardware.Serial Number": (self.config.serial_number, "Serial number"),
+            "Features.Hardware.Model": (self.config.model, "Model"),
+        }
+        if args not in answers:
             raise NdiError(NO_SUCH_PARAMETER, args)
-        return text_reply(f"Features.Firmware.Version={version};0;0;0;0;Firmware version")
+        value, description = answers[args]
+        return text_reply(f"{args}={value};0;0;0;0;{description}")
 
     def _beep(self, args: str) -> bytes:
         if len(args) != 1 or not args.isdigit():
