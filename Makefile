@@ -16,10 +16,10 @@ run: $(STAMP)
 	$(BIN)/hilcal run
 
 lint: $(STAMP)
-	$(BIN)/ruff check controller drivers sequences simulators geometry dosimetry validation tests benchmarks
+	$(BIN)/ruff check controller drivers sequences simulators geometry dosimetry validation records tests benchmarks
 
 typecheck: $(STAMP)
-	$(BIN)/mypy controller drivers sequences simulators geometry dosimetry validation
+	$(BIN)/mypy controller drivers sequences simulators geometry dosimetry validation records
 
 contracts: $(STAMP)
 	$(BIN)/lint-imports

@@ -23,15 +23,23 @@ from rich.table import Table
 from controller.config import RigConfig, load_rig_config, load_yaml
 from controller.devices import ConsoleOperator, OperatorBeam
 from controller.errors import ConfigError, HilcalError, describe_validation_errors
+from controller.records_cli import DbOption, baseline, db_app, open_store, print_baseline_deviation
 from controller.rig import Rig
 from controller.session import AirEntry, ProgressSink, RunOutcome, resume_run, run_sequence
 from drivers.clock import WallClock
+from records.store import DEFAULT_DB_FILE, ResultsStore
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Hardware-in-the-loop calibration controller."
+    add_completion=False,
+    no_args_is_help=True,
+    help="Hardware-in-the-loop calibration controller.\n\n"
+    f"Every run is kept in its run folder and in the QA record, by default the SQLite file "
+    f"runs/{DEFAULT_DB_FILE}; --db or $HILCAL_DB point it elsewhere (a centre's PostgreSQL).",
 )
 sim_app = typer.Typer(no_args_is_help=True, help="Simulated hardware for outside programs.")
 app.add_typer(sim_app, name="sim")
+app.add_typer(db_app, name="db")
+app.command()(baseline)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -151,7 +159,7 @@ def _attach_console(rig: Rig) -> None:
     rig.devices.operator = ConsoleOperator(_ask)
 
 
-def _print_outcome(outcome: RunOutcome) -> None:
+def _print_outcome(outcome: RunOutcome, store: ResultsStore | None = None) -> None:
     summary = outcome.summary
     for result in summary.results:
         table = Table(title=f"{result.title}\n{result.device} — profile {result.profile}")
@@ -182,7 +190,15 @@ def _print_outcome(outcome: RunOutcome) -> None:
     if summary.error:
         err_console.print(f"[red]Run {summary.state}:[/red] ", end="")
         err_console.print(str(summary.error), markup=False, highlight=False)
+    if store is not None and outcome.recorded:
+        print_baseline_deviation(store, outcome.run_id)
     console.print(f"Run directory: {outcome.run_dir}  (journal.jsonl, results.json, report.html)")
+    if outcome.record_error is not None:
+        err_console.print(
+            f"[yellow]warning:[/yellow] not written to the QA record ({outcome.record_error}); the run "
+            "folder holds everything: `hilcal db import` adds it later",
+            highlight=False,
+        )
 
 
 def _install_sigterm_as_interrupt() -> None:
@@ -217,6 +233,7 @@ def run(
     air_temperature_c: Annotated[float | None, typer.Option(help="air temperature typed in (°C)")] = None,
     air_pressure_kpa: Annotated[float | None, typer.Option(help="air pressure typed in (kPa)")] = None,
     operator: Annotated[str | None, typer.Option(help="who read the thermometer and barometer")] = None,
+    db: DbOption = None,
 ) -> None:
     """Run a sequence, or a whole commissioning session, and print the verdicts.
 
@@ -247,6 +264,7 @@ def run(
     except (ConfigError, KeyError, ValueError) as err:
         _print_error(err)
         raise typer.Exit(2) from err
+    store = open_store(db, runs_dir)
     _install_sigterm_as_interrupt()
     where = f"Rig [bold]{config.name}[/bold]{' (simulated)' if config.simulated else ''}"
 
@@ -263,8 +281,9 @@ def run(
             write_report=report,
             air=air,
             on_rig_ready=None if config.simulated else _attach_console,
+            store=store,
         )
-        _print_outcome(outcome)
+        _print_outcome(outcome, store)
         return outcome
 
     try:
@@ -296,14 +315,18 @@ def run(
 
 
 @app.command()
-def resume(run_dir: Annotated[Path, typer.Argument(help="the run directory of an interrupted run")]) -> None:
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="the run directory of an interrupted run")],
+    db: DbOption = None,
+) -> None:
     """Continue an interrupted run from its journal: replay what was measured, then go on live."""
+    store = open_store(db, run_dir.parent)
     try:
-        outcome = resume_run(run_dir, progress=RichProgress())
+        outcome = resume_run(run_dir, progress=RichProgress(), store=store)
     except (HilcalError, FileNotFoundError) as err:
         _print_error(err)
         raise typer.Exit(2) from err
-    _print_outcome(outcome)
+    _print_outcome(outcome, store)
     raise typer.Exit(_exit_code(outcome))
 
 

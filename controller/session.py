@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,11 +79,19 @@ class ProgressSink:
     def finish(self) -> None: ...
 
 
+class RecordSink(Protocol):
+    """The QA record as a run sees it (``records.store.ResultsStore``)."""
+
+    def record_folder(self, run_dir: Path) -> bool: ...
+
+
 @dataclass
 class RunOutcome:
     run_id: str
     run_dir: Path
     summary: RunSummary
+    recorded: bool = False  # written to the QA record
+    record_error: str | None = None  # why it was not (the run folder still holds everything)
 
     @property
     def result(self) -> SequenceResult | None:
@@ -145,6 +153,17 @@ def _iec_path_check(guard: CollisionGuard, device: str) -> PathCheck:
     return check
 
 
+def _identity_of(device: Any) -> dict[str, Any]:
+    """What the device said about itself at connect (vendor, model, serial, firmware), for the record."""
+    identity = getattr(device, "device_identity", None)
+    if identity is None:
+        return {}
+    try:
+        return {"device_identity": identity().as_record()}
+    except Exception as err:  # identity is for the record: its absence must not stop a calibration
+        return {"device_identity": {"error": describe_error(err)}}
+
+
 def _connect(rig: Rig, journal: Journal) -> SafetyEnvelope:
     envelope = SafetyEnvelope()
     for name, couch in rig.devices.couches.items():
@@ -166,6 +185,7 @@ def _connect(rig: Rig, journal: Journal) -> SafetyEnvelope:
             "connected",
             durable=True,
             device=name,
+            **_identity_of(couch),
             state=couch.state,
             limits={
                 a: [lim.low_mm, lim.high_mm, lim.source] for a, lim in envelope.couch_limits(name).items()
@@ -174,7 +194,12 @@ def _connect(rig: Rig, journal: Journal) -> SafetyEnvelope:
     for name, dosimeter in rig.devices.dosimeters.items():
         dosimeter.connect()
         journal.append(
-            "connected", durable=True, device=name, state=dosimeter.state, identity=dosimeter.identify()
+            "connected",
+            durable=True,
+            device=name,
+            state=dosimeter.state,
+            identity=dosimeter.identify(),
+            **_identity_of(dosimeter),
         )
     for name, tracker in rig.devices.trackers.items():
         tracker.connect()
@@ -185,11 +210,12 @@ def _connect(rig: Rig, journal: Journal) -> SafetyEnvelope:
             device=name,
             state=tracker.state,
             identity=tracker.identify(),
+            **_identity_of(tracker),
             tools=tracker.tool_names(),
         )
     for name, sensor in rig.devices.environment.items():
         sensor.connect()
-        journal.append("connected", durable=True, device=name)
+        journal.append("connected", durable=True, device=name, **_identity_of(sensor))
     for name, axis in rig.positioners.items():
         axis.connect()
         low, high = axis.travel_mm()
@@ -203,6 +229,7 @@ def _connect(rig: Rig, journal: Journal) -> SafetyEnvelope:
             "connected",
             durable=True,
             device=name,
+            **_identity_of(axis),
             state=axis.state,
             travel_mm=[low, high],
             envelope_mm=[limits.low_mm, limits.high_mm],
@@ -223,8 +250,13 @@ def run_sequence(
     run_id: str | None = None,
     on_rig_ready: Callable[[Rig], None] | None = None,
     air: AirEntry | None = None,
+    store: RecordSink | None = None,
+    performed_at: datetime | None = None,
 ) -> RunOutcome:
     """Run one sequence end to end; never raises for a device fault (the outcome records it).
+
+    ``store`` (the QA record) receives the run folder once it has ended; ``performed_at`` dates the QA
+    when it is not now (a simulated history on the virtual clock).
 
     A rig that cannot be built raises ``ConfigError`` before any run directory exists.
 
@@ -259,6 +291,7 @@ def run_sequence(
     manifest = {
         "run_id": run_id,
         "sequence": sequence.name,
+        "device_under_test": sequence.device_of(parsed),
         "params": parsed.model_dump(mode="json"),
         "rig": rig_config.model_dump(mode="json"),
         "rig_source": rig_source,
@@ -266,6 +299,8 @@ def run_sequence(
         "host": platform.node(),
         "started_utc": datetime.now(UTC).isoformat(),
     }
+    if performed_at is not None:
+        manifest["performed_at"] = performed_at.astimezone(UTC).isoformat()
     if air is not None:
         stamped = (
             air if air.entered_at is not None else air.model_copy(update={"entered_at": datetime.now(UTC)})
@@ -274,7 +309,7 @@ def run_sequence(
     # Staged, and renamed to run.json only once the journal's first record names its hash: a kill during
     # start-up leaves either no run.json (nothing was sent; nothing to resume) or a run that resumes.
     _write_json(run_dir / STAGED_MANIFEST, manifest)
-    return _execute(run_dir, manifest, rig, parsed, progress, write_report, None, on_rig_ready)
+    return _execute(run_dir, manifest, rig, parsed, progress, write_report, None, on_rig_ready, store)
 
 
 def replay_prefix(messages: dict[int, dict[str, Any]]) -> list[int]:
@@ -298,6 +333,7 @@ def resume_run(
     progress: ProgressSink | None = None,
     write_report: bool = True,
     on_rig_ready: Callable[[Rig], None] | None = None,
+    store: RecordSink | None = None,
 ) -> RunOutcome:
     """Continue a run that was killed: replay what the journal holds up to its last checkpoint, then go on.
 
@@ -340,7 +376,7 @@ def resume_run(
         extra_devices={OPERATOR_DEVICE: "environment"} if "air_entry" in manifest else None,
     )
     rig = build_rig(rig_config, manifest.get("rig_source", "rig"), devices=planned.devices)
-    return _execute(run_dir, manifest, rig, params, progress, write_report, replay, on_rig_ready)
+    return _execute(run_dir, manifest, rig, params, progress, write_report, replay, on_rig_ready, store)
 
 
 def _set_aside_aborted_summary(run_dir: Path) -> None:
@@ -371,6 +407,7 @@ def _execute(
     write_report: bool,
     replay: list[tuple[dict[str, Any], Any]] | None,
     on_rig_ready: Callable[[Rig], None] | None = None,
+    store: RecordSink | None = None,
 ) -> RunOutcome:
     from sequences import get_sequence
 
@@ -467,4 +504,11 @@ def _execute(
         from controller.report import write_report as render
 
         render(run_dir, summary, manifest)
-    return RunOutcome(manifest["run_id"], run_dir, summary)
+    outcome = RunOutcome(manifest["run_id"], run_dir, summary)
+    if store is not None:
+        try:
+            store.record_folder(run_dir)
+            outcome.recorded = True
+        except Exception as err:  # the run folder holds everything; `hilcal db import` adds it later
+            outcome.record_error = describe_error(err)
+    return outcome

@@ -21,3 +21,24 @@ class StepClock:
 @pytest.fixture
 def step_clock() -> StepClock:
     return StepClock()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server for the whole test session (started as `nobody` when run as root)."""
+    from records.pgserver import PostgresServer
+
+    with PostgresServer() as server:
+        yield server
+
+
+_databases = iter(range(10**6))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """A fresh, empty QA record on each backend: an SQLite file, or a new database on the real server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'qa-record.sqlite'}"
+    server = request.getfixturevalue("postgres_server")
+    return server.create_database(f"qa_{next(_databases)}")

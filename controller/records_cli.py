@@ -1,0 +1,119 @@
+"""The console side of the QA record: ``hilcal db …``, ``hilcal baseline``, ``hilcal trends``.
+
+The controller writes the record (``controller.session`` hands each finished run folder to the store);
+these commands read it. Every command takes ``--db`` (or ``$HILCAL_DB``); without either the record is the
+SQLite file beside the run folders.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from records.store import DEFAULT_DB_FILE, ResultsStore, StoreError, default_url
+
+DB_HELP = (
+    f"QA record database URL: sqlite:///<file> or postgresql+psycopg://user@host/db "
+    f"[env HILCAL_DB; default: sqlite:///runs/{DEFAULT_DB_FILE}]"
+)
+DbOption = Annotated[str | None, typer.Option("--db", envvar="HILCAL_DB", help=DB_HELP, show_envvar=False)]
+
+db_app = typer.Typer(no_args_is_help=True, help="The QA record (results database): import, inspect.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def open_store(db: str | None, runs_dir: Path = Path("runs")) -> ResultsStore:
+    """The QA record, or exit 2 naming the URL and why it cannot be opened."""
+    try:
+        return ResultsStore.open(db or default_url(runs_dir))
+    except StoreError as err:
+        err_console.print("[red]error:[/red] ", end="")
+        err_console.print(str(err), markup=False, highlight=False)
+        raise typer.Exit(2) from err
+
+
+@db_app.command("import")
+def import_runs(
+    runs_dir: Annotated[Path, typer.Argument(help="folder holding run folders")] = Path("runs"),
+    db: DbOption = None,
+) -> None:
+    """Record every run folder (rebuilds the record from the journals); a run whose journal fails
+    `hilcal verify` is refused. Exit 1 if any was refused."""
+    from controller.verify import verify_run
+
+    store = open_store(db, runs_dir)
+    refused: list[str] = []
+    recorded = unchanged = skipped = 0
+    with store:
+        for run_dir in sorted(p.parent for p in runs_dir.rglob("run.json")):
+            if not (run_dir / "results.json").is_file():
+                skipped += 1  # not ended: `hilcal resume` it first
+                continue
+            integrity = verify_run(run_dir)
+            if not integrity.ok:
+                refused.append(f"{run_dir}: {'; '.join(integrity.problems)}")
+                continue
+            if store.record_folder(run_dir):
+                recorded += 1
+            else:
+                unchanged += 1
+        console.print(
+            f"QA record {store.url}: {recorded} run(s) recorded, {unchanged} already there, "
+            f"{skipped} not ended, {len(refused)} refused"
+        )
+    for line in refused:
+        err_console.print(f"refused (altered): {line}", markup=False, highlight=False)
+    raise typer.Exit(1 if refused else 0)
+
+
+@db_app.command("info")
+def info(db: DbOption = None) -> None:
+    """Where the record is and how much it holds."""
+    with open_store(db) as store:
+        console.print(f"QA record: {store.url}")
+        for table in ("runs", "metrics", "devices", "baselines"):
+            console.print(f"  {table}: {store.count(table)}")
+
+
+def baseline(
+    run_id: Annotated[str, typer.Argument(help="the run that becomes the baseline (commissioning)")],
+    by: Annotated[str, typer.Option(help="who marks it")],
+    note: Annotated[str, typer.Option(help="why (e.g. 'commissioning after stage swap')")] = "",
+    db: DbOption = None,
+) -> None:
+    """Mark a completed run as the baseline of its device and sequence; later runs show deviations."""
+    with open_store(db) as store:
+        try:
+            device, sequence = store.mark_baseline(run_id, by, note)
+        except StoreError as err:
+            err_console.print(f"[red]error:[/red] {err}", markup=False)
+            raise typer.Exit(2) from err
+    console.print(f"Baseline of {sequence} on {device}: run {run_id} (marked by {by})")
+
+
+def print_baseline_deviation(store: ResultsStore, run_id: str) -> None:
+    """After a run: each verdict metric against the device's baseline, when one is marked."""
+    rows = store.baseline_deviation(run_id)
+    if not rows:
+        return
+    table = Table(title=f"Against the baseline (run {rows[0].baseline_run})")
+    for column in ("Metric", "Now", "Baseline", "Deviation"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.metric, f"{row.value:.4g} {row.unit}", f"{row.baseline:.4g}", f"{row.deviation:+.4g}"
+        )
+    console.print(table)
+
+
+def parse_since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
