@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from drivers.clock import Clock
 from drivers.transport.base import Exchange
 
 JOURNAL_NAME = "journal.jsonl"
+_DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 #: What the first record's ``prev`` holds: no record precedes it.
 GENESIS = "0" * 64
 #: The record kind a reopened journal writes to close off a torn final line (its bytes in ``data``).
@@ -92,9 +94,21 @@ class Journal:
             }
             record.update(fields)
             line = self._dumps(record).encode("utf-8")
-            os.write(self._fd, line + b"\n")
-            self._head = record_hash(line)
-            self._count = number + 1
+            head = record_hash(line)
+            # Ctrl-C or SIGTERM raises in the main thread between any two bytecodes: one landing after the
+            # write but before the head moves would make the next record repeat this one's number and
+            # prev, breaking the chain. The signals wait until the record and the head agree.
+            masked = threading.current_thread() is threading.main_thread()
+            if masked:
+                signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
+            try:
+                _take_pending_signals()  # one that came before the mask raises here, before the write
+                os.write(self._fd, line + b"\n")
+                self._head = head
+                self._count = number + 1
+            finally:
+                if masked:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, _DEFERRED_SIGNALS)
             if durable:
                 os.fsync(self._fd)
         return number
@@ -118,6 +132,10 @@ class Journal:
                 os.fsync(self._fd)
                 os.close(self._fd)
                 self._fd = -1
+
+
+def _take_pending_signals() -> None:
+    """A Python function call: the interpreter runs pending signal handlers on entering it."""
 
 
 def _encode_default(value: object) -> object:

@@ -471,6 +471,8 @@ def _execute(
         state = "completed"
     except RunAborted as err:
         state, error = "aborted", str(err)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM before the engine ran (while connecting): nothing moved
+        state, error = "aborted", "operator interrupt while connecting"
     except Exception as err:
         state, error = "faulted", describe_error(err)
         journal.append(

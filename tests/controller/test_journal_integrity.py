@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,44 @@ def test_a_reopened_journal_continues_the_chain(tmp_path: Path):
     second.close()
     contents = read_journal(second.path)
     assert [r["n"] for r in contents.records] == [0, 1] and contents.head == second.head
+
+
+def test_interrupts_landing_mid_append_never_break_the_chain(tmp_path):
+    """SIGINT storms at a writer that, like the run engine, keeps journaling after each interrupt.
+
+    The child's handler raises only while a journal append is on the stack (elsewhere it would just kill
+    the test's own loop), so every interrupt that counts lands inside ``append``.
+    """
+    script = f"""
+import signal
+from pathlib import Path
+from controller.journal import Journal
+class Clock:
+    def now(self): return 0.0
+def handler(signum, frame):
+    while frame is not None:
+        if frame.f_code.co_name in ("append", "_take_pending_signals"):
+            raise KeyboardInterrupt
+        frame = frame.f_back
+signal.signal(signal.SIGINT, handler)
+journal = Journal(Path({str(tmp_path)!r}), Clock())
+print("ready", flush=True)
+interrupts = 0
+while interrupts < 100:
+    try:
+        journal.append("rx", device="stage", data="@01 1 OK IDLE -- 0" * 4)
+    except KeyboardInterrupt:
+        interrupts += 1
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # the storm goes on until this process ends
+journal.append("done", interrupts=interrupts)
+journal.close()
+"""
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    assert child.stdout is not None and child.stdout.readline().strip() == b"ready"
+    while child.poll() is None:
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.001)
+    child.stdout.close()
+    assert child.returncode == 0
+    contents = read_journal(tmp_path / "journal.jsonl")  # verifies the whole chain
+    assert contents.records[-1]["kind"] == "done" and contents.records[-1]["interrupts"] == 100
