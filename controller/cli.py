@@ -23,7 +23,7 @@ from rich.table import Table
 from controller.config import RigConfig, load_rig_config, load_yaml
 from controller.devices import ConsoleOperator, OperatorBeam
 from controller.errors import ConfigError, HilcalError, describe_validation_errors
-from controller.records_cli import DbOption, baseline, db_app, open_store, print_baseline_deviation
+from controller.records_cli import DbOption, baseline, db_app, open_store, print_baseline_deviation, trends
 from controller.rig import Rig
 from controller.session import AirEntry, ProgressSink, RunOutcome, resume_run, run_sequence
 from drivers.clock import WallClock
@@ -40,6 +40,7 @@ sim_app = typer.Typer(no_args_is_help=True, help="Simulated hardware for outside
 app.add_typer(sim_app, name="sim")
 app.add_typer(db_app, name="db")
 app.command()(baseline)
+app.command()(trends)
 console = Console()
 err_console = Console(stderr=True)
 

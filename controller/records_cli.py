@@ -117,3 +117,63 @@ def parse_since(text: str | None) -> datetime | None:
         return None
     moment = datetime.fromisoformat(text)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def trends(
+    device: Annotated[
+        str | None, typer.Option(help="only devices whose key contains this (e.g. a serial)")
+    ] = None,
+    metric: Annotated[str | None, typer.Option(help="only this metric (e.g. A, Δt, CoV)")] = None,
+    since: Annotated[str | None, typer.Option(help="only results from this date (ISO 8601, UTC)")] = None,
+    out: Annotated[Path, typer.Option(help="the trend page written")] = Path("runs/trends.html"),
+    db: DbOption = None,
+) -> None:
+    """Each device's metrics over time: control chart and drift class per result, projected crossing.
+
+    Exit 0 when every latest result is in control, 1 when one is a drift warning or out of tolerance.
+    """
+    from records.history import trend_series
+    from records.trend_page import render_trend_page
+    from records.trends import PointClass
+
+    try:
+        moment = parse_since(since)
+    except ValueError as err:
+        err_console.print(f"[red]error:[/red] --since {since!r}: expected an ISO 8601 date", markup=False)
+        raise typer.Exit(2) from err
+    with open_store(db) as store:
+        series = trend_series(store, device, metric, moment)
+        url = store.url
+    if not series:
+        console.print(f"No results in the QA record {url} match; run a sequence first.")
+        raise typer.Exit(0)
+    table = Table(title=f"Trends — {url}")
+    for column in ("Device", "Sequence", "Metric", "n", "Latest", "Limit", "Class", "Rule", "Reaches limit"):
+        table.add_column(column)
+    alarm = False
+    for item in series:
+        analysis = item.analysis
+        latest = analysis.points[-1]
+        alarm |= latest.point_class in (PointClass.DRIFT_WARNING, PointClass.OUT_OF_TOLERANCE)
+        colour = {"drift_warning": "yellow", "out_of_tolerance": "red"}.get(latest.point_class.value, "green")
+        projection = analysis.projection
+        reaches = "—"
+        if projection is not None:
+            low = projection.lower.date().isoformat() if projection.lower else "…"
+            high = projection.upper.date().isoformat() if projection.upper else "…"
+            reaches = f"{projection.at.date().isoformat()} [{low}, {high}]"
+        table.add_row(
+            item.device,
+            item.sequence,
+            item.metric,
+            str(len(analysis.points)),
+            f"{latest.value:.4g} ± {latest.expanded_uncertainty:.2g} {item.unit}",
+            f"{analysis.limits.tolerance:g} {item.unit}",
+            f"[{colour}]{latest.point_class.value}[/{colour}]",
+            ", ".join(rule.value for rule in latest.rules) or "—",
+            reaches,
+        )
+    console.print(table)
+    page = render_trend_page(series, out, f"QA trends — {url}")
+    console.print(f"Trend page: {page}")
+    raise typer.Exit(1 if alarm else 0)
