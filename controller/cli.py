@@ -23,7 +23,15 @@ from rich.table import Table
 from controller.config import RigConfig, load_rig_config, load_yaml
 from controller.devices import ConsoleOperator, OperatorBeam
 from controller.errors import ConfigError, HilcalError, describe_validation_errors
-from controller.records_cli import DbOption, baseline, db_app, open_store, print_baseline_deviation, trends
+from controller.records_cli import (
+    DbOption,
+    baseline,
+    db_app,
+    open_store,
+    print_baseline_deviation,
+    simulate_history,
+    trends,
+)
 from controller.rig import Rig
 from controller.session import AirEntry, ProgressSink, RunOutcome, resume_run, run_sequence
 from drivers.clock import WallClock
@@ -41,6 +49,7 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(db_app, name="db")
 app.command()(baseline)
 app.command()(trends)
+app.command("simulate-history")(simulate_history)
 console = Console()
 err_console = Console(stderr=True)
 

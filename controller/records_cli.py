@@ -177,3 +177,64 @@ def trends(
     page = render_trend_page(series, out, f"QA trends — {url}")
     console.print(f"Trend page: {page}")
     raise typer.Exit(1 if alarm else 0)
+
+
+def simulate_history(
+    days: Annotated[int, typer.Option(help="days of QA to simulate")] = 180,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option("--plan", help="programme and drifts (YAML); default: docs/records.md's demo"),
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option(help="where the run folders go")] = Path("runs/history"),
+    out: Annotated[Path, typer.Option(help="the trend page written at the end")] = Path(
+        "runs/history/trends.html"
+    ),
+    db: DbOption = None,
+) -> None:
+    """Run a QA programme day after day on the simulated rig (virtual clock) with a slow drift, record every
+    run, mark the first as the baseline, and show the trends."""
+    from pydantic import ValidationError
+
+    from controller.config import load_rig_config, read_structured_file
+    from controller.errors import ConfigError, describe_validation_errors
+    from controller.history import HistoryPlan, default_plan
+    from controller.history import simulate_history as simulate
+
+    try:
+        if plan_file is None:
+            plan = default_plan(days)
+        else:
+            try:
+                plan = HistoryPlan.model_validate({"days": days, **read_structured_file(plan_file)})
+            except ValidationError as err:
+                raise ConfigError(
+                    f"plan file {str(plan_file)!r}", describe_validation_errors(err.errors())
+                ) from err
+        config = load_rig_config()
+    except ConfigError as err:
+        err_console.print(f"[red]error:[/red] {err}", markup=False)
+        raise typer.Exit(2) from err
+    store = open_store(db, runs_dir)
+    runs = sum(len(range(0, plan.days, item.every_days)) for item in plan.items)
+    console.print(f"Simulating {plan.days} days of QA ({runs} runs) into {store.url}")
+    first: list[str] = []
+
+    def progress(day: int, outcome: object) -> None:
+        run_id = getattr(outcome, "run_id", "")
+        if not first:
+            first.append(run_id)
+        state = getattr(getattr(outcome, "summary", None), "state", "?")
+        verdict = getattr(getattr(outcome, "result", None), "outcome", None)
+        console.print(f"  day {day:4d}  {run_id}  {verdict.value if verdict else state}", highlight=False)
+
+    with store:
+        try:
+            simulate(config, plan, runs_dir, store, progress)
+        except ConfigError as err:
+            err_console.print(f"[red]error:[/red] {err}", markup=False)
+            raise typer.Exit(2) from err
+        if first:
+            store.mark_baseline(
+                first[0], "simulate-history", "commissioning (day 0 of the simulated history)"
+            )
+    trends(None, None, None, out, db or default_url(runs_dir))

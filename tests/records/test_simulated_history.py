@@ -1,0 +1,96 @@
+"""A simulated month of daily QA with a wearing stage: the drift warning comes before the first failure.
+
+Every day is a real ISO 230-2 run on the simulated rig (its own run folder and journal), dated on the
+programme's calendar and written to the QA record; the history is analysed on SQLite as written, and on a
+real PostgreSQL server after ``import`` of the same run folders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from controller.cli import app
+from controller.config import load_rig_config
+from controller.history import Drift, HistoryPlan, ProgrammeItem, rig_on_day, simulate_history
+from records.history import trend_series
+from records.store import ResultsStore
+from records.trends import PointClass, TrendConfig
+
+DAYS = 34
+PLAN = HistoryPlan(
+    days=DAYS,
+    items=[ProgrammeItem(sequence="phantom-axis-iso230", params={"runs": 2, "step_mm": 100.0})],
+    # Backlash 0.02 mm for an 8-day commissioning period, then +0.0075 mm/day: B passes its 0.2 mm limit
+    # around day 32.
+    drifts=[Drift(path="simulation.stages.phantom_x.backlash_mm", start=0.02, per_day=0.0075, from_day=8)],
+)
+CHART = TrendConfig(baseline_points=8)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("history")
+    url = f"sqlite:///{root / 'qa-record.sqlite'}"
+    with ResultsStore.open(url) as store:
+        outcomes = simulate_history(load_rig_config(), PLAN, root / "runs", store)
+        assert len(outcomes) == DAYS and all(o.recorded for o in outcomes)
+        store.mark_baseline(outcomes[0].run_id, "test", "commissioning")
+    return root, url
+
+
+def _backlash_series(store: ResultsStore):
+    (series,) = trend_series(store, metric="B", config=CHART)
+    return series.analysis
+
+
+def _check(analysis) -> None:
+    classes = [point.point_class for point in analysis.points]
+    assert len(classes) == DAYS
+    assert classes[:8] == [PointClass.BASELINE] * 8
+    assert PointClass.OUT_OF_TOLERANCE in classes, "the drift reaches the limit within the month"
+    first_failure = classes.index(PointClass.OUT_OF_TOLERANCE)
+    first_warning = classes.index(PointClass.DRIFT_WARNING)
+    assert first_warning < first_failure
+    assert first_failure - first_warning >= 10  # days of notice, not a same-day alarm
+    assert analysis.projection is not None  # and the page says when the limit will be met
+
+
+def test_the_drift_warning_precedes_the_first_failure_on_sqlite(history):
+    _, url = history
+    with ResultsStore.open(url) as store:
+        _check(_backlash_series(store))
+
+
+def test_the_same_history_imported_into_postgresql_gives_the_same_classes(history, postgres_server):
+    root, url = history
+    with ResultsStore.open(postgres_server.create_database("history")) as imported:
+        report = imported.import_runs(root / "runs")
+        assert len(report.recorded) == DAYS
+        with ResultsStore.open(url) as original:
+            first = next(iter(original.run_rows()))["run_id"]
+        imported.mark_baseline(first, "test", "commissioning")
+        analysis = _backlash_series(imported)
+        _check(analysis)
+        with ResultsStore.open(url) as original:
+            assert [p.point_class for p in analysis.points] == [
+                p.point_class for p in _backlash_series(original).points
+            ]
+
+
+def test_hilcal_trends_flags_it_and_draws_the_page(history):
+    root, url = history
+    result = CliRunner().invoke(app, ["trends", "--metric", "B", "--db", url, "--out", str(root / "t.html")])
+    assert result.exit_code == 1, result.output  # the latest result is out of tolerance
+    page = (root / "t.html").read_text(encoding="utf-8")
+    assert page.count("<svg") >= 1 and "out of tolerance" in page.replace("_", " ").lower()
+
+
+def test_a_drift_path_that_is_not_in_the_rig_is_named():
+    plan = PLAN.model_copy(
+        update={"drifts": [Drift(path="simulation.stages.phantom_q.backlash_mm", start=0, per_day=1)]}
+    )
+    with pytest.raises(Exception, match="phantom_q"):
+        rig_on_day(load_rig_config(), plan, 0)
