@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_driver
 import bench_engine
+import bench_records
 import bench_validation
 
 # Published anchors measured on this class of machine (research peers.md §3), for the ratio column.
@@ -23,6 +24,7 @@ def main() -> None:
     engine = bench_engine.run()
     driver = bench_driver.run()
     validation = bench_validation.run()
+    records = bench_records.run()
     python = f"{platform.python_implementation()} {platform.python_version()}"
     print(f"hilcal benchmarks — {python}, {platform.machine()}")
     print("\nRun engine, per step (MoveTo + ReadAxis on a zero-delay in-memory axis, journal on):")
@@ -63,10 +65,11 @@ def main() -> None:
         f"  Dask per-task overhead {validation['cluster_task_overhead_us']:9.0f} µs   "
         f"({100 * validation['overhead_share_of_a_rig']:.2f} % of one rig)"
     )
+    bench_records.report(records)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    figures = {"engine": engine, "driver": driver, "validation": validation}
+    figures = {"engine": engine, "driver": driver, "validation": validation, "records": records}
     (out / f"bench-{stamp}.json").write_text(json.dumps(figures, indent=2))
 
 

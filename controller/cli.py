@@ -25,9 +25,10 @@ from controller.devices import ConsoleOperator, OperatorBeam
 from controller.errors import ConfigError, HilcalError, describe_validation_errors
 from controller.records_cli import (
     DbOption,
+    LazyStore,
     baseline,
+    check_db_url,
     db_app,
-    open_store,
     print_baseline_deviation,
     simulate_history,
     trends,
@@ -35,7 +36,7 @@ from controller.records_cli import (
 from controller.rig import Rig
 from controller.session import AirEntry, ProgressSink, RunOutcome, resume_run, run_sequence
 from drivers.clock import WallClock
-from records.store import DEFAULT_DB_FILE, ResultsStore
+from records.store import DEFAULT_DB_FILE
 
 app = typer.Typer(
     add_completion=False,
@@ -169,7 +170,8 @@ def _attach_console(rig: Rig) -> None:
     rig.devices.operator = ConsoleOperator(_ask)
 
 
-def _print_outcome(outcome: RunOutcome, store: ResultsStore | None = None) -> None:
+def _print_outcome(outcome: RunOutcome, lazy: LazyStore | None = None) -> None:
+    store = lazy.store if lazy is not None else None
     summary = outcome.summary
     for result in summary.results:
         table = Table(title=f"{result.title}\n{result.device} — profile {result.profile}")
@@ -274,7 +276,8 @@ def run(
     except (ConfigError, KeyError, ValueError) as err:
         _print_error(err)
         raise typer.Exit(2) from err
-    store = open_store(db, runs_dir)
+    check_db_url(db)
+    store = LazyStore(db, runs_dir)
     _install_sigterm_as_interrupt()
     where = f"Rig [bold]{config.name}[/bold]{' (simulated)' if config.simulated else ''}"
 
@@ -330,7 +333,8 @@ def resume(
     db: DbOption = None,
 ) -> None:
     """Continue an interrupted run from its journal: replay what was measured, then go on live."""
-    store = open_store(db, run_dir.parent)
+    check_db_url(db)
+    store = LazyStore(db, run_dir.parent)
     try:
         outcome = resume_run(run_dir, progress=RichProgress(), store=store)
     except (HilcalError, FileNotFoundError) as err:

@@ -28,6 +28,41 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+class LazyStore:
+    """The QA record opened at the first run that ends: bad input never creates or touches a database."""
+
+    def __init__(self, db: str | None, runs_dir: Path) -> None:
+        self._db, self._runs_dir = db, runs_dir
+        self.store: ResultsStore | None = None
+
+    def record_folder(self, run_dir: Path) -> bool:
+        if self.store is None:
+            self.store = ResultsStore.open(self._db or default_url(self._runs_dir))
+        return self.store.record_folder(run_dir)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+
+def check_db_url(db: str | None) -> None:
+    """A malformed --db/$HILCAL_DB is bad input (exit 2) before anything runs; reaching it is not checked."""
+    from sqlalchemy.engine import make_url
+
+    url = db or ""
+    if not url:
+        return
+    try:
+        backend = make_url(url).get_backend_name()
+    except Exception as err:
+        err_console.print(f"[red]error:[/red] --db {url!r}: not a database URL ({err})", markup=False)
+        raise typer.Exit(2) from err
+    if backend not in ("sqlite", "postgresql"):
+        expected = "expected sqlite:///<file> or postgresql+psycopg://…"
+        err_console.print(f"[red]error:[/red] --db {url!r}: {expected}", markup=False)
+        raise typer.Exit(2)
+
+
 def open_store(db: str | None, runs_dir: Path = Path("runs")) -> ResultsStore:
     """The QA record, or exit 2 naming the URL and why it cannot be opened."""
     try:

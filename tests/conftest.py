@@ -42,3 +42,14 @@ def store_url(request, tmp_path) -> str:
         return f"sqlite:///{tmp_path / 'qa-record.sqlite'}"
     server = request.getfixturevalue("postgres_server")
     return server.create_database(f"qa_{next(_databases)}")
+
+
+@pytest.fixture(autouse=True)
+def _qa_record_per_test(tmp_path_factory, monkeypatch):
+    """Every test (and every process it starts) writes its QA record to a private SQLite file.
+
+    Without it, a CLI run would keep its record beside the run folders a test inspects, or in the working
+    tree. A test about the default location deletes HILCAL_DB itself.
+    """
+    folder = tmp_path_factory.mktemp("qa-record")
+    monkeypatch.setenv("HILCAL_DB", f"sqlite:///{folder / 'qa-record.sqlite'}")
