@@ -71,7 +71,8 @@ def _fill(store: ResultsStore) -> dict[str, Any]:
                 for name in names:
                     metric_rows.append({
                         "run_id": run_id, "device_id": device_id, "sequence": sequence, "metric": name,
-                        "description": "", "kind": "verdict", "value": abs(rng.gauss(0.05, 0.01)) + day * 1e-6,
+                        "description": "", "kind": "verdict",
+                        "value": abs(rng.gauss(0.05, 0.01)) + day * 1e-6,
                         "standard_uncertainty": 0.005, "coverage_factor": 2.0, "unit": "mm",
                         "tolerance_limit": 0.2, "tolerance_source": "bench", "rule": "guarded",
                         "outcome": "PASS", "performed_at": at,
