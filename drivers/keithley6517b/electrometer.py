@@ -361,6 +361,9 @@ class Keithley6517B:
             raise ProtocolError(self.name, command, raw, "no reading in the reply")
         for reading in readings:
             self._check(reading, command, raw)
+        # An instrument error queued during the reading (a trigger or V-source fault) makes it suspect: the
+        # reading's own status character does not show it, only the error queue does.
+        self._check_errors(f"read ({query})")
         return readings[-1]
 
     def _check(self, reading: KeithleyReading, command: bytes, raw: bytes) -> None:

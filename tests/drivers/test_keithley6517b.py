@@ -112,7 +112,9 @@ def configured(*script: tuple[bytes | None, bytes | None], **options: float | bo
 
 
 def integrating(*script: tuple[bytes | None, bytes | None], **options: float | bool) -> Rig:
-    rig = configured(w(":SYST:ZCH OFF"), q(":READ?", "+1.000000E-12NCOUL"), *script, **options)
+    rig = configured(
+        w(":SYST:ZCH OFF"), q(":READ?", "+1.000000E-12NCOUL"), q(":SYST:ERR?", NO_ERROR), *script, **options
+    )
     rig.k.start_integration()
     assert rig.k.state == "integrating"
     return rig
@@ -279,7 +281,9 @@ def test_configure_surfaces_scpi_errors() -> None:
 def test_charge_cycle_subtracts_the_zero_check_hop() -> None:
     rig = integrating(
         q(":READ?", "+2.001000E-09NCOUL"),
+        q(":SYST:ERR?", NO_ERROR),
         q(":READ?", "+5.001000E-09NCOUL"),
+        q(":SYST:ERR?", NO_ERROR),
         w(":SYST:ZCH ON"),
         w(":SYST:ZCH ON"),
     )
@@ -300,7 +304,12 @@ def test_charge_cycle_subtracts_the_zero_check_hop() -> None:
 
 
 def test_without_hop_correction_start_reads_nothing() -> None:
-    rig = configured(w(":SYST:ZCH OFF"), q(":READ?", "+3.000000E-09NCOUL"), zero_check_hop_correction=False)
+    rig = configured(
+        w(":SYST:ZCH OFF"),
+        q(":READ?", "+3.000000E-09NCOUL"),
+        q(":SYST:ERR?", NO_ERROR),
+        zero_check_hop_correction=False,
+    )
     rig.k.start_integration()
     assert rig.k.read().value == pytest.approx(3e-9)
     rig.done()
@@ -312,8 +321,11 @@ def test_timed_integration_holds_at_the_first_read_after_the_deadline() -> None:
         *CONFIGURE_CHARGE_AUTO,
         w(":SYST:ZCH OFF"),
         q(":READ?", "+0.000000E+00NCOUL"),
+        q(":SYST:ERR?", NO_ERROR),
         q(":READ?", "+1.000000E-09NCOUL"),
+        q(":SYST:ERR?", NO_ERROR),
         q(":READ?", "+2.050000E-09NCOUL"),
+        q(":SYST:ERR?", NO_ERROR),
         w(":SYST:ZCH ON"),
     )
     rig.k.configure(timed)
@@ -363,7 +375,7 @@ def test_overflow_at_hold_still_engages_zero_check() -> None:
 
 
 def test_underflow_is_a_status_not_an_error() -> None:
-    rig = integrating(q(":READ?", "+1.000000E-15UCOUL"))
+    rig = integrating(q(":READ?", "+1.000000E-15UCOUL"), q(":SYST:ERR?", NO_ERROR))
     assert rig.k.read().status == ("underflow",)
 
 
@@ -389,7 +401,7 @@ def test_silence_is_a_transport_timeout() -> None:
 
 
 def test_crlf_replies_are_tolerated() -> None:
-    rig = integrating((b":READ?\n", b"+2.000000E-09NCOUL\r\n"))
+    rig = integrating((b":READ?\n", b"+2.000000E-09NCOUL\r\n"), (b":SYST:ERR?\n", b'0,"No error"\r\n'))
     assert rig.k.read().value == pytest.approx(1.999e-9)
 
 
@@ -416,7 +428,7 @@ def test_start_needs_a_charge_or_current_function() -> None:
 
 
 def test_stop_holds_when_integrating_and_is_silent_otherwise() -> None:
-    rig = integrating(q(":READ?", "+4.000000E-09NCOUL"), w(":SYST:ZCH ON"))
+    rig = integrating(q(":READ?", "+4.000000E-09NCOUL"), q(":SYST:ERR?", NO_ERROR), w(":SYST:ZCH ON"))
     rig.k.stop()
     assert rig.k.state == "holding"
     rig.k.stop()
@@ -493,6 +505,7 @@ def test_trigger_and_buffer() -> None:
         w(":TRAC:FEED:CONT NEV"),
         w(":TRIG:COUN 1"),
         q(":FETC?", "+1.201000E-09NCOUL"),
+        q(":SYST:ERR?", NO_ERROR),
     )
     rig.k.start_buffer(3)
     assert rig.k.buffer_count() == 3
@@ -563,6 +576,7 @@ def test_builder_makes_one_device_per_port() -> None:
 def test_fetch_returns_the_last_reading_of_a_set_and_checks_them_all() -> None:
     rig = integrating(
         q(":FETC?", "+1.0E-09NCOUL,+1.1E-09NCOUL,+1.2E-09NCOUL"),
+        q(":SYST:ERR?", NO_ERROR),
         q(":FETC?", "+9.9E+37OCOUL,+1.2E-09NCOUL"),
     )
     assert rig.k.fetch().value == pytest.approx(1.2e-9 - 1e-12)
@@ -598,3 +612,16 @@ def test_a_16_kb_reading_is_refused_in_linear_time() -> None:
     with pytest.raises(ProtocolError, match="not a reading"):
         parse_readings(",".join([text] * 4), device="k", command=b":TRAC:DATA?\n")
     assert time.perf_counter() - start < 0.1
+
+
+def test_an_error_queued_during_a_reading_makes_the_reading_an_error() -> None:
+    """The reading's status says normal, but the instrument queued an error meanwhile: never a measurement."""
+    rig = integrating(
+        q(":READ?", "+2.000000E-09NCOUL"),
+        q(":SYST:ERR?", '-310,"System error"'),
+        q(":SYST:ERR?", NO_ERROR),
+    )
+    with pytest.raises(DeviceRejected, match="-310") as refused:
+        rig.k.read()
+    assert "read (:READ?)" in str(refused.value)
+    rig.done()

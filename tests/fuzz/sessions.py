@@ -62,11 +62,21 @@ def _zaber_ok(data: str = "0", status: str = "IDLE", flag: str = "--") -> bytes:
     return b"@%s:%02X\r\n" % (payload, lrc(payload))
 
 
+def _zaber_device_ok(data: str) -> bytes:
+    """A reply from axis 0: the device-scope settings connect reads for the identity."""
+    payload = f"01 0 OK IDLE -- {data}".encode()
+    return b"@%s:%02X\r\n" % (payload, lrc(payload))
+
+
 ZABER_REPLIES = (
     _zaber_ok(),
     _zaber_ok("00"),
     _zaber_ok("0"),
     _zaber_ok("3048000"),
+    _zaber_device_ok("50081"),  # get deviceid
+    _zaber_device_ok("41234"),  # get system.serial
+    _zaber_device_ok("7.32"),  # get version
+    _zaber_device_ok("12345"),  # get version.build
     _zaber_ok("7500"),
     _zaber_ok("7501"),
     _zaber_ok("15002"),
@@ -139,8 +149,11 @@ KEITHLEY_SCRIPT = [
     *k_t.CONFIGURE_CHARGE_AUTO,
     k_t.w(":SYST:ZCH OFF"),
     k_t.q(":READ?", "+1.000000E-12NCOUL"),
+    k_t.q(":SYST:ERR?", k_t.NO_ERROR),
     k_t.q(":READ?", "+2.001000E-09NCOUL"),
+    k_t.q(":SYST:ERR?", k_t.NO_ERROR),
     k_t.q(":READ?", "+5.001000E-09NCOUL"),
+    k_t.q(":SYST:ERR?", k_t.NO_ERROR),
     k_t.w(":SYST:ZCH ON"),
     k_t.w(":SYST:ZCH ON"),
 ]
