@@ -23,15 +23,12 @@ from records.trends import TrendLimits, TrendPoint, analyse
 
 ROOMS = 10
 YEARS = 10
-SEQUENCES = {  # per room, daily: sequence → (device role, metrics per run)
-    "phantom-axis-iso230": (
-        "positioner",
-        ["A", "R", "B", "mean_reversal", "scale_error", "max_abs_deviation"],
-    ),
-    "couch-pose-readback": ("couch", ["Δt", "Δr", "σt", "σr", "max_dev"]),
+SEQUENCES = {  # per room, daily: sequence → (role, metrics per run); 10 × 3650 × 27 ≈ 10^6 rows
+    "phantom-axis-iso230": ("positioner", ["A", "R", "B", "E", "M", "reversal", "scale", "max_dev", "u"]),
+    "couch-pose-readback": ("couch", ["Δt", "Δr", "σt", "σr", "max_dev", "lat", "lng", "vrt", "rot"]),
     "electrometer-leakage-reproducibility": (
         "dosimeter",
-        ["leakage", "CoV", "leakage_before", "leakage_after"],
+        ["leak", "CoV", "l0", "l1", "q", "k", "t", "p", "v"],
     ),
 }
 START = datetime(2016, 1, 1, 7, 0, tzinfo=UTC)
