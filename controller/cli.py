@@ -143,13 +143,15 @@ def _check_plans(
         else:
             where = f"steps.{index}.params ({step.sequence})"
         try:
-            check_plan(
+            checked = check_plan(
                 config,
                 sequence,
                 sequence.parse_params(step.params, where),
                 source=f"{where} on rig {config.name!r}",
                 extra_devices={OPERATOR_DEVICE: "environment"} if air else None,
             )
+            for warning in dict.fromkeys(checked.warnings):
+                err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
         except ConfigError as err:
             if single:
                 raise

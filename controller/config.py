@@ -8,6 +8,7 @@ field, the value and what was expected.
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,6 +70,25 @@ class TrackerRegistrationConfig(BaseModel):
     )
 
 
+class CalibrationCertificate(BaseModel):
+    """A chamber's or electrometer's calibration certificate, recorded with every run that uses it."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    id: str = Field(min_length=1, description="certificate number as printed")
+    issuer: str = Field(default="", description="the calibration laboratory (e.g. a PSDL or ADCL)")
+    coefficient: float | None = Field(default=None, description="calibration coefficient (e.g. N_D,w)")
+    unit: str = Field(default="", description="unit of the coefficient, e.g. Gy/C")
+    issued: date
+    expires: date
+
+    @model_validator(mode="after")
+    def _expires_after_issue(self) -> CalibrationCertificate:
+        if self.expires <= self.issued:
+            raise ValueError(f"expires {self.expires} is not after issued {self.issued}")
+        return self
+
+
 class DeviceConfig(BaseModel):
     # NaN compares false both ways: a NaN limit would make every range check pass or fail silently.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -91,6 +111,9 @@ class DeviceConfig(BaseModel):
     )
     mounting: AxisMountingConfig | None = Field(
         default=None, description="where the axis sits in the room (IEC 61217), for geometric reporting"
+    )
+    certificate: CalibrationCertificate | None = Field(
+        default=None, description="calibration certificate (chambers, electrometers), recorded with each run"
     )
 
     @field_validator("soft_limits_mm")
@@ -134,6 +157,9 @@ class RigConfig(BaseModel):
     )
     simulation: dict[str, Any] | None = Field(
         default=None, description="present only on a simulated rig; checked by the simulator itself"
+    )
+    expired_certificate: Literal["warn", "refuse"] = Field(
+        default="warn", description="site rule for a run that uses a device whose certificate has expired"
     )
 
     @model_validator(mode="after")

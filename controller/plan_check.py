@@ -18,6 +18,7 @@ import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
 from pydantic import BaseModel, ValidationError
 
@@ -51,6 +52,7 @@ class PlanCheck:
     devices: frozenset[str]
     steps: int | None = None  # messages walked; None when the walk needs device-reported travel
     deferred: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = field(default_factory=tuple)  # e.g. an expired certificate, site rule "warn"
 
 
 class _RigFileContext:
@@ -80,6 +82,7 @@ def check_plan(
     *,
     source: str,
     extra_devices: Mapping[str, str] | None = None,
+    today: date | None = None,
 ) -> PlanCheck:
     """Raise ``ConfigError`` (every problem, each naming the parameter and value) or say what the plan uses.
 
@@ -105,10 +108,14 @@ def check_plan(
     if problems:
         raise ConfigError(source, problems)
     used = {need.device for need in needs}
+    expired = _expired_certificates(config, used, today or datetime.now(UTC).date())
+    if expired and config.expired_certificate == "refuse":
+        raise ConfigError(source, [f"{line} (rig expired_certificate: refuse)" for line in expired])
+    warnings = tuple(expired)
     try:
         messages = dry_run(sequence.plan(params, _RigFileContext(config)), _rig_file_envelope(config, used))
     except LimitsAtConnect as waiting:
-        return PlanCheck(frozenset(used), None, (f"{waiting.device}: {AT_CONNECT}",))
+        return PlanCheck(frozenset(used), None, (f"{waiting.device}: {AT_CONNECT}",), warnings)
     except (PreflightError, HilcalDriverError, HilcalError, ValueError, KeyError) as err:
         raise ConfigError(source, [_plan_problem(err)]) from err
     for message in messages:
@@ -123,7 +130,20 @@ def check_plan(
     unchecked = tuple(
         f"{name}: {AT_CONNECT}" for name in sorted(used) if _has_unlimited_axes(config, name, roles)
     )
-    return PlanCheck(frozenset(used), len(messages), unchecked)
+    return PlanCheck(frozenset(used), len(messages), unchecked, warnings)
+
+
+def _expired_certificates(config: RigConfig, used: set[str], today: date) -> list[str]:
+    lines = []
+    for name in sorted(used):
+        entry = config.devices.get(name)
+        certificate = entry.certificate if entry is not None else None
+        if certificate is not None and certificate.expires < today:
+            lines.append(
+                f"devices.{name}.certificate {certificate.id!r} expired on {certificate.expires} "
+                f"(today {today}): recalibrate the instrument or renew the certificate"
+            )
+    return lines
 
 
 def _missing_devices(needs: list[DeviceNeed], roles: Mapping[str, str], rig: str) -> list[str]:

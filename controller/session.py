@@ -277,6 +277,7 @@ def run_sequence(
         parsed,
         source=f"{sequence.name} parameters on rig {rig_source!r}",
         extra_devices={OPERATOR_DEVICE: "environment"} if air is not None else None,
+        today=(performed_at or datetime.now(UTC)).date(),
     )
     try:
         run_dir.mkdir(parents=True, exist_ok=False)
@@ -301,6 +302,8 @@ def run_sequence(
     }
     if performed_at is not None:
         manifest["performed_at"] = performed_at.astimezone(UTC).isoformat()
+    if planned.warnings:
+        manifest["warnings"] = list(planned.warnings)  # e.g. an expired certificate, site rule "warn"
     if air is not None:
         stamped = (
             air if air.entered_at is not None else air.model_copy(update={"entered_at": datetime.now(UTC)})
@@ -374,6 +377,7 @@ def resume_run(
         params,
         source=f"{run_dir / MANIFEST}",
         extra_devices={OPERATOR_DEVICE: "environment"} if "air_entry" in manifest else None,
+        today=datetime.fromisoformat(manifest.get("performed_at") or manifest["started_utc"]).date(),
     )
     rig = build_rig(rig_config, manifest.get("rig_source", "rig"), devices=planned.devices)
     return _execute(run_dir, manifest, rig, params, progress, write_report, replay, on_rig_ready, store)

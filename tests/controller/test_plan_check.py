@@ -97,3 +97,35 @@ def test_rig_couch_limits_narrow_the_driver_soft_limits():
     check("couch-pose-readback", {"poses": [{"pitch_deg": 0.5}]}, config=config)
     with pytest.raises(ConfigError, match=r"pitch_deg=2\).*driver soft limits ∩ rig couch limits"):
         check("couch-pose-readback", {"poses": [{"pitch_deg": 2.0}]}, config=config)
+
+
+def _with_certificate(expires: str, policy: str = "warn") -> RigConfig:
+    raw = load_rig_config().model_dump(mode="json")
+    raw["expired_certificate"] = policy
+    raw["devices"]["electrometer_6517b"]["certificate"] = {
+        "id": "PSDL-2025-0417", "issuer": "a national standards lab", "coefficient": 5.38e7, "unit": "Gy/C",
+        "issued": "2025-01-10", "expires": expires,
+    }  # fmt: skip
+    return RigConfig.model_validate(raw)
+
+
+def test_an_expired_certificate_is_a_warning_or_a_refusal_by_site_rule():
+    d1 = "electrometer-leakage-reproducibility"
+    assert check(d1, config=_with_certificate("2099-01-01")).warnings == ()
+    warned = check(d1, config=_with_certificate("2026-01-10"))
+    assert (
+        warned.warnings
+        and "PSDL-2025-0417" in warned.warnings[0]
+        and "expired on 2026-01-10" in warned.warnings[0]
+    )
+    with pytest.raises(ConfigError, match="devices.electrometer_6517b.certificate 'PSDL-2025-0417' expired"):
+        check(d1, config=_with_certificate("2026-01-10", "refuse"))
+    # A device the run does not use does not hold it up.
+    assert check("phantom-axis-iso230", config=_with_certificate("2026-01-10", "refuse")).devices == {
+        "phantom_x"
+    }
+
+
+def test_a_certificate_that_expires_before_it_was_issued_is_bad_input():
+    with pytest.raises(ValueError, match="is not after issued"):
+        _with_certificate("2024-01-01")

@@ -178,3 +178,26 @@ def test_concurrent_writers_neither_lose_nor_double_a_run(store_url, real_runs, 
         assert store.count("runs") == 24
         assert store.count("metrics") == 24 * per_run
         assert store.count("devices") == 1
+
+
+def test_the_certificate_and_identity_of_each_device_are_recorded_with_the_run(tmp_path):
+    raw = load_rig_config().model_dump(mode="json")
+    certificate = {"id": "PSDL-2025-0417", "issued": "2025-01-10", "expires": "2099-01-10",
+                   "coefficient": 5.38e7, "unit": "Gy/C", "issuer": "a national standards lab"}  # fmt: skip
+    raw["devices"]["electrometer_6517b"]["certificate"] = certificate
+    from controller.config import RigConfig
+    from records.schema import devices, run_devices
+
+    with ResultsStore.open(f"sqlite:///{tmp_path / 'qa.sqlite'}") as store:
+        outcome = run_sequence(
+            RigConfig.model_validate(raw), "electrometer-leakage-reproducibility", {"readings": 5},
+            runs_dir=tmp_path / "runs", write_report=False, store=store,
+        )  # fmt: skip
+        assert outcome.recorded
+        with store.engine.connect() as conn:
+            (row,) = conn.execute(
+                run_devices.select().where(run_devices.c.name == "electrometer_6517b")
+            ).mappings()
+            device = conn.execute(devices.select().where(devices.c.id == row["device_id"])).mappings().one()
+    assert row["certificate"]["id"] == "PSDL-2025-0417" and row["certificate"]["expires"] == "2099-01-10"
+    assert device["model"] == "6517B" and device["serial"] and device["key"].endswith(device["serial"])
