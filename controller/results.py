@@ -153,3 +153,5 @@ class RunSummary(BaseModel):
     #: The journal's head hash and record count when the run ended (``hilcal verify`` checks both).
     journal_sha256: str | None = None
     journal_records: int | None = None
+    #: What each device the run opened said about itself at connect (vendor, model, serial, firmware).
+    devices: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -486,6 +486,7 @@ def _execute(
         if progress is not None:
             progress.finish()
         clock_elapsed = rig.clock.now() - clock_start
+        identities = {name: _identity_of(device) for name, device in rig.devices.all()}
         try:
             rig.close()
         finally:
@@ -504,6 +505,11 @@ def _execute(
         results=results,
         journal_sha256=head,
         journal_records=records,
+        devices={
+            name: found["device_identity"]
+            for name, found in identities.items()
+            if found and "error" not in found["device_identity"]  # never connected: nothing it said
+        },
     )
     _write_json(run_dir / RESULTS, summary.model_dump(mode="json"))
     if write_report:
