@@ -55,7 +55,13 @@ def complete_startup(run_dir: Path) -> None:
                 fsync_directory(run_dir)
         return
     start_up_files = {MANIFEST, STAGED_MANIFEST, STAGED_MANIFEST + ".tmp", JOURNAL_NAME}
-    if {entry.name for entry in run_dir.iterdir()} <= start_up_files:
+    present = {entry.name for entry in run_dir.iterdir()}
+    if not present:
+        raise StartupInterrupted(
+            f"{run_dir}: empty (no run.json, no journal): not a run folder, or the run never began — killed "
+            "before it wrote anything; nothing was sent to any device"
+        )
+    if present <= start_up_files:
         raise StartupInterrupted(
             f"{run_dir}: the run never began (killed while the rig was being set up, before the journal's "
             "first record): nothing was sent to any device and nothing was measured; start a new run"
