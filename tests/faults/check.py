@@ -70,7 +70,7 @@ def baseline(variant_spec: dict[str, Any], work: Path) -> dict[str, Any]:
     code, report = child(
         {**variant_spec, "mode": "run", "fault": None, "runs_dir": str(runs)}, work, "baseline"
     )
-    run_dir = next(runs.iterdir())
+    run_dir = next(p for p in runs.iterdir() if (p / "run.json").is_file())
     records = read_journal(run_dir / "journal.jsonl").records
     used: list[str] = []
     for record in records:
@@ -169,7 +169,7 @@ def _run_cell(out: Outcome, spec: dict[str, Any], devices: list[str], work: Path
     cell = out.cell
     runs = work / "runs"
     code, report = child({**spec, "mode": "run", "runs_dir": str(runs)}, work, "run")
-    dirs = list(runs.iterdir()) if runs.exists() else []
+    dirs = [p for p in runs.iterdir() if p.is_dir()] if runs.exists() else []  # not the QA record file
     if len(dirs) != 1:
         out.checks["run_directory"] = (False, f"expected one run directory, found {len(dirs)}")
         return
