@@ -29,7 +29,12 @@ class DeviceSeen(BaseModel):
     certificate: dict[str, Any] | None = None
 
     def key(self, rig: str) -> str:
-        """vendor/model/serial when the device told its serial; else the rig's name for it."""
+        """vendor/model/serial when the device told its serial; else the rig's name for it.
+
+        An assembly (several devices tested as one) is keyed by its parts' keys joined with "+".
+        """
+        if self.role == "assembly":
+            return self.serial
         if self.serial:
             return f"{self.vendor or '?'}/{self.model or '?'}/{self.serial}"
         return f"{rig}/{self.name}"
@@ -46,6 +51,7 @@ class MetricRow(BaseModel):
     coverage_factor: float
     unit: str
     tolerance_limit: float | None = None
+    action_limit: float | None = None
     tolerance_source: str | None = None
     rule: str | None = None
     outcome: str | None = None
@@ -171,6 +177,7 @@ def _metrics(result: dict[str, Any]) -> list[MetricRow]:
                 coverage_factor=measured.get("coverage_factor", 2.0),
                 unit=measured["unit"],
                 tolerance_limit=tolerance["limit"],
+                action_limit=tolerance.get("action_limit"),
                 tolerance_source=tolerance.get("source"),
                 rule=verdict.get("rule"),
                 outcome=verdict.get("outcome"),
