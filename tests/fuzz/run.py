@@ -3,7 +3,8 @@
 ``HILCAL_FUZZ_EXAMPLES`` (examples per property, default 35000) sets the budget: every protocol has a
 parser, a simulator and one or two session properties, so 35000 gives at least 10^5 cases per protocol.
 Extra arguments go to pytest (``-k pi_gcs``). pytest-timeout is off: one property runs for minutes.
-Exits non-zero when a property failed or a protocol ran fewer than ``MIN_CASES`` cases at the default budget.
+Exits non-zero when a property failed, or (full run at the default budget) a protocol ran fewer than
+``MIN_CASES`` cases.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main() -> int:
         print(line)
     totals = {p: sum(n for (q, _), n in COUNTS.items() if q == p) for p, _ in COUNTS}
     short = [p for p, n in totals.items() if n < MIN_CASES]
-    if examples == DEFAULT_EXAMPLES and short and status == 0:
+    if examples == DEFAULT_EXAMPLES and short and status == 0 and not sys.argv[1:]:  # -k: a part only
         print(f"fewer than {MIN_CASES} cases for {short}")
         return 1
     return status
