@@ -23,6 +23,7 @@ from rich.table import Table
 from controller.config import RigConfig, load_rig_config, load_yaml
 from controller.devices import ConsoleOperator, OperatorBeam
 from controller.errors import ConfigError, HilcalError, describe_validation_errors
+from controller.programme_cli import register as register_programme
 from controller.records_cli import (
     DbOption,
     LazyStore,
@@ -51,6 +52,7 @@ app.add_typer(db_app, name="db")
 app.command()(baseline)
 app.command()(trends)
 app.command("simulate-history")(simulate_history)
+register_programme(app)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -254,7 +256,7 @@ def run(
     Exit 0 when every verdict is PASS, 1 on a FAIL or INCONCLUSIVE, 2 on bad input, 3 when a run faulted or
     was aborted.
     """
-    from controller.commissioning import SessionStep, load_session, run_session
+    from controller.commissioning import SessionReports, SessionStep, load_session, run_session
     from sequences import get_sequence
 
     try:
@@ -304,9 +306,13 @@ def run(
     try:
         if plan is None:
             console.print(f"{where}; one sequence")
-            raise typer.Exit(_exit_code(run_step(steps)))
+            single = run_step(steps)
+            if report:
+                _print_run_pdf(single.run_dir)
+            raise typer.Exit(_exit_code(single))
         console.print(f"{where}; session [bold]{plan.name}[/bold] with {len(plan.steps)} steps")
-        index, outcomes = run_session(plan, config, run_step, runs_dir)
+        published: list[SessionReports] = []
+        index, outcomes = run_session(plan, config, run_step, runs_dir, published.append, pdf=report)
     except ConfigError as err:  # the rig could not be built: bad input, nothing was run or left behind
         _print_error(err)
         raise typer.Exit(2) from err
@@ -326,7 +332,31 @@ def run(
         )
     console.print(table)
     console.print(f"Session index: {index}")
+    for reports in published:
+        _print_session_reports(reports)
     raise typer.Exit(max(_exit_code(outcome) for _, outcome in outcomes))
+
+
+def _print_run_pdf(run_dir: Path) -> None:
+    """Print one run's report to PDF beside it, or say why not (a missing browser is never an error)."""
+    from controller.pdf import print_pdf
+
+    page = run_dir / "report.html"
+    if not page.is_file():
+        return
+    printed = print_pdf(page)
+    if printed.pdf is not None:
+        console.print(f"Run report PDF: {printed.pdf}")
+    else:
+        console.print(f"[yellow]No PDF of the run report:[/yellow] {printed.skipped}", highlight=False)
+
+
+def _print_session_reports(reports: SessionReports) -> None:
+    for reason in reports.skipped:
+        console.print(f"[yellow]PDF skipped:[/yellow] {reason}", highlight=False)
+    console.print(f"Session report: {reports.html}")
+    if reports.pdf is not None:
+        console.print(f"Session report PDF: {reports.pdf}")
 
 
 @app.command()

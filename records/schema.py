@@ -93,6 +93,7 @@ metrics = Table(
     Column("coverage_factor", Float, nullable=False),
     Column("unit", String(40), nullable=False),
     Column("tolerance_limit", Float, nullable=True),
+    Column("action_limit", Float, nullable=True, doc="action level when the tolerance states one"),
     Column("tolerance_source", Text, nullable=True),
     Column("rule", String(20), nullable=True),
     Column("outcome", String(20), nullable=True),
@@ -111,3 +112,34 @@ baselines = Table(
     Column("marked_by", String(200), nullable=False),
     Column("note", Text, nullable=False, default=""),
 )
+
+signatures = Table(
+    "signatures",
+    metadata,
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
+    Column("run_id", String(100), ForeignKey("runs.run_id"), nullable=False),
+    Column("signed_by", String(200), nullable=False),
+    Column("role", String(200), nullable=False),
+    Column("signed_at", DateTime(timezone=True), nullable=False),
+    Column("journal_sha256", String(64), nullable=False, doc="journal head the signer saw"),
+    Column("journal_records", Integer, nullable=False),
+    Column("results_sha256", String(64), nullable=True, doc="SHA-256 of results.json the signer saw"),
+    Column("note", Text, nullable=False, default=""),
+    Column("voided_at", DateTime(timezone=True), nullable=True, doc="set when the run was re-recorded"),
+    Column("void_reason", Text, nullable=True),
+)
+Index("signatures_by_run", signatures.c.run_id)
+
+#: Append-only: the migration adds triggers that refuse UPDATE and DELETE on both backends.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(40), nullable=False, doc="recorded, re-recorded, signed, baseline"),
+    Column("run_id", String(100), nullable=True, doc="no foreign key: the log outlives anything it names"),
+    Column("detail", JSON, nullable=False),
+)
+Index("audit_by_time", audit_log.c.at)
+Index("audit_by_run", audit_log.c.run_id)

@@ -6,11 +6,17 @@ opened (under a lock, so several rooms starting at once migrate it once). Writin
 safe against concurrent writers: a run is inserted with ``ON CONFLICT DO NOTHING`` on its id in the same
 transaction as its metrics, so two processes recording one run leave exactly one copy, and a run that was
 resumed (new journal head) replaces its earlier rows.
+
+Every write that matters to a QA programme leaves a row in the append-only ``audit_log`` in the same
+transaction: a run recorded, a run re-recorded with a new journal head (a re-run; the signatures of its
+earlier head are voided), a signature, a baseline marked.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from records.run_folder import DeviceSeen, NotARun, RunRecord, read_run_folder
-from records.schema import baselines, devices, metrics, run_devices, runs
+from records.schema import audit_log, baselines, devices, metrics, run_devices, runs, signatures
 
 DB_ENV = "HILCAL_DB"
 DEFAULT_DB_FILE = "qa-record.sqlite"
@@ -77,6 +83,36 @@ class BaselineDeviation:
     @property
     def deviation(self) -> float:
         return self.value - self.baseline
+
+
+@dataclass(frozen=True)
+class SignatureRow:
+    """A signature as stored, with the run's journal head as the QA record holds it now."""
+
+    id: int
+    run_id: str
+    signed_by: str
+    role: str
+    signed_at: datetime
+    journal_sha256: str
+    journal_records: int
+    results_sha256: str | None
+    note: str
+    voided_at: datetime | None
+    void_reason: str | None
+    run_journal_sha256: str | None
+    run_journal_records: int | None
+    run_dir: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    run_id: str | None
+    detail: dict[str, Any]
 
 
 @dataclass
@@ -173,8 +209,24 @@ class ResultsStore:
                 conn.execute(delete(metrics).where(metrics.c.run_id == run.run_id))
                 conn.execute(delete(run_devices).where(run_devices.c.run_id == run.run_id))
                 conn.execute(update(runs).where(runs.c.run_id == run.run_id).values(**row))
+                voided = _void_signatures(conn, run, now)
+                _audit(
+                    conn,
+                    now,
+                    system_actor(),
+                    "re-recorded",
+                    run.run_id,
+                    {
+                        "previous_journal_sha256": existing[0],
+                        "previous_journal_records": existing[1],
+                        **_run_detail(run),
+                        "voided_signatures": voided,
+                    },
+                )
             elif not _insert_run(conn, row):
                 return False  # another writer recorded it first
+            else:
+                _audit(conn, now, system_actor(), "recorded", run.run_id, _run_detail(run))
             if ids:
                 conn.execute(
                     run_devices.insert(),
@@ -228,22 +280,136 @@ class ResultsStore:
                 raise StoreError(f"run {run_id!r} is not in the QA record (or names no device under test)")
             if row.state != "completed":
                 raise StoreError(f"run {run_id!r} ended {row.state}: only a completed run can be a baseline")
-            conn.execute(
-                delete(baselines).where(
-                    (baselines.c.device_id == row.device_id) & (baselines.c.sequence == row.sequence)
-                )
-            )
+            where = (baselines.c.device_id == row.device_id) & (baselines.c.sequence == row.sequence)
+            previous = conn.execute(select(baselines.c.run_id).where(where)).scalar()
+            conn.execute(delete(baselines).where(where))
+            now = datetime.now(UTC)
             conn.execute(
                 baselines.insert().values(
                     device_id=row.device_id,
                     sequence=row.sequence,
                     run_id=run_id,
-                    marked_at=datetime.now(UTC),
+                    marked_at=now,
                     marked_by=by,
                     note=note,
                 )
             )
+            detail = {"device": row.key, "sequence": row.sequence, "note": note, "replaces": previous}
+            _audit(conn, now, by, "baseline", run_id, detail)
         return row.key, row.sequence
+
+    def sign(
+        self,
+        run_id: str,
+        by: str,
+        role: str,
+        journal_sha256: str,
+        journal_records: int,
+        results_sha256: str | None,
+        note: str = "",
+    ) -> SignatureRow:
+        """Record who approved a run as seen (its journal head); refused if the record holds another."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            run = conn.execute(
+                select(runs.c.journal_sha256, runs.c.journal_records, runs.c.state, runs.c.run_dir)
+                .where(runs.c.run_id == run_id)
+                .with_for_update()
+            ).first()
+            if run is None:
+                raise StoreError(f"run {run_id!r} is not in the QA record: record it first (db import)")
+            if (run.journal_sha256, run.journal_records) != (journal_sha256, journal_records):
+                raise StoreError(
+                    f"run {run_id!r}: the QA record holds journal head {run.journal_sha256} "
+                    f"({run.journal_records} records) but the signer saw {journal_sha256} "
+                    f"({journal_records} records)"
+                )
+            values = {
+                "run_id": run_id,
+                "signed_by": by,
+                "role": role,
+                "signed_at": now,
+                "journal_sha256": journal_sha256,
+                "journal_records": journal_records,
+                "results_sha256": results_sha256,
+                "note": note,
+            }
+            insert = signatures.insert().values(**values).returning(signatures.c.id)
+            new_id = conn.execute(insert).scalar_one()
+            detail = {
+                "signature": int(new_id),
+                "role": role,
+                "journal_sha256": journal_sha256,
+                "journal_records": journal_records,
+                "results_sha256": results_sha256,
+                "note": note,
+            }
+            _audit(conn, now, by, "signed", run_id, detail)
+        return SignatureRow(
+            int(new_id), run_id, by, role, now, journal_sha256, journal_records, results_sha256, note,
+            None, None, journal_sha256, journal_records, run.run_dir,
+        )  # fmt: skip
+
+    def signatures(self, run_id: str | None = None, since: datetime | None = None) -> list[SignatureRow]:
+        """Signatures oldest first, each with its run's journal head as recorded now."""
+        query = (
+            select(
+                signatures,
+                runs.c.journal_sha256.label("run_journal_sha256"),
+                runs.c.journal_records.label("run_journal_records"),
+                runs.c.run_dir,
+            )
+            .join(runs, runs.c.run_id == signatures.c.run_id)
+            .order_by(signatures.c.signed_at, signatures.c.id)
+        )
+        if run_id is not None:
+            query = query.where(signatures.c.run_id == run_id)
+        if since is not None:
+            query = query.where(signatures.c.signed_at >= since)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            SignatureRow(
+                id=int(r.id),
+                run_id=r.run_id,
+                signed_by=r.signed_by,
+                role=r.role,
+                signed_at=_aware(r.signed_at),
+                journal_sha256=r.journal_sha256,
+                journal_records=r.journal_records,
+                results_sha256=r.results_sha256,
+                note=r.note,
+                voided_at=_aware(r.voided_at) if r.voided_at is not None else None,
+                void_reason=r.void_reason,
+                run_journal_sha256=r.run_journal_sha256,
+                run_journal_records=r.run_journal_records,
+                run_dir=r.run_dir,
+            )
+            for r in rows
+        ]
+
+    def audit(
+        self, since: datetime | None = None, run_id: str | None = None, actions: Sequence[str] = ()
+    ) -> list[AuditEntry]:
+        """The audit log oldest first, optionally from a date, for one run, or for some actions only."""
+        query = select(audit_log).order_by(audit_log.c.at, audit_log.c.id)
+        if since is not None:
+            query = query.where(audit_log.c.at >= since)
+        if run_id is not None:
+            query = query.where(audit_log.c.run_id == run_id)
+        if actions:
+            query = query.where(audit_log.c.action.in_(list(actions)))
+        with self.engine.connect() as conn:
+            return [
+                AuditEntry(int(r.id), _aware(r.at), r.actor, r.action, r.run_id, dict(r.detail or {}))
+                for r in conn.execute(query)
+            ]
+
+    def run_dir(self, run_id: str) -> str | None:
+        """Where the run folder was when the run was recorded (on the machine that recorded it)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(runs.c.run_dir).where(runs.c.run_id == run_id)).scalar()
+        return None if value is None else str(value)
 
     # -- reading ---------------------------------------------------------------------------------
     def series_keys(
@@ -351,7 +517,14 @@ class ResultsStore:
                 yield dict(row._mapping)
 
     def count(self, table: str) -> int:
-        tables = {"runs": runs, "metrics": metrics, "devices": devices, "baselines": baselines}
+        tables = {
+            "runs": runs,
+            "metrics": metrics,
+            "devices": devices,
+            "baselines": baselines,
+            "signatures": signatures,
+            "audit_log": audit_log,
+        }
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(tables[table])).scalar_one())
 
@@ -425,6 +598,55 @@ def _run_row(run: RunRecord, device_id: int | None, now: datetime) -> dict[str, 
         "params": run.params,
         "recorded_at": now,
     }
+
+
+def system_actor() -> str:
+    """Who recorded a run when no person is named: the OS user on this host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"[:200]
+
+
+def _audit(
+    conn: Connection, at: datetime, actor: str, action: str, run_id: str | None, detail: dict[str, Any]
+) -> None:
+    conn.execute(
+        audit_log.insert().values(at=at, actor=actor[:200], action=action, run_id=run_id, detail=detail)
+    )
+
+
+def _run_detail(run: RunRecord) -> dict[str, Any]:
+    return {
+        "journal_sha256": run.journal_sha256,
+        "journal_records": run.journal_records,
+        "state": run.state,
+        "outcome": run.outcome,
+        "sequence": run.sequence,
+        "run_dir": run.run_dir,
+    }
+
+
+def _void_signatures(conn: Connection, run: RunRecord, now: datetime) -> list[int]:
+    """Signatures of an earlier journal head of this run: voided, with the reason, never deleted."""
+    stale = (
+        (signatures.c.run_id == run.run_id)
+        & signatures.c.voided_at.is_(None)
+        & (
+            (signatures.c.journal_sha256 != (run.journal_sha256 or ""))
+            | (signatures.c.journal_records != (run.journal_records or -1))
+        )
+    )
+    ids = [int(i) for i in conn.execute(select(signatures.c.id).where(stale)).scalars()]
+    if ids:
+        reason = (
+            f"run re-recorded at {now.isoformat(timespec='seconds')} with journal head {run.journal_sha256} "
+            f"({run.journal_records} records)"
+        )
+        voiding = update(signatures).where(signatures.c.id.in_(ids))
+        conn.execute(voiding.values(voided_at=now, void_reason=reason))
+    return ids
 
 
 def _aware(moment: datetime) -> datetime:
