@@ -69,8 +69,14 @@ def run_session(
     rig_config: RigConfig,
     run_step: Callable[[SessionStep], RunOutcome],
     runs_dir: Path,
+    on_reports: Callable[[SessionReports], None] | None = None,
+    pdf: bool = True,
 ) -> tuple[Path, list[tuple[SessionStep, RunOutcome]]]:
-    """Run every step (a faulted step does not stop the next: each starts from a fresh connection)."""
+    """Run every step (a faulted step does not stop the next: each starts from a fresh connection).
+
+    Then the session index, the session report (HTML) and, with ``pdf``, every run report and the session
+    report as PDF; ``on_reports`` is told where they are and why a PDF was skipped.
+    """
     outcomes = [(step, run_step(step)) for step in session.steps]
     index = runs_dir / f"session-{new_run_id()}.json"
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -79,9 +85,11 @@ def run_session(
             {
                 "session": session.name,
                 "rig": rig_config.name,
+                "simulated": rig_config.simulated,
                 "steps": [
                     {
                         "sequence": step.sequence,
+                        "title": step.title,
                         "run_id": outcome.run_id,
                         "run_dir": str(outcome.run_dir),
                         "state": outcome.summary.state,
@@ -95,4 +103,36 @@ def run_session(
         ),
         encoding="utf-8",
     )
+    reports = publish_session_reports(index, [outcome.run_dir for _, outcome in outcomes], pdf)
+    if on_reports is not None:
+        on_reports(reports)
     return index, outcomes
+
+
+class SessionReports(BaseModel):
+    """Where a session's reports were written; ``skipped`` says why a PDF is missing (never an error)."""
+
+    index: Path
+    html: Path
+    pdf: Path | None = None
+    run_pdfs: list[Path] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+
+
+def publish_session_reports(index: Path, run_dirs: list[Path], pdf: bool = True) -> SessionReports:
+    """The session report beside its index; each run report and the session report printed to PDF."""
+    from controller.pdf import print_pdfs
+    from controller.session_report import write_session_report
+
+    pages = [d / "report.html" for d in run_dirs if (d / "report.html").is_file()]
+    printed = print_pdfs(pages) if pdf else []
+    html = write_session_report(index)  # after the run PDFs, so it links them
+    session_pdf = print_pdfs([html])[0] if pdf else None
+    skipped = sorted({p.skipped for p in [*printed, *([session_pdf] if session_pdf else [])] if p.skipped})
+    return SessionReports(
+        index=index,
+        html=html,
+        pdf=session_pdf.pdf if session_pdf else None,
+        run_pdfs=[p.pdf for p in printed if p.pdf is not None],
+        skipped=skipped,
+    )
