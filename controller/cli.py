@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -38,6 +38,9 @@ from controller.rig import Rig
 from controller.session import AirEntry, ProgressSink, RunOutcome, resume_run, run_sequence
 from drivers.clock import WallClock
 from records.store import DEFAULT_DB_FILE
+
+if TYPE_CHECKING:
+    from controller.commissioning import SessionReports
 
 app = typer.Typer(
     add_completion=False,
@@ -256,7 +259,7 @@ def run(
     Exit 0 when every verdict is PASS, 1 on a FAIL or INCONCLUSIVE, 2 on bad input, 3 when a run faulted or
     was aborted.
     """
-    from controller.commissioning import SessionReports, SessionStep, load_session, run_session
+    from controller.commissioning import SessionStep, load_session, run_session
     from sequences import get_sequence
 
     try:
