@@ -204,6 +204,14 @@ def _print_outcome(outcome: RunOutcome, lazy: LazyStore | None = None) -> None:
                 "",
             )
         console.print(table)
+        for o in result.tolerance_overrides:
+            console.print(
+                f"site tolerance ({o.file}): {o.tolerance} limit {o.limit_before:g} → {o.limit_after:g} "
+                f"{o.unit}, action {o.action_limit_before} → {o.action_limit_after} — {o.source}; "
+                f"reason: {o.reason}",
+                markup=False,
+                highlight=False,
+            )
         colour = {"PASS": "green", "FAIL": "red"}.get(result.outcome, "yellow")
         console.print(f"Verdict: [bold {colour}]{result.outcome}[/bold {colour}]")
     if summary.error:
@@ -253,6 +261,10 @@ def run(
     air_pressure_kpa: Annotated[float | None, typer.Option(help="air pressure typed in (kPa)")] = None,
     operator: Annotated[str | None, typer.Option(help="who read the thermometer and barometer")] = None,
     db: DbOption = None,
+    tolerances: Annotated[
+        Path | None,
+        typer.Option(help="site tolerance file (YAML/TOML, docs/tolerances.md); replaces a session's own"),
+    ] = None,
 ) -> None:
     """Run a sequence, or a whole commissioning session, and print the verdicts.
 
@@ -261,6 +273,7 @@ def run(
     """
     from controller.commissioning import SessionStep, load_session, run_session
     from sequences import get_sequence
+    from sequences.site_tolerances import load_site_tolerances
 
     try:
         config = load_rig_config(rig)
@@ -280,6 +293,8 @@ def run(
                 )
             plan = load_session(session)
         _check_plans(config, [steps] if plan is None else plan.steps, params, session, air is not None)
+        site_file = tolerances or (Path(plan.tolerances) if plan is not None and plan.tolerances else None)
+        site = load_site_tolerances(site_file) if site_file is not None else None
     except (ConfigError, KeyError, ValueError) as err:
         _print_error(err)
         raise typer.Exit(2) from err
@@ -302,6 +317,7 @@ def run(
             air=air,
             on_rig_ready=None if config.simulated else _attach_console,
             store=store,
+            tolerances=site,
         )
         _print_outcome(outcome, store)
         return outcome

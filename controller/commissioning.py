@@ -34,6 +34,9 @@ class SessionFile(BaseModel):
 
     name: str
     steps: list[SessionStep] = Field(min_length=1)
+    tolerances: str | None = Field(
+        default=None, description="site tolerance file for every step (relative to the session file)"
+    )
 
 
 def load_session(path: Path | None = None) -> SessionFile:
@@ -61,6 +64,12 @@ def load_session(path: Path | None = None) -> SessionFile:
             problems.extend(f"steps.{index}.params.{p}" for p in err.problems)
     if problems:
         raise ConfigError(f"session file {str(source)!r}", problems)
+    if session.tolerances is not None:
+        from sequences.site_tolerances import load_site_tolerances
+
+        resolved = (source.parent / session.tolerances).resolve()
+        load_site_tolerances(resolved)  # bad input now, before the first step
+        session = session.model_copy(update={"tolerances": str(resolved)})
     return session
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Outcome(StrEnum):
@@ -54,14 +54,63 @@ class Measurement(BaseModel):
 
 
 class Tolerance(BaseModel):
-    """An upper limit on a metric, with where the number comes from and how firm it is."""
+    """Upper limits on a metric — tolerance and action level — with where each comes from and how firm it is.
+
+    ``limit`` is the *tolerance level*: the decision rule judges the verdict against it, and a result beyond
+    it is acted on soon (investigated, corrected at the next opportunity). ``action_limit`` is the *action
+    level*: beyond it the device is taken out of clinical use until it is put right (docs/tolerances.md).
+    Results written before action levels existed have none (``None``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    limit: float = Field(gt=0, description="tolerance level, used by the decision rule")
+    unit: str
+    source: str = Field(min_length=3, description="where the tolerance comes from (publication, table)")
+    confidence: str = Field(default="not stated", min_length=3, description="how firm the tolerance is")
+    action_limit: float | None = Field(default=None, gt=0, description="action level (≥ limit)")
+    action_source: str | None = Field(
+        default=None, min_length=3, description="where the action level comes from"
+    )
+
+    @model_validator(mode="after")
+    def _action_not_below_tolerance(self) -> Tolerance:
+        if self.action_limit is not None and self.action_limit < self.limit:
+            raise ValueError(
+                f"action_limit = {self.action_limit:g} {self.unit}: expected ≥ the tolerance limit "
+                f"{self.limit:g} {self.unit} (the action level is the further one)"
+            )
+        return self
+
+    def action_exceeded(self, measured: Measurement, rule: DecisionRule) -> bool | None:
+        """Whether the value is beyond the action level by the rule's own FAIL test; None without one.
+
+        Simple rule: value > action level. Guarded rule: value − U > action level (beyond it even at the
+        favourable end of its uncertainty).
+        """
+        if self.action_limit is None:
+            return None
+        if rule is DecisionRule.SIMPLE:
+            return measured.value > self.action_limit
+        return measured.value - measured.expanded_uncertainty > self.action_limit
+
+
+class ToleranceOverride(BaseModel):
+    """A site's change to one tolerance of the profile a result was judged by (from a site tolerance file)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    limit: float = Field(gt=0)
+    tolerance: str = Field(description="the profile's tolerance name, e.g. 'accuracy'")
+    applies_to: str = Field(default="", description="the verdict metrics judged by it, e.g. 'ΔX, ΔY, ΔZ'")
     unit: str
-    source: str = Field(min_length=3)
-    confidence: str = Field(default="[T] typical engineering value", min_length=3)
+    limit_before: float
+    limit_after: float
+    action_limit_before: float | None = None
+    action_limit_after: float | None = None
+    source: str = Field(min_length=3, description="the site's reference for the new value")
+    reason: str = Field(min_length=3, description="why the site departs from the library value")
+    file: str = Field(description="the site tolerance file the override came from")
+    site: str = Field(default="", description="the site the file names")
 
 
 class Verdict(BaseModel):
@@ -130,6 +179,8 @@ class SequenceResult(BaseModel):
     tables: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     frame: str = Field(description="the coordinate system the geometric values are expressed in")
     notes: list[str] = Field(default_factory=list)
+    #: A site tolerance file's changes to the profile's limits (empty: the library profile as published).
+    tolerance_overrides: list[ToleranceOverride] = Field(default_factory=list)
 
     @property
     def outcome(self) -> Outcome:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,9 @@ from drivers.environment import OperatorEntry
 from drivers.errors import HilcalDriverError
 from drivers.roles.couch import CouchSetpoint
 from geometry import AxisMounting
+
+if TYPE_CHECKING:
+    from sequences.site_tolerances import SiteTolerances
 
 MANIFEST = "run.json"  # the same name controller.verify checks
 RESULTS = "results.json"
@@ -252,8 +255,12 @@ def run_sequence(
     air: AirEntry | None = None,
     store: RecordSink | None = None,
     performed_at: datetime | None = None,
+    tolerances: SiteTolerances | Path | None = None,
 ) -> RunOutcome:
     """Run one sequence end to end; never raises for a device fault (the outcome records it).
+
+    ``tolerances`` (a site tolerance file or its loaded form) overrides the limits of the profile the
+    parameters use; the result records each change (``SequenceResult.tolerance_overrides``).
 
     ``store`` (the QA record) receives the run folder once it has ended; ``performed_at`` dates the QA
     when it is not now (a simulated history on the virtual clock).
@@ -267,6 +274,11 @@ def run_sequence(
 
     sequence = get_sequence(sequence_name)
     parsed: BaseModel = params if isinstance(params, BaseModel) else sequence.parse_params(params or {})
+    if tolerances is not None:
+        from sequences.site_tolerances import apply_site_tolerances, load_site_tolerances
+
+        site = load_site_tolerances(tolerances) if isinstance(tolerances, Path) else tolerances
+        parsed = apply_site_tolerances(sequence.name, parsed, site)
     run_id = run_id or new_run_id()
     run_dir = runs_dir / run_id
     # Rig and plan problems (unknown driver, a port that is not there, a device the rig lacks, a target

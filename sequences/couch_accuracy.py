@@ -1,6 +1,6 @@
 """C1 + C2: couch translational accuracy and reproducibility, commanded vs readback vs tracker, per IEC axis.
 
-Procedure (research qa-tests.md §2 C1, C2): register the tracker on the registration phantom; read the couch
+Procedure (C1, C2): register the tracker on the registration phantom; read the couch
 tool at the reference pose; then, ``repeats`` times, for each IEC translation axis step to every offset
 (± both ways, default sized for a hexapod top) and back to the reference after each one, so the reference
 is approached alternately from + and −. Every stop: dwell, the couch's own readback, ``samples`` tracker
@@ -22,11 +22,11 @@ from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from scipy import stats
 
 from controller.messages import Checkpoint
-from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
+from controller.results import Measurement, SequenceResult, Tolerance, decide
 from geometry.fits import fit_straight_line
 from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, ToolNeed, require_known_profile
 from sequences.couch_geometry import (
@@ -45,51 +45,21 @@ from sequences.couch_geometry import (
     visit,
 )
 from sequences.couch_pose_readback import CouchPose
+from sequences.tolerances import ToleranceProfile, profiles_for
 
 TranslationAxis = Literal["lateral_mm", "longitudinal_mm", "vertical_mm"]
 
-_TG142 = "AAPM TG-142 (Klein et al., Med. Phys. 36:4197, 2009) Table II monthly couch position indicators"
-_C2 = "C2 reproducibility: within the C1 tolerance (qa-tests.md §2 C2)"
 
 
-class CouchAccuracyProfile(BaseModel):
-    """Limits for C1/C2; a site overrides them with a profile of the same shape."""
+class CouchAccuracyProfile(ToleranceProfile):
+    """Limits for C1/C2 (values in sequences/tolerances.py); a site profile_override has this shape."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    name: str
     translation: Tolerance = Field(description="max |tracker − commanded| per axis")
     indicator: Tolerance = Field(description="max |readback − tracker|")
     reproducibility: Tolerance = Field(description="3-D 95th percentile at the reference pose")
-    rule: DecisionRule = DecisionRule.GUARDED
 
 
-def _same(limit: float, source: str, confidence: str, name: str, rule: DecisionRule) -> CouchAccuracyProfile:
-    tol = Tolerance(limit=limit, unit="mm", source=source, confidence=confidence)
-    repro = Tolerance(limit=limit, unit="mm", source=f"{_C2}; {source}", confidence=confidence)
-    return CouchAccuracyProfile(name=name, translation=tol, indicator=tol, reproducibility=repro, rule=rule)
-
-
-PROFILES: dict[str, CouchAccuracyProfile] = {
-    "tg142-monthly": _same(2.0, f"{_TG142} (non-SRS)", "[R S1]", "tg142-monthly", DecisionRule.GUARDED),
-    "tg142-monthly-srs": _same(
-        1.0, f"{_TG142} (SRS/SBRT)", "[R S1]", "tg142-monthly-srs", DecisionRule.GUARDED
-    ),
-    "tg224-proton-weekly": _same(
-        1.0,
-        "AAPM TG-224 (Arjomandy et al., 2019) weekly couch position (secondary summary)",
-        "[R S2]",
-        "tg224-proton-weekly",
-        DecisionRule.GUARDED,
-    ),
-    "vendor-pps": _same(
-        0.5,
-        "robotic PPS vendor absolute accuracy 0.5 mm (LEONI PPS specification, qa-tests.md S12)",
-        "[V S12]",
-        "vendor-pps",
-        DecisionRule.GUARDED,
-    ),
-}
+PROFILES: dict[str, CouchAccuracyProfile] = profiles_for("couch-translation-accuracy", CouchAccuracyProfile)
 
 DEFAULT_OFFSETS: dict[TranslationAxis, list[float]] = {
     "lateral_mm": [5.0, -5.0, 10.0, -10.0, 20.0, -20.0],
@@ -355,6 +325,7 @@ def analyze_couch_accuracy(params: CouchAccuracyParams, data: dict[str, Any]) ->
         title=CouchTranslationAccuracy.title,
         device=params.couch,
         profile=profile.name,
+        tolerance_overrides=list(profile.overrides),
         verdicts=verdicts,
         informative=informative,
         tables={"targets": summary, "points": table},

@@ -72,13 +72,14 @@ class TrackedCouchParams(BaseModel):
         default=0.05,
         ge=0,
         description="type-B standard uncertainty of a tracked displacement of a few cm (local distortion; "
-        "NDI volumetric RMS 0.12 mm [V S12] bounds it over the whole volume) [T]",
+        "the 0.12 mm RMS volumetric accuracy NDI specifies for the Polaris Vega bounds it over the whole "
+        "volume; an engineering value)",
     )
     tracker_relative_systematic: float = Field(
         default=0.0025,
         ge=0,
         description="type-B relative (scale-like) uncertainty of tracked displacements and rotations: "
-        "0.05 mm over 20 mm [T]",
+        "0.05 mm over 20 mm (an engineering value)",
     )
     readout_resolution_mm: float = Field(default=0.001, gt=0, description="couch readback resolution")
     readout_resolution_deg: float = Field(default=0.001, gt=0, description="couch readback resolution")

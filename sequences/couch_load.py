@@ -1,6 +1,6 @@
 """C5 + C6: couch sag and positioning accuracy under load, against the tracker.
 
-Procedure (research qa-tests.md §2 C5, C6): register the tracker; for each payload case (default 0 kg, a
+Procedure (C5, C6): register the tracker; for each payload case (default 0 kg, a
 typical patient of 80 kg, and the 135 kg IEC 60976 case) bring the couch to the reference, have the load
 placed (``LoadCouch``: the operator confirms, a simulated rig loads the model), let it settle, then visit a
 short C1-style grid of poses ``repeats`` times reading the couch tool. The load is removed at the end.
@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from controller.messages import Checkpoint, Dwell, LoadCouch, MoveCouch
-from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
+from controller.results import Measurement, SequenceResult, Tolerance, decide
 from geometry import decompose_table_top_rotation
 from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, ToolNeed, require_known_profile
 from sequences.couch_geometry import (
@@ -43,12 +43,8 @@ from sequences.couch_geometry import (
     visit,
 )
 from sequences.couch_pose_readback import CouchPose
+from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.uncertainty import t_coverage_factor
-
-_IEC = "IEC 60976/60977 couch load test as described in qa-tests.md S9 (oftankonyv, Mechanical integrity)"
-_TG142 = "AAPM TG-142 (Klein et al., Med. Phys. 36:4197, 2009)"
-_TG224 = "AAPM TG-224 (Arjomandy et al., 2019) proton weekly couch position/angle (secondary summary)"
-_PPS = "robotic PPS vendor absolute accuracy 0.5 mm, 0.2° (LEONI PPS specification, qa-tests.md S12)"
 
 
 class PayloadCase(BaseModel):
@@ -58,56 +54,15 @@ class PayloadCase(BaseModel):
     description: str = ""
 
 
-class CouchLoadProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+class CouchLoadProfile(ToleranceProfile):
+    """Limits for C5/C6 (values in sequences/tolerances.py)."""
 
-    name: str
     sag: Tolerance
     positioning: Tolerance = Field(description="3-D 95th percentile positioning error per payload case")
     tilt: Tolerance = Field(description="largest change of pitch or roll under load")
-    rule: DecisionRule = DecisionRule.GUARDED
 
 
-PROFILES: dict[str, CouchLoadProfile] = {
-    "tg142-annual": CouchLoadProfile(
-        name="tg142-annual",
-        sag=Tolerance(
-            limit=2.0, unit="mm", source=f"{_TG142} Table III annual table top sag", confidence="[R S1]"
-        ),
-        positioning=Tolerance(
-            limit=2.0, unit="mm", source=f"{_TG142} Table II monthly couch position", confidence="[R S1]"
-        ),
-        tilt=Tolerance(
-            limit=1.0, unit="deg", source=f"{_TG142} Table III annual table angle", confidence="[R S1]"
-        ),
-    ),
-    "iec-60976": CouchLoadProfile(
-        name="iec-60976",
-        sag=Tolerance(limit=5.0, unit="mm", source=f"{_IEC}: Δz < 5 mm (acceptance)", confidence="[V S9]"),
-        positioning=Tolerance(
-            limit=2.0,
-            unit="mm",
-            source=f"IEC gives none; {_TG142} Table II monthly couch position",
-            confidence="[R S1]",
-        ),
-        tilt=Tolerance(
-            limit=0.5, unit="deg", source=f"{_IEC}: roll < 0.5° (acceptance)", confidence="[V S9]"
-        ),
-    ),
-    "tg224-proton": CouchLoadProfile(
-        name="tg224-proton",
-        sag=Tolerance(limit=1.0, unit="mm", source=f"{_TG224}: 1 mm", confidence="[R S2]"),
-        positioning=Tolerance(limit=1.0, unit="mm", source=f"{_TG224}: 1 mm", confidence="[R S2]"),
-        tilt=Tolerance(limit=1.0, unit="deg", source=f"{_TG224}: 1°", confidence="[R S2]"),
-    ),
-    "vendor-pps": CouchLoadProfile(
-        name="vendor-pps",
-        sag=Tolerance(limit=0.5, unit="mm", source=_PPS, confidence="[V S12]"),
-        positioning=Tolerance(limit=0.5, unit="mm", source=_PPS, confidence="[V S12]"),
-        tilt=Tolerance(limit=0.2, unit="deg", source=_PPS, confidence="[V S12]"),
-        rule=DecisionRule.GUARDED,
-    ),
-}
+PROFILES: dict[str, CouchLoadProfile] = profiles_for("couch-load-positioning", CouchLoadProfile)
 
 DEFAULT_PAYLOADS = [
     PayloadCase(payload_kg=0.0, description="unloaded table top"),
@@ -424,6 +379,7 @@ def analyze_couch_load(params: CouchLoadParams, data: dict[str, Any]) -> Sequenc
         title=CouchLoadPositioning.title,
         device=params.couch,
         profile=profile.name,
+        tolerance_overrides=list(profile.overrides),
         verdicts=verdicts,
         informative=informative,
         tables={"targets": summary, "sag": sag_rows, "points": table},

@@ -26,9 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import special
 
 from controller.messages import Checkpoint, CouchReading, Dwell, Home, MoveCouch, ReadCouch
-from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
+from controller.results import Measurement, SequenceResult, Tolerance, decide
 from drivers.roles.couch import COUCH_AXES, CouchSetpoint
 from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
+from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.uncertainty import COVERAGE_P, sd_interval
 
 TRANSLATIONS = ("lateral_mm", "longitudinal_mm", "vertical_mm")
@@ -49,43 +50,14 @@ class CouchPose(BaseModel):
         return CouchSetpoint(**self.model_dump())
 
 
-class CouchReadbackProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+class CouchReadbackProfile(ToleranceProfile):
+    """Limits for the couch readback (values in sequences/tolerances.py)."""
 
-    name: str
     translation: Tolerance
     rotation: Tolerance
-    rule: DecisionRule = DecisionRule.GUARDED
 
 
-_TG142 = "AAPM TG-142 (Klein et al., Med. Phys. 36:4197, 2009) Table II monthly couch position indicators"
-PROFILES: dict[str, CouchReadbackProfile] = {
-    "tg142-monthly": CouchReadbackProfile(
-        name="tg142-monthly",
-        translation=Tolerance(limit=2.0, unit="mm", source=f"{_TG142} (non-SRS)", confidence="[R S1]"),
-        rotation=Tolerance(limit=1.0, unit="deg", source=f"{_TG142} (non-SRS)", confidence="[R S1]"),
-    ),
-    "tg142-monthly-srs": CouchReadbackProfile(
-        name="tg142-monthly-srs",
-        translation=Tolerance(limit=1.0, unit="mm", source=f"{_TG142} (SRS/SBRT)", confidence="[R S1]"),
-        rotation=Tolerance(limit=0.5, unit="deg", source=f"{_TG142} (SRS/SBRT)", confidence="[R S1]"),
-    ),
-    "tg224-proton-weekly": CouchReadbackProfile(
-        name="tg224-proton-weekly",
-        translation=Tolerance(
-            limit=1.0,
-            unit="mm",
-            source="AAPM TG-224 weekly couch position (secondary summary)",
-            confidence="[R S2]",
-        ),
-        rotation=Tolerance(
-            limit=1.0,
-            unit="deg",
-            source="AAPM TG-224 weekly couch angle (secondary summary)",
-            confidence="[R S2]",
-        ),
-    ),
-}
+PROFILES: dict[str, CouchReadbackProfile] = profiles_for("couch-pose-readback", CouchReadbackProfile)
 
 DEFAULT_POSES = [
     CouchPose(),
@@ -286,6 +258,7 @@ def analyze_couch_readback(params: CouchReadbackParams, rows: list[dict[str, Any
         title=CouchPoseReadback.title,
         device=params.couch,
         profile=profile.name,
+        tolerance_overrides=list(profile.overrides),
         verdicts=verdicts,
         informative=informative,
         tables={"axes": per_axis, "points": rows},

@@ -1,11 +1,11 @@
 """C4: 6-DoF rotational accuracy (pitch, roll, yaw) and isocentric compensation, against the tracker.
 
-Procedure (research qa-tests.md §2 C4): register the tracker; then ``repeats`` passes, each starting with a
+Procedure (C4): register the tracker; then ``repeats`` passes, each starting with a
 reading at the reference pose, over rotation poses — pitch and roll alone (±0.5…±3°) and combined, yaw
 ±1…3° (defaults within a hexapod's limits). Each pose is commanded in IEC order (θs, then pitch, then roll)
 with the table-top translations re-solved by ``geometry.translation_to_place`` so that ``iso_point_mm`` (a
 point of the table top, in t) stays where it is at the reference — isocentric compensation, since IEC pitch
-and roll pivot about the table-top origin, not the isocentre [V S16].
+and roll pivot about the table-top origin, not the isocentre (DICOM PS3.3 C.8.8.14.12).
 
 Metrics: the table top's measured orientation is the couch tool's rotation relative to the mean reference
 reading, ΔR = R_tool·R̄_refᵀ (tool mounting cancels), composed with the commanded reference orientation and
@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from controller.messages import Checkpoint, MoveCouch
-from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
+from controller.results import Measurement, SequenceResult, Tolerance, decide
 from drivers.roles.couch import CouchSetpoint
 from geometry import MachineState, Point, System, decompose_table_top_rotation, translation_to_place, wrap180
 from geometry.fits import fit_straight_line
@@ -47,10 +47,9 @@ from sequences.couch_geometry import (
     visit,
 )
 from sequences.couch_pose_readback import CouchPose
+from sequences.tolerances import ToleranceProfile, profiles_for
 
 ANGLES = (("couch_rotation_deg", "yaw"), ("pitch_deg", "pitch"), ("roll_deg", "roll"))
-_TG142 = "AAPM TG-142 (Klein et al., Med. Phys. 36:4197, 2009) Table II monthly couch position indicators"
-_PPS = "robotic PPS vendor absolute accuracy 0.5 mm, 0.2° (LEONI PPS specification, qa-tests.md S12)"
 
 
 class RotationPose(BaseModel):
@@ -61,53 +60,19 @@ class RotationPose(BaseModel):
     roll_deg: float = 0.0
 
 
-class CouchRotationProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+class CouchRotationProfile(ToleranceProfile):
+    """Limits for C4 (values in sequences/tolerances.py)."""
 
-    name: str
     angle: Tolerance = Field(description="max |tracker − commanded| per rotation axis")
     isocentre: Tolerance = Field(description="max residual translation of the compensated point")
-    rule: DecisionRule = DecisionRule.GUARDED
 
 
-PROFILES: dict[str, CouchRotationProfile] = {
-    "tg142-monthly": CouchRotationProfile(
-        name="tg142-monthly",
-        angle=Tolerance(limit=1.0, unit="deg", source=f"{_TG142} (non-SRS)", confidence="[R S1]"),
-        isocentre=Tolerance(limit=2.0, unit="mm", source=f"{_TG142} (non-SRS)", confidence="[R S1]"),
-    ),
-    "tg142-monthly-srs": CouchRotationProfile(
-        name="tg142-monthly-srs",
-        angle=Tolerance(limit=0.5, unit="deg", source=f"{_TG142} (SRS/SBRT)", confidence="[R S1]"),
-        isocentre=Tolerance(limit=1.0, unit="mm", source=f"{_TG142} (SRS/SBRT)", confidence="[R S1]"),
-    ),
-    "tg224-proton-weekly": CouchRotationProfile(
-        name="tg224-proton-weekly",
-        angle=Tolerance(
-            limit=1.0,
-            unit="deg",
-            source="AAPM TG-224 weekly couch angle (secondary summary)",
-            confidence="[R S2]",
-        ),
-        isocentre=Tolerance(
-            limit=1.0,
-            unit="mm",
-            source="AAPM TG-224 weekly couch position (secondary summary)",
-            confidence="[R S2]",
-        ),
-    ),
-    "vendor-pps": CouchRotationProfile(
-        name="vendor-pps",
-        angle=Tolerance(limit=0.2, unit="deg", source=_PPS, confidence="[V S12]"),
-        isocentre=Tolerance(limit=0.5, unit="mm", source=_PPS, confidence="[V S12]"),
-        rule=DecisionRule.GUARDED,
-    ),
-}
+PROFILES: dict[str, CouchRotationProfile] = profiles_for("couch-rotation-accuracy", CouchRotationProfile)
 
 
 def _default_poses() -> list[RotationPose]:
     poses = []
-    # qa-tests C4: 0, ±0.5, ±1, ±2, ±3° individually; combined poses stay at ±2.5° (coupled hexapod travel)
+    # 0, ±0.5, ±1, ±2, ±3° individually; combined poses stay at ±2.5° (coupled hexapod travel)
     for angle in (0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0):
         poses.append(RotationPose(pitch_deg=angle))
     for angle in (0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0):
@@ -374,6 +339,7 @@ def analyze_couch_rotation(params: CouchRotationParams, data: dict[str, Any]) ->
         title=CouchRotationAccuracy.title,
         device=params.couch,
         profile=profile.name,
+        tolerance_overrides=list(profile.overrides),
         verdicts=verdicts,
         informative=informative,
         tables={"targets": summary, "points": table},

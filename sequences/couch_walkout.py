@@ -1,6 +1,6 @@
 """C3: isocentric-rotation walkout — where the couch rotation axis really is, and whether it is vertical.
 
-Procedure (research qa-tests.md §2 C3, two-height method of Karger et al. [V S10]): register the tracker;
+Procedure (C3, two-height method of Karger et al., Phys. Med. Biol. 46:N19, 2001): register the tracker;
 at each of two (or more) table heights rotate θs through ``angles_deg`` upward and back down (so most angles
 are read after approaches from both sides), reading the couch tool after each stop.
 
@@ -31,10 +31,10 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from controller.messages import Checkpoint, MoveCouch
-from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
+from controller.results import Measurement, SequenceResult, Tolerance, decide
 from geometry import decompose_table_top_rotation, wrap180
 from geometry.errors import GeometryError
 from geometry.fits import fit_circle, iso_size
@@ -55,30 +55,17 @@ from sequences.couch_geometry import (
     visit,
 )
 from sequences.couch_pose_readback import CouchPose
+from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.uncertainty import t_coverage_factor
 
-_TG142 = "AAPM TG-142 (Klein et al., Med. Phys. 36:4197, 2009) Table III annual couch rotation isocenter"
 
+class CouchWalkoutProfile(ToleranceProfile):
+    """Limits for C3 (values in sequences/tolerances.py)."""
 
-class CouchWalkoutProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    name: str
     walkout: Tolerance
-    rule: DecisionRule = DecisionRule.GUARDED
 
 
-PROFILES: dict[str, CouchWalkoutProfile] = {
-    "tg142-annual": CouchWalkoutProfile(
-        name="tg142-annual",
-        walkout=Tolerance(limit=1.0, unit="mm", source=f"{_TG142} ±1 mm from baseline", confidence="[R S1]"),
-    ),
-    "tg142-annual-guarded": CouchWalkoutProfile(
-        name="tg142-annual-guarded",
-        walkout=Tolerance(limit=1.0, unit="mm", source=f"{_TG142} ±1 mm from baseline", confidence="[R S1]"),
-        rule=DecisionRule.GUARDED,
-    ),
-}
+PROFILES: dict[str, CouchWalkoutProfile] = profiles_for("couch-rotation-walkout", CouchWalkoutProfile)
 
 
 class CouchWalkoutParams(TrackedCouchParams):
@@ -386,6 +373,7 @@ def analyze_couch_walkout(params: CouchWalkoutParams, data: dict[str, Any]) -> S
         title=CouchRotationWalkout.title,
         device=params.couch,
         profile=profile.name,
+        tolerance_overrides=list(profile.overrides),
         verdicts=verdicts,
         informative=informative,
         tables={

@@ -38,44 +38,31 @@ from controller.messages import (
     StartIntegration,
     ZeroDosimeter,
 )
-from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
+from controller.results import Measurement, SequenceResult, Tolerance, decide
 from dosimetry import TG51_REFERENCE, TRS398_REFERENCE, TRS398_REFERENCE_22C, k_tp
 from drivers.environment import EnvironmentReading
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
 from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
+from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.uncertainty import COVERAGE_P, sd_interval, t_coverage_factor, welch_satterthwaite
 
 ReferenceName = Literal["TRS-398", "TRS-398-22C", "TG-51"]
 
 
-class LeakageReproducibilityProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+class LeakageReproducibilityProfile(ToleranceProfile):
+    """Limits for D1 + D3 (values in sequences/tolerances.py).
 
-    name: str
+    Guarded rule: a CoV from 10 readings is uncertain by tens of percent of itself, so a simple "value ≤
+    limit" accepts a true CoV above the limit far too often; guarded PASS = upper bound ≤ limit.
+    """
+
     leakage: Tolerance
     reproducibility: Tolerance
-    #: Guarded: a CoV from 10 readings is uncertain by tens of percent of itself, so a simple "value ≤
-    #: limit" accepts a true CoV above the limit far too often; guarded PASS = upper bound ≤ limit.
-    rule: DecisionRule = DecisionRule.GUARDED
 
 
-PROFILES: dict[str, LeakageReproducibilityProfile] = {
-    "reference-class": LeakageReproducibilityProfile(
-        name="reference-class",
-        leakage=Tolerance(
-            limit=0.1,
-            unit="%",
-            source="TG-51 addendum (McEwen et al., Med. Phys. 41:041501, 2014) Table II, reference class",
-            confidence="[R S3-addendum]",
-        ),
-        reproducibility=Tolerance(
-            limit=0.5,
-            unit="%",
-            source="dose-monitor reproducibility CoV (n − 1) of 10 readings, IEC 60976:2007 test structure",
-            confidence="[R]",
-        ),
-    ),
-}
+PROFILES: dict[str, LeakageReproducibilityProfile] = profiles_for(
+    "electrometer-leakage-reproducibility", LeakageReproducibilityProfile
+)
 
 
 class LeakageReproducibilityParams(BaseModel):
@@ -475,6 +462,7 @@ def analyze_leakage_reproducibility(
         title=ElectrometerLeakageReproducibility.title,
         device=params.dosimeter,
         profile=profile.name,
+        tolerance_overrides=list(profile.overrides),
         verdicts=verdicts,
         informative=informative,
         tables={

@@ -4,7 +4,7 @@ Procedure: reference the axis; for each of ``runs`` cycles, visit every target g
 from below after an explicit overshoot) and then every target going down (approached from above); dwell
 for the water surface to settle; read the axis readback and the reference (the stage's linear encoder).
 
-Metrics (ISO 230-2:2014 as summarised in research qa-tests.md §1), deviation x = reference − target:
+Metrics (ISO 230-2:2014), deviation x = reference − target:
   x̄↑ᵢ, x̄↓ᵢ and s↑ᵢ, s↓ᵢ per target; reversal Bᵢ = x̄↑ᵢ − x̄↓ᵢ, axis B = max|Bᵢ|;
   Rᵢ = max(2s↑ᵢ + 2s↓ᵢ + |Bᵢ|, 4s↑ᵢ, 4s↓ᵢ), axis R = max Rᵢ;
   A = max(x̄ + 2s) − min(x̄ − 2s) over all targets and both directions.
@@ -26,48 +26,20 @@ from controller.messages import AxisReading, Checkpoint, Dwell, Home, MoveTo, Re
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from geometry import AxisMounting
 from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
+from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.uncertainty import COVERAGE_P, t_coverage_factor, welch_satterthwaite
 
-_TG106 = "AAPM TG-106 (Das et al., Med. Phys. 35:4186, 2008) asks for verification, gives no number [R S5]"
 
+class Iso230Profile(ToleranceProfile):
+    """A named set of limits for W1 (values in sequences/tolerances.py); a site overrides it in full here."""
 
-class Iso230Profile(BaseModel):
-    """A named set of limits for W1; a site overrides it with a tolerance file of the same shape."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    name: str
     accuracy: Tolerance
     repeatability: Tolerance
     backlash: Tolerance
     rule: DecisionRule = DecisionRule.SIMPLE
 
 
-PROFILES: dict[str, Iso230Profile] = {
-    "clinical-suggested": Iso230Profile(
-        name="clinical-suggested",
-        accuracy=Tolerance(
-            limit=0.5, unit="mm", source=f"suggested clinical limit over travel, qa-tests.md W1; {_TG106}"
-        ),
-        repeatability=Tolerance(
-            limit=0.2, unit="mm", source="vendor specification class ±0.1 mm reproducibility, qa-tests.md W1"
-        ),
-        backlash=Tolerance(
-            limit=0.2, unit="mm", source=f"suggested backlash limit, qa-tests.md W1; {_TG106}"
-        ),
-        # guarded (ISO 14253-1): with simple acceptance a stage just beyond a limit can pass on noise
-        rule=DecisionRule.GUARDED,
-    ),
-    "vendor-spec-class": Iso230Profile(
-        name="vendor-spec-class",
-        accuracy=Tolerance(limit=0.2, unit="mm", source="vendor specification class ±0.1 mm, qa-tests.md W1"),
-        repeatability=Tolerance(
-            limit=0.2, unit="mm", source="vendor specification class ±0.1 mm reproducibility, qa-tests.md W1"
-        ),
-        backlash=Tolerance(limit=0.1, unit="mm", source="half the clinical backlash limit, qa-tests.md W1"),
-        rule=DecisionRule.GUARDED,
-    ),
-}
+PROFILES: dict[str, Iso230Profile] = profiles_for("phantom-axis-iso230", Iso230Profile)
 
 
 class Iso230Params(BaseModel):
@@ -316,6 +288,7 @@ def analyze_iso230(params: Iso230Params, raw: dict[str, Any] | list[dict[str, An
         title=PhantomAxisIso230.title,
         device=params.axis,
         profile=profile.name,
+        tolerance_overrides=list(profile.overrides),
         verdicts=verdicts,
         informative=informative,
         tables={"targets": rows, "points": list(data)},

@@ -18,6 +18,7 @@ from controller.errors import PreflightError
 from controller.messages import ReadTracker, to_record
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext
+from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.tracking import (
     TrackerRegistrationConfig,
     mean_tool_position,
@@ -68,15 +69,14 @@ def noise_residual_quantiles(
     return float(np.quantile(rms, COVERAGE_P)), float(np.quantile(distances.max(axis=1), COVERAGE_P))
 
 
-RESIDUAL_LIMIT = Tolerance(
-    limit=0.35,
-    unit="mm",
-    source=(
-        "3× the 0.12 mm RMS volumetric accuracy of an NDI Polaris Vega-class optical tracker "
-        "(NDI Polaris Vega technical specifications)"
-    ),
-    confidence="[T] derived",
-)
+class RegistrationProfile(ToleranceProfile):
+    """The registration's limit (value in sequences/tolerances.py)."""
+
+    residual: Tolerance
+
+
+PROFILES: dict[str, RegistrationProfile] = profiles_for("tracker-registration", RegistrationProfile)
+RESIDUAL_LIMIT = PROFILES["registration"].residual
 
 
 class RegistrationParams(BaseModel):
@@ -85,6 +85,14 @@ class RegistrationParams(BaseModel):
     samples: int = Field(default=30, ge=1, le=1000, description="tracker frames averaged")
     residual_limit: Tolerance = RESIDUAL_LIMIT
     rule: DecisionRule = DecisionRule.GUARDED
+    profile_override: RegistrationProfile | None = Field(
+        default=None, description="site profile (replaces residual_limit and rule)"
+    )
+
+    def tolerance_profile(self) -> RegistrationProfile:
+        if self.profile_override is not None:
+            return self.profile_override
+        return RegistrationProfile(name="registration", residual=self.residual_limit, rule=self.rule)
 
 
 class TrackerRegistration(Sequence[RegistrationParams]):
@@ -131,20 +139,22 @@ class TrackerRegistration(Sequence[RegistrationParams]):
         known = np.array([config.points_mm[n] for n in names], dtype=float)
         errors = np.array([tool_standard_errors(data["frames"], n) for n in names])
         u_rms, u_max = (q / 2.0 for q in noise_residual_quantiles(known, registration.rotation(), errors))
+        profile = params.tolerance_profile()
         verdicts = [
             decide(
                 "residual",
                 "RMS distance of the fiducials from their known IEC positions after the rigid fit",
                 Measurement(value=registration.rms_residual_mm, standard_uncertainty=u_rms, unit="mm"),
-                params.residual_limit,
-                params.rule,
+                profile.residual,
+                profile.rule,
             )
         ]
         return SequenceResult(
             sequence=self.name,
             title=self.title,
             device=config.tracker,
-            profile="registration",
+            profile=profile.name,
+            tolerance_overrides=list(profile.overrides),
             verdicts=verdicts,
             informative={
                 "max_residual": Measurement(

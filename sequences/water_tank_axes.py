@@ -1,6 +1,6 @@
 """W2: water-tank (phantom stage) axis orthogonality and alignment to the IEC 61217 fixed axes.
 
-Procedure (research qa-tests.md §4 W2): with every axis at its reference (mid-travel), drive one axis at a
+Procedure (W2): with every axis at its reference (mid-travel), drive one axis at a
 time across its travel in ``positions`` steps while the others stay put; at each stop read the tracker tool
 on the carriage (several frames) and the axis readback. The tracker is registered to IEC f from the
 registration phantom at the start.
@@ -26,6 +26,7 @@ from controller.messages import Checkpoint, Dwell, Home, MoveTo, ReadAxis, ReadT
 from controller.results import DecisionRule, Measurement, SequenceResult, Tolerance, decide
 from geometry.fits import angle_between_deg, fit_line, fit_straight_line
 from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, ToolNeed, require_known_profile
+from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.tracking import (
     Registration,
     TrackerRegistrationConfig,
@@ -35,29 +36,17 @@ from sequences.tracking import (
 )
 from sequences.uncertainty import COVERAGE_P, t_coverage_factor, welch_satterthwaite
 
-_W2 = "suggested limit, qa-tests.md W2; TG-106 asks for levelling and CAX alignment without a number [R S5]"
 
+class TankAxesProfile(ToleranceProfile):
+    """Limits for W2 (values in sequences/tolerances.py)."""
 
-class TankAxesProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    name: str
     orthogonality: Tolerance
     level: Tolerance
     beam_axis: Tolerance
     rule: DecisionRule = DecisionRule.SIMPLE
 
 
-PROFILES: dict[str, TankAxesProfile] = {
-    "tg106-suggested": TankAxesProfile(
-        name="tg106-suggested",
-        orthogonality=Tolerance(limit=0.2, unit="deg", source=f"≤ 0.2° orthogonality, {_W2}"),
-        level=Tolerance(limit=0.1, unit="deg", source=f"≤ 0.1° level, {_W2}"),
-        beam_axis=Tolerance(limit=0.19, unit="deg", source=f"≤ 1 mm centre shift over 30 cm (0.19°), {_W2}"),
-        # guarded (ISO 14253-1): simple acceptance passed tanks just beyond a limit in the blind campaign
-        rule=DecisionRule.GUARDED,
-    ),
-}
+PROFILES: dict[str, TankAxesProfile] = profiles_for("water-tank-axes", TankAxesProfile)
 
 
 class TankAxesParams(BaseModel):
@@ -380,6 +369,7 @@ def analyze_tank_axes(params: TankAxesParams, data: dict[str, Any]) -> SequenceR
         title=WaterTankAxes.title,
         device="+".join(params.axes.values()),
         profile=profile.name,
+        tolerance_overrides=list(profile.overrides),
         verdicts=verdicts,
         informative=informative,
         tables={"axes": rows},

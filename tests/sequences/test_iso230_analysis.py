@@ -67,7 +67,7 @@ def test_every_verdict_states_value_uncertainty_limit_source_and_rule():
     result = analyze_iso230(Iso230Params(), synthetic(0.05, 10.0, 0.002))
     for verdict in result.verdicts:
         text = verdict.statement
-        assert "±" in text and "limit" in text and "qa-tests.md W1" in text and "acceptance" in text
+        assert "±" in text and "limit" in text and "ISO 230-2:2014" in text and "acceptance" in text
 
 
 def test_params_reject_unknown_profile_and_single_run():

@@ -68,7 +68,7 @@ def test_report_and_results_are_written(tmp_path: Path):
     )
     html = (outcome.run_dir / "report.html").read_text(encoding="utf-8")
     assert "<svg" in html and "positioning deviation per approach direction" in html
-    assert "qa-tests.md W1" in html and "PASS" in html
+    assert "ISO 230-2:2014" in html and "PASS" in html
     assert (outcome.run_dir / "results.json").exists() and (outcome.run_dir / "run.json").exists()
 
 
