@@ -576,5 +576,27 @@ def markdown_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def sequence_table(sequence: str) -> str:
+    """One sequence's profiles, tolerance and action levels (the tolerance section of its docs page)."""
+    entry = LIBRARY[sequence]
+    lines = [
+        "| Profile | Tolerance (verdicts) | Tolerance level | Action level | Rule | Confidence |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, profile in entry.profiles.items():
+        label = f"`{name}`" + (" (default)" if name == entry.default_profile else "")
+        for key, tol in profile.tolerances.items():
+            cells = [
+                label,
+                f"`{key}` ({entry.metrics[key].applies_to})",
+                _number(tol.limit, tol.unit),
+                _number(tol.action_limit, tol.unit),
+                profile.rule.value,
+                tol.confidence,
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
     sys.stdout.write(markdown_table())
