@@ -112,7 +112,7 @@ def info(db: DbOption = None) -> None:
     """Where the record is and how much it holds."""
     with open_store(db) as store:
         console.print(f"QA record: {store.url}")
-        for table in ("runs", "metrics", "devices", "baselines"):
+        for table in ("runs", "metrics", "devices", "baselines", "signatures", "audit_log"):
             console.print(f"  {table}: {store.count(table)}")
 
 

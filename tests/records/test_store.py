@@ -146,7 +146,7 @@ def test_a_store_that_cannot_be_written_loses_nothing(tmp_path):
 
 def test_the_schema_is_migrated_to_the_newest_revision(store_url):
     with ResultsStore.open(store_url) as store, store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
     with ResultsStore.open(store_url) as again:  # reopening an up-to-date record changes nothing
         assert again.count("runs") == 0
 
