@@ -1,10 +1,11 @@
 """Reference conditions, calibration certificates and the temperature–pressure correction k_TP.
 
 k_TP = ((273.2 + T) / (273.2 + T₀)) · (P₀ / P), T in °C, P in kPa (TG-51 eq. 10 as P_TP; TRS-398 as k_TP;
-qa-tests.md §5 D7). TG-51 fixes T₀ = 22 °C, P₀ = 101.33 kPa; TRS-398 uses P₀ = 101.325 kPa with T₀ = 20 °C,
-or 22 °C where the standards laboratory calibrates at 22 °C. The reference must be the one on the chamber's
-calibration certificate: using 20 °C for a chamber calibrated at 22 °C is a 0.68 % dose error. ``k_tp``
-therefore refuses a reference that differs from the certificate it is given.
+AAPM TG-51, Almond et al., Med Phys 26:1847 (1999); IAEA TRS-398). TG-51 fixes T₀ = 22 °C, P₀ = 101.33 kPa;
+TRS-398 uses P₀ = 101.325 kPa with T₀ = 20 °C, or 22 °C where the standards laboratory calibrates at 22 °C.
+The reference must be the one on the chamber's calibration certificate: using 20 °C for a chamber calibrated
+at 22 °C is a 0.68 % dose error. ``k_tp`` therefore refuses a reference that differs from the certificate it
+is given.
 """
 
 from __future__ import annotations

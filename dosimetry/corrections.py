@@ -1,6 +1,8 @@
 """Polarity, recombination, leakage, the corrected reading and dose to water.
 
-Formulas and sources (qa-tests.md §5 D1, D5, D6 and §7; TG-51 with its 2014 addendum; TRS-398):
+Formulas and sources (AAPM TG-51, Almond et al., Med Phys 26:1847 (1999), with its 2014 addendum,
+McEwen et al., Med Phys 41:041501; IAEA TRS-398 (2000; Rev. 1 2024); worked examples from pylinac's
+TG-51 and TRS-398 tests):
 
 - Polarity: P_pol = (|M_ref| + |M_opp|) / (2 |M_ref|), M_ref read at the reference polarity. For readings of
   opposite sign this is TG-51's |(M⁺ − M⁻) / (2M)| and TRS-398's k_pol; taking magnitudes means an operator
@@ -45,7 +47,7 @@ P_ELEC_BOUNDS = (0.98, 1.02)
 _BOUND_SLACK = 1e-9
 
 #: TRS-398 two-voltage k_s coefficients (a₀, a₁, a₂) for pulsed beams, keyed by V₁/V₂. Verified in two
-#: independent code reproductions (qa-tests.md §5 D6, source S4); NCS-18 tabulates the same fit.
+#: independent code reproductions of IAEA TRS-398 (2000); NCS-18 tabulates the same fit.
 TRS398_KS_PULSED: Mapping[float, tuple[float, float, float]] = MappingProxyType(
     {
         2.0: (2.337, -3.636, 2.299),

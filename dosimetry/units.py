@@ -4,8 +4,9 @@ Every conversion is a named function, so a call site says which unit it started 
 temperature outside a plausible °C band or a pressure outside a plausible kPa band, and the message names
 each unit that would put the number inside the band (°F, K; hPa/mbar, mmHg, psi, inHg, Pa, bar/atm).
 
-Default bands are those pylinac applies to TG-51 input (15–35 °C, 90–115 kPa; qa-tests.md §5 D7). A site at
-altitude, where the station pressure is routinely below 90 kPa, passes its own ``pressure_band_kpa``.
+Default bands are those pylinac applies to TG-51 input (15–35 °C, 90–115 kPa; pylinac's
+``pylinac/calibration/tg51.py``). A site at altitude, where the station pressure is routinely below 90 kPa,
+passes its own ``pressure_band_kpa``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 @unique
 class GantryPitchOrder(StrEnum):
-    """How gantry pitch ψg composes with the gantry angle φg (research §2; not settled publicly)."""
+    """How gantry pitch ψg composes with the gantry angle φg (DICOM and RadiotherapyTransformsIEC differ)."""
 
     #: ``Ry(φg)·Rx(ψg)``: pitch about the rotated Xg axis, as DICOM C.8.8.25.6.5 words it. Our default.
     GANTRY_THEN_PITCH = "gantry_then_pitch"
@@ -61,7 +61,7 @@ class MachineState(BaseModel):
 
 
 class MachineModel(BaseModel):
-    """Site conventions for the parts of IEC 61217 that public sources leave ambiguous (research §7).
+    """Site conventions for the parts of IEC 61217 that public sources leave ambiguous.
 
     The defaults are the choices documented in ``docs/iec61217.md``; each field says how to override.
     """

@@ -2,8 +2,9 @@
 
 IEC p is attached to the anatomy: Xp = patient left, Yp = superior, Zp = anterior ("LSA"); DICOM is LPS. So
 DICOM → p is one fixed matrix, and the patient position says how p lies on the table top: prone is a 180°
-roll about Yt, feet-first a 180° rotation about Zt. Composed, this gives the research file's four
-DICOM → table-top matrices (Roentgen, RTIEC and the Juntendo table agree).
+roll about Yt, feet-first a 180° rotation about Zt. Composed, this gives four DICOM → table-top matrices;
+HFS equals Roentgen.jl's ``patient_to_fixed`` and the inverse of RadiotherapyTransformsIEC's LSA → LPS
+matrix, and all four agree with the public Juntendo C# table ``PatientToCouchCsTranform``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def table_top_from_patient_rotation(position: PatientPosition | str) -> NDArray[
 
 
 def table_top_from_dicom_rotation(position: PatientPosition | str) -> NDArray[np.float64]:
-    """3×3 rotation taking DICOM LPS vectors to IEC t axes (the research file's HFS/HFP/FFS/FFP matrices)."""
+    """3×3 rotation taking DICOM LPS vectors to IEC t axes (the HFS/HFP/FFS/FFP matrices above)."""
     return table_top_from_patient_rotation(position) @ IEC_PATIENT_FROM_DICOM
 
 

@@ -1,7 +1,8 @@
 """Vendor machine scales ↔ IEC 61217, per axis, hub-and-spoke through IEC.
 
 Why refuse instead of guess: a wrong couch sense turns a 10° walkout check into a 20° error that still looks
-like data. Every rule here cites its source (research file §4); anything unsourced or known to vary by
+like data. Every rule here has a public source (pylinac ``core/scale.py``, TrajectoryLogReader's Varian
+converters, the IBA proton Clinical User's Guide); anything unsourced or known to vary by
 machine configuration raises :class:`UnknownConventionError` / :class:`AmbiguousConventionError`. Sites state
 translation readouts explicitly with :class:`TranslationScale`.
 """
@@ -101,10 +102,10 @@ _ALIASES: Mapping[str, MachineScale] = {
 _REFUSED_NAMES: Mapping[str, str] = {
     "iec": "say 'IEC 61217' or 'IEC 601-2-1' (Varian IEC); their couch senses are opposite",
     "varian": "say 'Varian IEC' or 'Varian Standard'; they differ on every rotation axis",
-    "elekta": "only pylinac states an Elekta couch sense and its users report confusion (research §4); "
-    "check on the machine and use IEC 61217 or a site rule",
-    "elektaiec": "only pylinac states this scale and its couch sense is unconfirmed (research §4)",
-    "siemens": "no public source describes Siemens scales (research §4)",
+    "elekta": "only pylinac states an Elekta couch sense and its users report confusion "
+    "(forum.pylinac.com/t/105); check on the machine and use IEC 61217 or a site rule",
+    "elektaiec": "only pylinac states this scale (ELEKTA_IEC) and its couch sense is unconfirmed",
+    "siemens": "no public source describes Siemens scales",
 }
 
 
@@ -148,9 +149,9 @@ _RULES: Mapping[tuple[MachineScale, ScaleAxis], _Rule] = {
 
 _TRANSLATION_REASON = {
     MachineScale.VARIAN_IEC: "Varian couch translation readouts have configuration-dependent offsets "
-    "(research §4, §7.5)",
+    "(the public TrajectoryLogReader converters disagree with each other)",
     MachineScale.VARIAN_STANDARD: "Varian couch translation readouts have configuration-dependent offsets "
-    "(research §4, §7.5)",
+    "(the public TrajectoryLogReader converters disagree with each other)",
     MachineScale.IBA: "the IBA TTCS puts the Y and Z zeros at the table-centre point, not at IEC's "
     "(IBA user's guide p.124)",
 }

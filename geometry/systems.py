@@ -53,7 +53,7 @@ class Parameter:
 
 @dataclass(frozen=True)
 class SystemSpec:
-    """Parent, origin and parameters of one system, as the research file states them."""
+    """Parent, origin and parameters of one system, as DICOM PS3.3 and RadiotherapyTransformsIEC give them."""
 
     system: System
     name: str

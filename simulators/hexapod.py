@@ -293,7 +293,8 @@ class HexapodConfig(BaseModel):
 
     Defaults describe a couch-top hexapod: ±50 mm in X/Y, ±30 mm in Z, ±3° pitch/roll, ±5° yaw, a
     coupled strut workspace (the corners of that box are out of reach), 10 mm/s system velocity (max 30),
-    5 °/s, 50 mm/s², 20 °/s², 15 s referencing (research qa-tests.md §6).
+    5 °/s, 50 mm/s², 20 °/s², 15 s referencing. These are engineering values chosen for the simulator, typical
+    of couch-top positioners; they are not taken from a vendor data sheet.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -289,8 +289,9 @@ class TrackerMounting(BaseModel):
 class TrackerConfig(BaseModel):
     """An optical tracker and the tools it can see. Lengths in mm, angles in degrees.
 
-    Defaults are Polaris Vega-like [T]: a pyramid 0.95–2.4 m deep, 60 Hz, 0.1 mm RMS per marker (NDI
-    quotes ≈ 0.12 mm RMS volumetric accuracy; qa-tests.md §2).
+    Defaults are Polaris Vega-like engineering values chosen for the simulator: a pyramid 0.95–2.4 m deep,
+    60 Hz, 0.1 mm RMS per marker (NDI quotes 0.12 mm RMS volumetric accuracy in its Polaris Vega technical
+    specifications, also tabulated in Research Square preprint doi:10.21203/rs.3.rs-1673938/v1).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

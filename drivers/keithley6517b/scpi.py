@@ -1,12 +1,12 @@
 """Keithley 6517B SCPI: command text, reading strings, error-queue entries and identity. Pure, no I/O.
 
-We send one SCPI command per line, LF-terminated, in the short forms of research protocols.md §C.2 (the
-same forms PyMeasure's ``Keithley6517B`` sends). Replies end in LF; a CR before it (RS-232 set to CR LF) is
-tolerated.
+We send one SCPI command per line, LF-terminated, in the short forms of the 6517B Reference Manual
+6517B-901-01, §14 (the same forms PyMeasure's ``Keithley6517B`` sends). Replies end in LF; a CR before it
+(RS-232 set to CR LF) is tolerated.
 
 Readings: with ``:FORM:ELEM READ,STAT,UNIT`` each reading is one token, the number followed directly by a
 status letter and a unit, e.g. ``+1.234567E-10NADC`` or ``-2.500000E-09NCOUL`` (6517A/B manual, ASCII data
-format; research §C.2). The parser accepts exactly that shape and nothing looser.
+format, Fig. 3-19 of the 6517A User Manual). The parser accepts exactly that shape and nothing looser.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ STATUS_LETTERS: Mapping[str, str] = MappingProxyType(
 UNITS: Mapping[str, str] = MappingProxyType(
     {"ADC": "A", "COUL": "C", "VDC": "V", "OHM": "ohm", "OHMCM": "ohm·cm", "OHMSQ": "ohm/sq"}
 )
-#: The values the instrument reads while zero check is on, and on overflow (research §C.2).
+#: The values the instrument reads while zero check is on, and on overflow (6517B Reference Manual
+#: 6517B-901-01, §14).
 ZERO_CHECK_READING = 9.91e37
 OVERFLOW_READING = 9.9e37
 #: Largest charge the coulomb function measures (2 µC range, 2.1 µC full scale; 6517B manual §4).

@@ -6,8 +6,8 @@ binary replies (``BX``) by their header's length. A reply with a bad CRC, or one
 code and its meaning. After a failed exchange the input is flushed, so the next command reads its own
 reply and not the tail of a broken one.
 
-The typed methods below are the commands this driver uses, with the exact arguments ndicapi sends (research
-notes shared/research/tracker.md §4–5).
+The typed methods below are the commands this driver uses, with the exact arguments ndicapi sends (byte
+transcripts we recorded from ndicapi 3.7.6 and scikit-surgerynditracker 1.0.6).
 """
 
 from __future__ import annotations

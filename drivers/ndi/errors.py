@@ -5,8 +5,8 @@ connection turns that into ``NdiError``, which keeps the code and the meaning fr
 log line reads "PINIT:01 rejected with ERROR0D (no tool assigned to the selected port handle)".
 
 Codes and meanings: the error-string table of ndicapi (``ndiErrorString``, PlusToolkit/ndicapi), which
-follows NDI's API guide, plus 0x34 from the research notes (shared/research/tracker.md §1). Host-side
-failures (bad reply CRC, timeouts) are not in this table: they are ``ProtocolError`` and
+follows NDI's API guide, plus 0x34, whose meaning here is our own reading with no public source to
+cite. Host-side failures (bad reply CRC, timeouts) are not in this table: they are ``ProtocolError`` and
 ``TransportTimeout``, as for every other driver.
 """
 

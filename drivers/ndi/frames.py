@@ -5,7 +5,7 @@ the parser raises ``ProtocolError`` with the device, command and bytes. Both tra
 same ``TrackingReply``, so nothing above this module knows which one the tracker speaks.
 
 Layouts for reply option 0x0801 (transforms and status, plus tools the tracker would not normally report,
-i.e. out of volume); research notes shared/research/tracker.md §2, cross-checked with ndicapi's
+i.e. out of volume); from the public ndicapi source (PlusToolkit/ndicapi), cross-checked with ndicapi's
 ``ndiBXHelper``/``ndiTXHelper``:
 
 ``BX`` body: ``u8`` handle count; per handle ``u8`` handle, ``u8`` handle status (0x01 valid, 0x02

@@ -4,7 +4,7 @@ Pure functions, no I/O, so every byte can be pinned in tests. The parsers are st
 or shape is wrong is a ``ProtocolError`` naming the device, the command and the bytes, because a pose
 read from a half-understood reply is worse than none.
 
-Grammar (NDI Combined API as used by ndicapi; research notes shared/research/tracker.md §1):
+Grammar (NDI Combined API as implemented by the public ndicapi source, PlusToolkit/ndicapi ``ndicapi.cxx``):
 
 - command: ``CMD:args`` + CRC (4 upper-case hex digits over ``CMD:args``) + CR, e.g. ``INIT:E3A5\\r``;
 - text reply: payload + CRC (4 upper-case hex over the payload) + CR; multi-line payloads (``VER``) use LF

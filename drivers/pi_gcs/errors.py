@@ -5,7 +5,7 @@ clears it. The connection asks ``ERR?`` after every command that can fail and tu
 one of the classes below, chosen from ``GCS_ERRORS``. Every error keeps the code and the controller's
 meaning of it, so a log line reads "MOV X 999 → GCS error 7 (position out of limits)".
 
-Codes and meanings: PI's GCS error list as shipped in PIPython ``gcserror.py`` (research notes §B.2).
+Codes and meanings: PI's GCS error list as shipped in PIPython ``pipython/pidevice/gcserror.py``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ not exactly what the command table says is a ``ProtocolError`` naming the device
 bytes, because a half-read pose from a patient positioner is worse than none. They sit on the hot path
 (``POS?`` on every readback), so they use ``str`` methods and precomputed tables, not regexes or pydantic.
 
-Grammar (C-887 manual MS204E; research notes protocols.md §B.1):
+Grammar (PI C-887 Hexapod Controller User Manual MS204E; PIPython ``pidevice/gcsmessages.py``):
 
 - a command is ASCII text ending in LF: ``MOV X 10 U 5\\n``; axis/value pairs are separated by spaces;
 - ``#5``, ``#7`` and ``#24`` are the single bytes 0x05, 0x07 and 0x18, sent with no LF;

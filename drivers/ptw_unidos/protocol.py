@@ -1,6 +1,6 @@
 """PTW UNIDOS Tango/Romeo remote protocol ("SCPI over telnet"): build commands, parse replies. Pure, no I/O.
 
-Grammar (research protocols.md §D.2, from PyMeasure's ``ptwUNIDOS`` and its wire tests, which were taken
+Grammar (PyMeasure's ``pymeasure/instruments/ptw/ptwUNIDOS.py`` and its wire tests, which were taken
 on a real Tango at TCP port 8123):
 
 - request: ``NAME[;param…]`` + CR LF, e.g. ``HV;300``;

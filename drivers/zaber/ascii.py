@@ -6,7 +6,7 @@ the documented place is a ``ProtocolError`` naming the device, the command and t
 half-understood reply from a motion controller is worse than none. It is also on the hot path of every
 position read, so it uses ``str.split`` and precomputed tables rather than regular expressions.
 
-Grammar (Zaber ASCII protocol manual, https://www.zaber.com/protocol-manual, research notes §A.1):
+Grammar (Zaber ASCII protocol manual, https://www.zaber.com/protocol-manual):
 
 - command: ``/[addr] [axis] [id] command args[:CC]`` + line end (we send ``\\n``)
 - reply:   ``@AA X [ID] OK|RJ BUSY|IDLE WF DATA[:CC]\\r\\n``
@@ -24,7 +24,7 @@ from drivers.errors import ProtocolError
 
 Severity = Literal["fault", "warning", "notice"]
 
-#: Every warning flag with its meaning (zaber-motion ``WarningFlags``, research A.2). The first letter
+#: Every warning flag with its meaning (zaber-motion 10.3.0 ``ascii/warning_flags.py``). The first letter
 #: gives the class: ``F`` faults stop motion, ``W`` warnings, ``N`` notices. A reply shows only the
 #: highest-priority flag; the ``warnings`` command lists them all.
 WARNING_FLAGS: Mapping[str, str] = MappingProxyType(
@@ -69,7 +69,8 @@ WARNING_FLAGS: Mapping[str, str] = MappingProxyType(
 #: Flags that mean the axis has no valid reference and must be homed before absolute moves.
 UNREFERENCED_FLAGS = frozenset(("WR", "WH"))
 
-#: Reasons a device gives in the data field of an ``RJ`` reply (research A.2; meanings paraphrased).
+#: Reasons a device gives in the data field of an ``RJ`` reply (Zaber ASCII protocol manual; meanings
+#: paraphrased).
 REJECTION_REASONS: Mapping[str, str] = MappingProxyType(
     {
         "AGAIN": "device busy with a previous command; retry",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 
-#: Scale between µsteps/s and the ``maxspeed`` setting's data value (research A.3, *unverified*).
+#: Scale between µsteps/s and the ``maxspeed`` setting's data value (recalled from the Zaber ASCII protocol
+#: manual's physical-units section, *unverified*).
 MAXSPEED_DATA_PER_MICROSTEP_PER_S = 1.6384
-#: Scale between µsteps/s² and the ``accel`` setting's data value (research A.3, *unverified*).
+#: Scale between µsteps/s² and the ``accel`` setting's data value (same manual section, *unverified*).
 ACCEL_DATA_PER_MICROSTEP_PER_S2 = 1.6384 / 10000.0
 
 
@@ -47,7 +48,7 @@ def mm_to_encoder_counts(mm: float, encoder_count_size_um: float) -> int:
 
 
 def maxspeed_data_from_microsteps_per_s(microsteps_per_s: float) -> int:
-    """The ``maxspeed`` setting value for a speed in µsteps/s (scale *unverified*, research A.3)."""
+    """The ``maxspeed`` setting value for a speed in µsteps/s (scale *unverified*, see above)."""
     return round(microsteps_per_s * MAXSPEED_DATA_PER_MICROSTEP_PER_S)
 
 
@@ -56,7 +57,7 @@ def microsteps_per_s_from_maxspeed_data(data: int) -> float:
 
 
 def accel_data_from_microsteps_per_s2(microsteps_per_s2: float) -> int:
-    """The ``accel`` setting value for an acceleration in µsteps/s² (scale *unverified*, research A.3)."""
+    """The ``accel`` setting value for an acceleration in µsteps/s² (scale *unverified*, see above)."""
     return round(microsteps_per_s2 * ACCEL_DATA_PER_MICROSTEP_PER_S2)
 
 

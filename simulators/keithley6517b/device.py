@@ -1,6 +1,6 @@
 """A Keithley 6517B electrometer whose input is an ``Electrometer`` (chamber) in the world.
 
-Written from the 6517B reference manual (6517B-901-01, §12–14) and research protocols.md §C. The trigger
+Written from the 6517B reference manual (6517B-901-01, §12–14) and PyMeasure's ``Keithley6517B``. The trigger
 model is simplified to what the subsystems below need: ``:INIT`` arms one acquisition of ``:TRIG:COUN``
 conversions, each ``NPLC/f_line`` long (plus ``:TRIG:DEL``; ``TIM`` spaces them by ``:TRIG:TIM``), produced
 lazily as the clock passes their end times. ``:READ?`` never blocks: its conversions are the windows that

@@ -1,9 +1,10 @@
 """An NDI Polaris Vega / Spectra position sensor: the Combined API, looking through an ``OpticalTracker``.
 
-Implemented commands (research tracker.md §5): ``INIT RESET COMM VER APIREV GETINFO BEEP PHSR PHRQ PHF PVWR
-PINIT PENA PDIS TSTART TSTOP BX TX``; a NUL byte (how a UART delivers a serial BREAK) is answered ``RESET``.
-The device state (initialised, tracking, port handles) belongs to the device, not to a connection: a second
-TCP client, or the pty and the TCP port of one rig, see the same handles, as on one physical sensor.
+Implemented commands (those ndicapi 3.7.6 and scikit-surgerynditracker 1.0.6 send, and a few more):
+``INIT RESET COMM VER APIREV GETINFO BEEP PHSR PHRQ PHF PVWR PINIT PENA PDIS TSTART TSTOP BX TX``; a NUL byte
+(how a UART delivers a serial BREAK) is answered ``RESET``. The device state (initialised, tracking, port
+handles) belongs to the device, not to a connection: a second TCP client, or the pty and the TCP port of one
+rig, see the same handles, as on one physical sensor.
 
 ROM → world tool. A real sensor recognises a tool by the marker geometry in its ROM. This simulator cannot
 read NDI's ROM format, so at ``PINIT`` it binds the handle's ROM image to a tool of the tracker:

@@ -1,4 +1,4 @@
-"""NDI Combined API framing, written on the device side (research tracker.md §1–§2, checked against ndicapi).
+"""NDI Combined API framing, written on the device side (from the public ndicapi source, PlusToolkit/ndicapi).
 
 Commands: ``CMD:args`` + 4 upper-case hex CRC + CR, or ``CMD args`` + CR with no CRC (the command word is the
 leading run of ``[A-Z0-9]``). Text replies: payload + CRC + CR, CRC over the payload. Binary replies (``BX``):

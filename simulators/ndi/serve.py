@@ -1,7 +1,8 @@
 """Serve a simulated rig with its NDI sensors in a process of its own: ``python -m simulators.ndi.serve``.
 
 Why a separate process: ndicapi 3.7.6 holds the GIL while it blocks in ``ndiPVWRFromFile`` and ``ndiProbe``,
-so a simulator thread inside the client's process deadlocks (research tracker.md §6.2).
+so a simulator thread inside the client's process deadlocks (seen by us with ndicapi 3.7.6; see its
+``ndicapimodule.cxx``).
 
 The rig runs on a ``RealTimeClock`` and serves every endpoint over a pty and TCP. Once listening, it prints
 ONE line of JSON on stdout and flushes it::

@@ -1,6 +1,6 @@
 """A PTW UNIDOS Tango/Romeo dosemeter whose chamber is an ``Electrometer`` in the world.
 
-Implemented requests (research protocols.md §D.2; wire examples from PyMeasure's ``ptwUNIDOS`` tests):
+Implemented requests (PyMeasure's ``ptwUNIDOS`` driver; wire examples from its ``test_ptwUNIDOS.py`` tests):
 ``PTW SER MAC TOK S STA HLD RES INT NUL NUS HV RGE IT MV MVM MVR UEL ASE ASR ASL CHR TFI``. Every state
 change needs write permission (``TOK``), else ``E20``. Choices where no public document says (they are listed
 in docs/simulators.md): the range table, ``NUS`` status words, which states refuse which command (``E03``),
