@@ -1,4 +1,8 @@
-"""The dosimetry corrections against the worked examples of qa-tests.md §7, to their published digits.
+"""The dosimetry corrections against worked examples, to their published digits.
+
+The vectors come from pylinac's TG-51 and TRS-398 tests (``tests_basic/test_tg51.py``,
+``tests_basic/test_trs398.py``), which reproduce AAPM TG-51 and its 2014 addendum (McEwen et al., Med Phys
+41:041501) and IAEA TRS-398; values marked "exact" were computed here from the published formulas.
 
 Each test quotes the vector it checks. Published values are rounded; we compare at the number of digits
 printed (``round(x, n) == published``) unless the source gives an explicit tolerance.
@@ -42,7 +46,7 @@ def test_tg51_p_tp(temperature_c: float, pressure_kpa: float, published: float, 
 
 
 def test_tg51_p_tp_vector_published_to_four_places() -> None:
-    # pylinac's vector prints 1.0165; the exact value [C] is 1.01663 (checked above to 5 places). The
+    # pylinac's vector prints 1.0165; the exact value from the formula is 1.01663 (checked above). The
     # printed digits are a truncation, so they are met within 2e-4, not by rounding.
     assert k_tp(19.0, 98.66, reference=TG51_REFERENCE).k_tp == pytest.approx(1.0165, abs=2e-4)
 
@@ -123,7 +127,7 @@ def test_tg51_photon_calibration_acb5_2011_6x() -> None:
     ktp = k_tp(22.0, pressure, reference=TG51_REFERENCE, calibration=calibration)
     ion = p_ion_tg51(voltage_high_v=300, voltage_low_v=150, m_high=24.82, m_low=24.79, beam="pulsed")
     pol = p_pol(24.82, -24.83)
-    assert ktp.k_tp == pytest.approx(1.011765, abs=1e-6)  # [C] 1.0117644 printed as 1.011765
+    assert ktp.k_tp == pytest.approx(1.011765, abs=1e-6)  # exact 1.0117644 printed as 1.011765
     assert round(ion.factor, 6) == 1.001212
     assert round(pol.factor, 6) == 1.000201
 

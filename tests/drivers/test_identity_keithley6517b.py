@@ -1,4 +1,4 @@
-"""Keithley 6517B identity: the ``*IDN?`` connect already sends (research §C.2), as its four fields."""
+"""Keithley 6517B identity: the ``*IDN?`` connect already sends (6517B-901-01 §14), as its four fields."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PTW UNIDOS identity: the ``PTW`` and ``SER`` exchanges connect already makes (research §D.2), as fields."""
+"""PTW UNIDOS identity: the ``PTW`` and ``SER`` exchanges connect makes (as in PyMeasure), as fields."""
 
 from __future__ import annotations
 

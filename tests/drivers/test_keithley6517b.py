@@ -1,7 +1,7 @@
 """Keithley6517B against scripted bytes: SCPI lines with their LF, reading strings, errors, zero check.
 
 Writes that the instrument does not answer are scripted as ``(command, None)``; queries carry their reply.
-The reading strings follow research §C.2 exactly: ``<number><status letter><unit>``.
+The reading strings follow the 6517A/B ASCII data format exactly: ``<number><status letter><unit>``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """NdiConnection against scripted bytes: each command as sent, each reply as read, errors and resync.
 
-Literals come from the research transcript (shared/research/tracker.md §4–5); replies the transcript does
-not show are built with the bitwise-CRC builders in ``test_ndi_protocol``.
+Literals come from the transcript we recorded of ndicapi 3.7.6 and scikit-surgerynditracker 1.0.6;
+replies it does not show are built with the bitwise-CRC builders in ``test_ndi_protocol``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""NDI Combined API framing and reply parsers, byte for byte against the research transcripts.
+"""NDI Combined API framing and reply parsers, byte for byte against recorded transcripts.
 
-Every literal below is a byte string recorded from (or computed and checked against) ndicapi talking to a
-Combined API device (shared/research/tracker.md §1–§5). The builders at the top make replies the same way
+Every literal below is a byte string we recorded from (or computed and checked against) ndicapi 3.7.6
+talking to a Combined API device simulator; framing and CRC follow the public ndicapi source
+(PlusToolkit/ndicapi). The builders at the top make replies the same way
 for cases the transcripts do not cover; they use their own bitwise CRC, checked here against the
 driver's table-driven one, and are shared with the connection and tracker tests.
 """
@@ -37,7 +38,7 @@ Script = list[tuple[bytes | None, bytes | None]]
 
 # -- wire builders shared by the NDI tests ----------------------------------------------------------
 def reference_crc(data: bytes) -> int:
-    """CRC-16/ARC, bit by bit, exactly as the research notes give it."""
+    """CRC-16/ARC, bit by bit (poly 0xA001 reflected, init 0; check value 0xBB3D for b"123456789")."""
     crc = 0
     for byte in data:
         crc ^= byte

@@ -1,6 +1,6 @@
 """NdiTracker against scripted bytes: connect and tool loading, tracking frames, faults and state guards.
 
-The connect script follows the recorded ndicapi session (shared/research/tracker.md §4) with one change
+The connect script follows the ndicapi session we recorded (scikit-surgerynditracker 1.0.6) with one change
 the driver makes on purpose: after ``INIT`` it lists every handle (``PHSR:00``) and frees it, so a frame
 lists only the tools this rig loaded. Waits run on ``FakeClock``, so no test sleeps.
 """

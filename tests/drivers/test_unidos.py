@@ -1,7 +1,7 @@
 """PtwUnidos against scripted bytes: permission, configuration, integration, zero, faults and guards.
 
-Every exchange is written out with its CR LF terminators as research §D.2 gives them (PyMeasure's wire
-tests of a real Tango). Zero polling runs on ``FakeClock``, so no test sleeps.
+Every exchange is written out with its CR LF terminators as PyMeasure's ``ptwUNIDOS`` wire tests give them
+(recorded on a real Tango). Zero polling runs on ``FakeClock``, so no test sleeps.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from drivers.zaber.ascii import (
 
 
 def test_checksum_vector_verified_against_zaber_motion() -> None:
-    # zaber-motion 10.3.0 sent exactly this line (research notes A.1).
+    # zaber-motion 10.3.0 sent exactly this line when we tried it against a fake device.
     assert build_command(1, 0, "get pos", message_id=0, checksum=True) == b"/1 0 00 get pos:2D\n"
     assert lrc(b"1 0 00 get pos") == 0x2D
 

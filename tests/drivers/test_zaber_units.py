@@ -30,7 +30,8 @@ def test_bad_step_size_is_refused(size: float) -> None:
 
 
 def test_speed_and_accel_scales_as_in_research_notes() -> None:
-    # Research A.3, unverified on firmware: maxspeed = µsteps/s × 1.6384; accel = µsteps/s² × 1.6384/1e4.
+    # As recalled from the Zaber ASCII manual (physical units), unverified on firmware:
+    # maxspeed = µsteps/s × 1.6384; accel = µsteps/s² × 1.6384/1e4.
     assert units.maxspeed_data_from_microsteps_per_s(10000) == 16384
     assert units.microsteps_per_s_from_maxspeed_data(16384) == pytest.approx(10000)
     assert units.accel_data_from_microsteps_per_s2(1_000_000) == 164

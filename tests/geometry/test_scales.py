@@ -1,4 +1,4 @@
-"""Machine scales: worked values from the research file, round trips, and refusals."""
+"""Machine scales: worked values (pylinac and TrajectoryLogReader conversions), round trips, and refusals."""
 
 from __future__ import annotations
 

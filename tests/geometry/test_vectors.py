@@ -1,7 +1,10 @@
-"""The research file's test vectors TV1–TV10 (iec61217.md §3) and qa-tests.md §7.7–7.9.
+"""IEC 61217 test vectors TV1–TV10 and the constructed couch-walkout, line-intersection and tilt vectors.
 
-Each vector is checked twice: to 1e-9 against an independent closed form (or the research file's own compact
-reference implementation, re-typed below as the oracle), and to the 4 decimals the file publishes.
+TV1–TV10 were computed from the IEC 61217 chains as public implementations give them and checked against
+RadiotherapyTransformsIEC, Roentgen.jl, matRad and scipy (see docs/iec61217.md §7); the other vectors are
+constructed analytically. Each vector is checked twice: to 1e-9 against an independent closed form (or a
+compact numpy reference implementation, re-typed below as the oracle), and to the 4 decimals the vectors
+were written down with.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from geometry.patient import dicom_to_table_top, table_top_from_dicom_rotation
 from geometry.rotations import rot_x, rot_y, rot_z
 
 EXACT = 1e-9  # mm and degrees
-PUBLISHED = 5.1e-5  # the research file rounds to 4 decimals
+PUBLISHED = 5.1e-5  # the vectors are written down to 4 decimals
 
 
 def _oracle_rotation(axis: str, deg: float) -> np.ndarray:
-    """Research §3 compact reference `_R`, kept independent of geometry.rotations."""
+    """Compact numpy reference `_R`, kept independent of geometry.rotations."""
     c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
     m = np.eye(4)
     i, j = {"x": (1, 2), "y": (2, 0), "z": (0, 1)}[axis]

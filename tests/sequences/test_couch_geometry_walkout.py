@@ -1,4 +1,4 @@
-"""C3 on a synthetic couch: the known-angle arc fit against qa-tests §7.7, and blind walkout and axis tilt."""
+"""C3 on a synthetic couch: known-angle arc fit on a constructed vector, and blind walkout and axis tilt."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def run(couch: SyntheticCouch, **changes):
 
 
 def test_arc_fit_reproduces_the_constructed_couch_isocentre_vector():
-    # qa-tests.md §7.7 [C]: axis at (0.30, −0.20) mm, marker 0.80 mm from it, couch 270/315/0/45/90°
+    # Constructed analytic vector: axis at (0.30, −0.20) mm, marker 0.80 mm from it, couch 270/315/0/45/90°
     points = np.array([(0.3, -1.0), (0.865685, -0.765685), (1.1, -0.2), (0.865685, 0.365685), (0.3, 0.6)])
     arc = fit_known_angle_arc(points, np.array([-90.0, -45.0, 0.0, 45.0, 90.0]))
     assert arc["centre"] == pytest.approx([0.3, -0.2], abs=1e-5)

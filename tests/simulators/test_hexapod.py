@@ -307,7 +307,7 @@ def test_squareness_error_leaks_y_travel_into_x(make_hexapod: MakeHexapod, clock
 def test_walkout_traces_the_circle_of_the_research_vector(
     make_hexapod: MakeHexapod, clock: VirtualClock
 ) -> None:
-    """qa-tests.md §7.7: axis at (0.30, −0.20) mm, marker 0.80 mm from it, couch at 270/315/0/45/90°."""
+    """Constructed vector: axis at (0.30, −0.20) mm, marker 0.80 mm from it, couch at 270/315/0/45/90°."""
     hexapod = ready(make_hexapod(travel=WIDE_TRAVEL, legs=None, errors={"walkout_mm": (0.3, -0.2)}), clock)
     marker = (1.1, -0.2, 0.0)  # on the table top; at W = 0 the walkout does not show
     expected = {

@@ -1,6 +1,6 @@
 """The public NDI clients drive our simulator: ``ndicapi`` (``ndicapy``) and scikit-surgerynditracker.
 
-Two blockers from research tracker.md §6 shape this file:
+Two blockers, found when we first ran these clients against a prototype simulator, shape this file:
 
 * ndicapi 3.7.6 holds the GIL while it blocks in ``ndiPVWRFromFile`` and ``ndiProbe``, so the simulator runs
   in a CHILD PROCESS (``python -m simulators.ndi.serve``, which prints its endpoints and truth as JSON and

@@ -1,4 +1,4 @@
-"""The NDI Combined API front-end byte for byte: CRCs, research transcript, BX/TX layouts, errors, ROMs."""
+"""The NDI Combined API front-end byte for byte: CRCs, a recorded transcript, BX/TX layouts, errors, ROMs."""
 
 from __future__ import annotations
 
@@ -164,7 +164,7 @@ def test_parse_command_forms() -> None:
 
 # ================================================================================= the session, byte by byte
 def test_scikit_surgery_session_transcript(world: World) -> None:
-    """The command/reply pairs recorded from NDITracker against the research prototype (tracker.md §4–§5)."""
+    """The command/reply pairs we recorded from NDITracker 1.0.6 (ndicapi 3.7.6) against a prototype."""
     sim = make_sim(world)
     script: list[tuple[bytes, bytes]] = [
         (b"INIT:E3A5\r", b"OKAYA896\r"),

@@ -64,7 +64,7 @@ def test_checksummed_command_gets_checksummed_reply(chain: ZaberChainSimulator, 
     homed(chain, clock)
     ask(chain, "/1 0 move abs 7500")
     clock.sleep(1.0)
-    # The exact exchange zaber-motion produced and accepted in research (protocols.md A.1).
+    # The exact exchange zaber-motion 10.3.0 produced and accepted when we tried it against a fake device.
     assert ask(chain, "/1 0 00 get pos:2D") == b"@01 0 00 OK IDLE -- 7500:71\r\n"
     assert ask(chain, "/1 0 00 get pos:2E") == b""  # corrupted: dropped, no reply at all
     assert ask(chain, "/1 0 get pos") == b"@01 0 OK IDLE -- 7500\r\n"
