@@ -39,11 +39,18 @@ class _Armed:
     callback: Callable[[], None] | None
 
 
+SUBSTITUTE = 0x1A
+
+
 def garble(reply: bytes) -> bytes:
-    """Corrupt every third character, at least one (digits shift, letters change case, bytes flip a bit).
+    """Corrupt every third character, at least one (digits shift, letters change case, bytes flip a bit),
+    and put ASCII SUB (0x1A, "substitute": the character used in place of one received in error) in the
+    place of the first.
 
     Terminators are kept so the frame still ends where the client expects: this is noise on the data, not a
-    framing fault (``partial`` is that).
+    framing fault (``partial`` is that). The SUB makes every garbled reply one a careful client can detect:
+    on a protocol without a checksum (PI GCS, UNIDOS, SCPI) a digit changed into another digit can give a
+    reply that is valid and plausible, which no client can tell from the truth (docs/faults.md says so).
     """
     out = bytearray(reply)
     body = [i for i, byte in enumerate(out) if byte not in _TERMINATORS]
@@ -58,6 +65,8 @@ def garble(reply: bytes) -> bytes:
             out[i] = ord(char.swapcase())
         else:
             out[i] = byte ^ 0x01 if (byte ^ 0x01) not in _TERMINATORS else byte ^ 0x02
+    if chosen:
+        out[min(chosen)] = SUBSTITUTE
     return bytes(out)
 
 
