@@ -210,6 +210,20 @@ def sign(
         f"  QA record {store.url}, signature {signature.id}; {path}",
         highlight=False,
     )
+    _refile_report(run_dir)
+
+
+def _refile_report(run_dir: Path) -> None:
+    """The filed report carries the sign-off block: re-render it (HTML, and PDF when Chromium is here)."""
+    from controller.pdf import print_pdf
+    from controller.report import render_run_folder
+
+    if not (run_dir / "report.html").exists():
+        return  # the run was made with --no-report: nothing filed to update
+    html = render_run_folder(run_dir)
+    printed = print_pdf(html) if (run_dir / "report.pdf").exists() else None
+    where = f"{html}" + (f" and {printed.pdf}" if printed is not None and printed.pdf else "")
+    console.print(f"  report updated with the sign-off: {where}", highlight=False)
 
 
 def _run_id(run_dir: Path) -> str:

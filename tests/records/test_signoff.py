@@ -228,3 +228,17 @@ def test_a_record_at_revision_0001_upgrades_keeping_its_rows(store_url, run_dir)
             run.run_id, "A. Physicist", "QMP", run.journal_sha256 or "", run.journal_records or 0, None
         )
         assert [e.action for e in store.audit()] == ["signed"]
+
+
+def test_signing_refiles_the_report_with_the_sign_off_block(tmp_path):
+    outcome = run_sequence(
+        load_rig_config(), "phantom-axis-iso230", {"runs": 2}, runs_dir=tmp_path / "runs", write_report=True
+    )
+    report = outcome.run_dir / "report.html"
+    assert "Not signed" in report.read_text(encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    args = ["sign", str(outcome.run_dir), "--by", "A. Physicist", "--role", "medical physicist", "--db", url]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    filed = report.read_text(encoding="utf-8")
+    assert "A. Physicist" in filed and "medical physicist" in filed and "Not signed" not in filed
