@@ -115,6 +115,11 @@ class DeviceConfig(BaseModel):
     certificate: CalibrationCertificate | None = Field(
         default=None, description="calibration certificate (chambers, electrometers), recorded with each run"
     )
+    visa_library: str | None = Field(
+        default=None,
+        min_length=1,
+        description="VISA library for this device's VISA resource, overriding the rig's visa_library",
+    )
 
     @field_validator("soft_limits_mm")
     @classmethod
@@ -160,6 +165,12 @@ class RigConfig(BaseModel):
     )
     expired_certificate: Literal["warn", "refuse"] = Field(
         default="warn", description="site rule for a run that uses a device whose certificate has expired"
+    )
+    visa_library: str = Field(
+        default="@py",
+        min_length=1,
+        description="VISA library for VISA resource ports (GPIB, TCPIP, USB, ASRL): '@py' (pyvisa-py), "
+        "'@ivi' (the installed vendor VISA: NI-VISA, Keysight), '@sim' (pyvisa-sim) or a library path",
     )
 
     @model_validator(mode="after")

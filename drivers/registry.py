@@ -1,7 +1,9 @@
 """Driver registry: a rig file's ``driver:`` key → parameter model and a builder of a device role.
 
-Adding an instrument is one entry here plus its driver package. Builders get a ``PortPool`` so that
-devices sharing one port (axes on a Zaber daisy chain) share one transport and one protocol session.
+Adding an instrument is one entry here plus its driver package, or, without editing hilcal, a package
+that declares a ``DriverSpec`` under the entry-point group ``hilcal.drivers`` (see ``drivers.plugins``
+and docs/plugins.md). Builders get a ``PortPool`` so that devices sharing one port (axes on a Zaber daisy
+chain) share one transport and one protocol session.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from drivers.keithley6517b import Keithley6517BParams, build_keithley6517b
 from drivers.ndi import NdiParams, build_ndi_tracker
 from drivers.pi_gcs import build_hexapod_couch
 from drivers.pi_gcs.params import HexapodParams
+from drivers.plugins import PluginProblem, load_plugins
 from drivers.ptw_unidos import UnidosParams, build_unidos
 from drivers.roles.dosimeter import DosimeterSettings
 from drivers.transport.base import Transport
@@ -116,7 +119,7 @@ def _ndi_tool_names(params: BaseModel) -> set[str]:
     return set(params.tools)
 
 
-DRIVERS: dict[str, DriverSpec] = {
+BUILTIN_DRIVERS: dict[str, DriverSpec] = {
     "zaber-ascii": DriverSpec(
         role="positioner",
         params_model=ZaberAxisParams,
@@ -159,3 +162,38 @@ DRIVERS: dict[str, DriverSpec] = {
         summary="temperature/pressure sensor answering MEAS:TEMP? and MEAS:PRES?",
     ),
 }
+
+DRIVER_GROUP = "hilcal.drivers"
+ROLES = ("positioner", "couch", "dosimeter", "environment", "tracker")
+
+
+def _as_driver_spec(name: str, obj: object) -> DriverSpec:
+    if not isinstance(obj, DriverSpec):
+        raise TypeError(f"is a {type(obj).__name__}, expected a drivers.registry.DriverSpec")
+    if obj.role not in ROLES:
+        raise ValueError(f"role {obj.role!r}: expected one of {list(ROLES)}")
+    if not (isinstance(obj.params_model, type) and issubclass(obj.params_model, BaseModel)):
+        raise TypeError(f"params_model {obj.params_model!r}: expected a pydantic BaseModel subclass")
+    return obj
+
+
+#: Every driver a rig file may name: the built-ins, then those of installed plugins (read once, here).
+DRIVERS: dict[str, DriverSpec] = dict(BUILTIN_DRIVERS)
+#: Plugins of ``hilcal.drivers`` that did not load (each also logged as a warning).
+DRIVER_PLUGIN_PROBLEMS: list[PluginProblem] = []
+
+
+def reload_driver_plugins() -> list[PluginProblem]:
+    """Read the ``hilcal.drivers`` entry points again (updating ``DRIVERS`` in place); their problems.
+
+    Runs once at import; call it again only after installing a plugin into a running process (tests).
+    """
+    plugins, problems = load_plugins(DRIVER_GROUP, BUILTIN_DRIVERS, _as_driver_spec)
+    DRIVERS.clear()
+    DRIVERS.update(BUILTIN_DRIVERS)
+    DRIVERS.update(plugins)
+    DRIVER_PLUGIN_PROBLEMS[:] = problems
+    return problems
+
+
+reload_driver_plugins()

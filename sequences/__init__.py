@@ -1,9 +1,15 @@
-"""Calibration sequences: procedure (plan), analysis and tolerances, registered by name."""
+"""Calibration sequences: procedure (plan), analysis and tolerances, registered by name.
+
+Besides the built-ins, installed packages add sequences under the entry-point group ``hilcal.sequences``
+(a ``Sequence`` instance or class; see docs/plugins.md). They are read once, at import.
+"""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
+from drivers.plugins import PluginProblem, load_plugins
 from sequences.base import Sequence
 from sequences.couch_accuracy import CouchTranslationAccuracy
 from sequences.couch_load import CouchLoadPositioning
@@ -15,7 +21,7 @@ from sequences.phantom_axis_iso230 import PhantomAxisIso230
 from sequences.tracker_registration import TrackerRegistration
 from sequences.water_tank_axes import WaterTankAxes
 
-SEQUENCES: dict[str, Sequence[Any]] = {
+BUILTIN_SEQUENCES: dict[str, Sequence[Any]] = {
     seq.name: seq
     for seq in (
         PhantomAxisIso230(),
@@ -30,10 +36,41 @@ SEQUENCES: dict[str, Sequence[Any]] = {
     )
 }
 DEFAULT_SEQUENCE = PhantomAxisIso230.name
+SEQUENCE_GROUP = "hilcal.sequences"
+
+
+def _as_sequence(name: str, obj: object) -> Sequence[Any]:
+    if inspect.isclass(obj) and issubclass(obj, Sequence):
+        obj = obj()
+    if not isinstance(obj, Sequence):
+        raise TypeError(f"is a {type(obj).__name__}, expected a sequences.base.Sequence (instance or class)")
+    if obj.name != name:
+        raise ValueError(f"the sequence calls itself {obj.name!r}; the entry point's name must be the same")
+    return obj
+
+
+#: Every sequence by name: the built-ins, then those of installed plugins.
+SEQUENCES: dict[str, Sequence[Any]] = dict(BUILTIN_SEQUENCES)
+#: Plugins of ``hilcal.sequences`` that did not load (each also logged as a warning).
+SEQUENCE_PLUGIN_PROBLEMS: list[PluginProblem] = []
+
+
+def reload_sequence_plugins() -> list[PluginProblem]:
+    """Read the ``hilcal.sequences`` entry points again (updating ``SEQUENCES`` in place); their problems."""
+    plugins, problems = load_plugins(SEQUENCE_GROUP, BUILTIN_SEQUENCES, _as_sequence)
+    SEQUENCES.clear()
+    SEQUENCES.update(BUILTIN_SEQUENCES)
+    SEQUENCES.update(plugins)
+    SEQUENCE_PLUGIN_PROBLEMS[:] = problems
+    return problems
+
+
+reload_sequence_plugins()
 
 
 def get_sequence(name: str) -> Sequence[Any]:
     try:
         return SEQUENCES[name]
     except KeyError:
-        raise KeyError(f"unknown sequence {name!r}; known: {sorted(SEQUENCES)}") from None
+        broken = "".join(f"; {problem}" for problem in SEQUENCE_PLUGIN_PROBLEMS if problem.name == name)
+        raise KeyError(f"unknown sequence {name!r}; known: {sorted(SEQUENCES)}{broken}") from None

@@ -18,10 +18,11 @@ from controller.config import RigConfig
 from controller.devices import DeviceSet, NoBeam
 from controller.errors import ConfigError, describe_validation_errors
 from drivers.clock import Clock, WallClock
-from drivers.registry import DRIVERS, PortPool
+from drivers.registry import DRIVER_PLUGIN_PROBLEMS, DRIVERS, PortPool
 from drivers.roles.positioner import AxisPositioner
 from drivers.transport import Transport, open_transport
 from drivers.transport.base import ExchangeListener
+from drivers.transport.visa import VisaLibraryError
 
 SIM_PREFIX = "sim:"
 
@@ -85,6 +86,24 @@ class SimulatedOperator:
         self._simulation.load_table_top(port[len(SIM_PREFIX) :], payload_kg)
 
 
+def visa_library_for(config: RigConfig, port: str) -> str:
+    """The VISA library of a port: a device's own ``visa_library`` on it, else the rig's."""
+    chosen = [d.visa_library for d in config.devices.values() if d.port == port and d.visa_library]
+    return chosen[0] if chosen else config.visa_library
+
+
+def visa_library_problem(config: RigConfig, name: str, err: VisaLibraryError) -> str:
+    """A VISA library that cannot be loaded, named by the rig-file field that chose it."""
+    device = config.devices[name]
+    field_name = f"devices.{name}.visa_library" if device.visa_library else "visa_library"
+    return (
+        f"{field_name} = {err.library!r}: cannot load this VISA library ({err.reason}); expected '@py' "
+        "(pyvisa-py), '@ivi' (a vendor VISA such as NI-VISA or Keysight VISA, installed on this machine), "
+        f"'@sim' (pyvisa-sim, installed) or the path of a VISA shared library — devices.{name} on port "
+        f"{device.port!r} is reached through VISA"
+    )
+
+
 def visa_resource_for(endpoint: str) -> str:
     """The VISA resource string of a simulated endpoint, so SCPI drivers go through pyvisa as on hardware."""
     if endpoint.startswith("socket://"):
@@ -117,7 +136,10 @@ def build_rig(config: RigConfig, source: str = "rig", devices: Collection[str] |
     for name, device in config.devices.items():
         spec = DRIVERS.get(device.driver)
         if spec is None:
-            problems.append(f"devices.{name}.driver = {device.driver!r}: expected one of {sorted(DRIVERS)}")
+            broken = "".join(f"; {p}" for p in DRIVER_PLUGIN_PROBLEMS if p.name == device.driver)
+            problems.append(
+                f"devices.{name}.driver = {device.driver!r}: expected one of {sorted(DRIVERS)}{broken}"
+            )
             continue
         if spec.role != device.role:
             problems.append(
@@ -138,13 +160,14 @@ def build_rig(config: RigConfig, source: str = "rig", devices: Collection[str] |
     def open_port(port: str, label: str) -> Transport:
         timeout = min(d.timeout_s for d in config.devices.values() if d.port == port)
         baud = next(d.baudrate for d in config.devices.values() if d.port == port)
+        library = visa_library_for(config, port)
         address = port
         if port.startswith(SIM_PREFIX):
             assert simulation is not None  # checked above: sim ports need a simulation section
             address = simulation.endpoint(port[len(SIM_PREFIX) :])
             if any(DRIVERS[d.driver].visa_native for d in config.devices.values() if d.port == port):
                 address = visa_resource_for(address)
-        return open_transport(address, device=label, timeout_s=timeout, baudrate=baud)
+        return open_transport(address, device=label, timeout_s=timeout, baudrate=baud, visa_library=library)
 
     pool = PortPool(open_port)
     live = DeviceSet(beam=simulation.beam_control() if simulation is not None else NoBeam())
@@ -166,6 +189,8 @@ def build_rig(config: RigConfig, source: str = "rig", devices: Collection[str] |
                 by_role[device.role][name] = spec.build(name, device.port, params, pool, clock)
             except ConfigError:
                 raise
+            except VisaLibraryError as err:
+                problems.append(visa_library_problem(config, name, err))
             except Exception as err:  # a port that is not there, no VISA library, a missing ROM …
                 problems.append(
                     f"devices.{name}: cannot open it on port {device.port!r}: {type(err).__name__}: {err}"

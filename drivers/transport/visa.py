@@ -3,6 +3,10 @@
 Resource strings pass through untouched: ``ASRL/dev/pts/3::INSTR``, ``TCPIP::127.0.0.1::5025::SOCKET``,
 ``GPIB0::27::INSTR``, ``USB0::...::INSTR``. Each transport owns its ResourceManager so that closing one
 instrument never closes another's session (the shared-manager trap pyvisa users keep falling into).
+
+The VISA library is the rig's choice: ``@py`` (pyvisa-py, pure Python, the default), ``@ivi`` (the vendor
+VISA installed on the machine: NI-VISA, Keysight IO Libraries), ``@sim`` (pyvisa-sim) or a path to a
+VISA shared library. One that cannot be loaded is a ``VisaLibraryError``, never a fallback to another.
 """
 
 from __future__ import annotations
@@ -17,6 +21,26 @@ from pyvisa.resources import MessageBasedResource
 from drivers.errors import TransportError, TransportTimeout
 from drivers.transport.base import Transport
 
+DEFAULT_VISA_LIBRARY = "@py"
+
+
+class VisaLibraryError(TransportError):
+    """The VISA library asked for cannot be loaded (not installed, wrong path, no such backend)."""
+
+    def __init__(self, device: str, library: str, reason: str) -> None:
+        self.library = library
+        self.reason = reason
+        super().__init__(device, f"cannot load VISA library {library!r}: {reason}")
+
+
+def open_resource_manager(library: str, device: str = "visa") -> pyvisa.ResourceManager:
+    """``pyvisa.ResourceManager(library)``, or ``VisaLibraryError`` saying why it cannot be loaded."""
+    try:
+        return pyvisa.ResourceManager(library)
+    except (ValueError, OSError) as err:  # no wrapper package (ValueError), no shared library (OSError)
+        reason = str(err).strip() or type(err).__name__
+        raise VisaLibraryError(device, library, reason) from err
+
 
 class VisaTransport(Transport):
     def __init__(
@@ -24,16 +48,18 @@ class VisaTransport(Transport):
         resource: str,
         *,
         device: str,
-        visa_library: str = "@py",
+        visa_library: str = DEFAULT_VISA_LIBRARY,
         timeout_s: float = 2.0,
         baudrate: int | None = None,
     ) -> None:
         super().__init__(device, timeout_s)
         self.resource_name = resource
+        self.visa_library = visa_library
+        self._manager = open_resource_manager(visa_library, device)
         try:
-            self._manager = pyvisa.ResourceManager(visa_library)
             opened = self._manager.open_resource(resource)
         except (VisaIOError, ValueError, OSError) as err:
+            self._manager.close()
             raise TransportError(device, f"cannot open VISA resource {resource!r}: {err}") from err
         if not isinstance(opened, MessageBasedResource):
             opened.close()
