@@ -35,6 +35,7 @@ from controller.records_cli import (
     trends,
 )
 from controller.rig import Rig
+from controller.rig_cli import VersionOption, print_sequences, rig_app
 from controller.session import AirEntry, ProgressSink, RunOutcome, resume_run, run_sequence
 from drivers.clock import WallClock
 from records.store import DEFAULT_DB_FILE
@@ -56,6 +57,14 @@ app.command()(baseline)
 app.command()(trends)
 app.command("simulate-history")(simulate_history)
 register_programme(app)
+app.add_typer(rig_app, name="rig")
+
+
+@app.callback()
+def _main(version: VersionOption = False) -> None:
+    """Hardware-in-the-loop calibration controller."""
+
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -431,12 +440,7 @@ def verify(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> 
 @app.command("sequences")
 def list_sequences() -> None:
     """List the calibration sequences and their parameters."""
-    from sequences import SEQUENCES
-
-    for name, seq in SEQUENCES.items():
-        console.print(f"[bold]{name}[/bold]: {seq.title}")
-        for field, info in seq.params_model.model_fields.items():
-            console.print(f"    {field} = {info.default!r}  [dim]{info.description or ''}[/dim]")
+    print_sequences()
 
 
 @app.command()
