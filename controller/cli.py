@@ -11,18 +11,18 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from controller.config import RigConfig, load_rig_config, load_yaml
+from controller.devices import ConsoleOperator, OperatorBeam
 from controller.errors import ConfigError, HilcalError, describe_validation_errors
-from controller.live_display import LiveProgress
-from controller.logging_setup import VerboseOption, configure_logging, report_run_log
 from controller.plan_cli import confirm_real_run
 from controller.plan_cli import plan as plan_command
 from controller.programme_cli import register as register_programme
@@ -38,8 +38,7 @@ from controller.records_cli import (
 )
 from controller.rig import Rig
 from controller.rig_cli import VersionOption, print_sequences, rig_app
-from controller.session import AirEntry, RunOutcome, resume_run, run_sequence
-from controller.typed_air import announce_typed_air
+from controller.session import AirEntry, ProgressSink, RunOutcome, resume_run, run_sequence
 from drivers.clock import WallClock
 from records.store import DEFAULT_DB_FILE
 
@@ -65,9 +64,8 @@ app.command("plan")(plan_command)
 
 
 @app.callback()
-def _main(version: VersionOption = False, verbose: VerboseOption = 0) -> None:
+def _main(version: VersionOption = False) -> None:
     """Hardware-in-the-loop calibration controller."""
-    configure_logging(verbose, err_console)  # once: console on stderr, each run's hilcal.log
 
 
 console = Console()
@@ -80,14 +78,27 @@ def _print_error(err: object) -> None:
     err_console.print(str(err), markup=False, highlight=False)
 
 
-class RichProgress(LiveProgress):
-    """The run's live display on the console; a real rig's prompts stop it while they ask."""
-
-    current: ClassVar[RichProgress | None] = None  # the run in progress: its display asks
-
+class RichProgress(ProgressSink):
     def __init__(self) -> None:
-        super().__init__(console)
-        RichProgress.current = self
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task: Any = None
+
+    def start(self, total: int, title: str) -> None:
+        self._progress.start()
+        self._task = self._progress.add_task(title, total=total)
+
+    def advance(self, index: int, label: str) -> None:
+        self._progress.update(self._task, completed=index + 1)
+
+    def finish(self) -> None:
+        self._progress.stop()
 
 
 def _apply_overrides(config: RigConfig, overrides: list[str]) -> RigConfig:
@@ -167,9 +178,15 @@ def _check_plans(
         raise ConfigError(f"session file {name!r} on rig {config.name!r}", problems)
 
 
+def _ask(instruction: str) -> None:
+    if not typer.confirm(instruction, default=True):
+        raise KeyboardInterrupt(f"operator declined: {instruction}")
+
+
 def _attach_console(rig: Rig) -> None:
-    """On real hardware the beam and the loads are the operator's: the run's display asks and waits."""
-    (RichProgress.current or RichProgress()).attach_console(rig)
+    """On real hardware the beam and the loads are the operator's: hilcal asks and waits."""
+    rig.devices.beam = OperatorBeam(_ask)
+    rig.devices.operator = ConsoleOperator(_ask)
 
 
 def _print_outcome(outcome: RunOutcome, lazy: LazyStore | None = None) -> None:
@@ -269,7 +286,7 @@ def run(
     Exit 0 when every verdict is PASS, 1 on a FAIL or INCONCLUSIVE, 2 on bad input, 3 when a run faulted or
     was aborted.
     """
-    from controller.commissioning import SessionStep, load_session, run_session, session_table
+    from controller.commissioning import SessionStep, load_session, run_session
     from sequences import get_sequence
     from sequences.site_tolerances import load_site_tolerances
 
@@ -290,8 +307,6 @@ def run(
                     "--params belongs to --sequence; a session file carries each step's parameters"
                 )
             plan = load_session(session)
-        if air is not None:  # used where a step can use it, or the console says why not
-            announce_typed_air([steps] if plan is None else plan.steps, console, err_console)
         _check_plans(config, [steps] if plan is None else plan.steps, params, session, air is not None)
         site_file = tolerances or (Path(plan.tolerances) if plan is not None and plan.tolerances else None)
         site = load_site_tolerances(site_file) if site_file is not None else None
@@ -304,9 +319,6 @@ def run(
     check_db_url(db)
     store = LazyStore(db, runs_dir)
     _install_sigterm_as_interrupt()
-    from controller.pause_console import install_pause, with_control
-
-    pause_control = install_pause(console, err_console)  # Ctrl-C pauses; again: safe stop (docs/pause.md)
     where = f"Rig [bold]{config.name}[/bold]{' (simulated)' if config.simulated else ''}"
 
     def run_step(step: SessionStep) -> RunOutcome:
@@ -321,12 +333,11 @@ def run(
             progress=RichProgress(),
             write_report=report,
             air=air,
-            on_rig_ready=with_control(pause_control, None if config.simulated else _attach_console),
+            on_rig_ready=None if config.simulated else _attach_console,
             store=store,
             tolerances=site,
         )
         _print_outcome(outcome, store)
-        report_run_log(outcome.run_dir, err_console)
         return outcome
 
     try:
@@ -342,7 +353,21 @@ def run(
     except ConfigError as err:  # the rig could not be built: bad input, nothing was run or left behind
         _print_error(err)
         raise typer.Exit(2) from err
-    console.print(session_table(plan.name, outcomes))  # short run ids; full paths in the session report
+    table = Table(title=f"Session {plan.name}")
+    for column in ("Step", "Sequence", "Device", "Verdict", "Run directory"):
+        table.add_column(column)
+    for number, (step, outcome) in enumerate(outcomes, start=1):
+        verdict = outcome.result.outcome.value if outcome.result else outcome.summary.state.upper()
+        colour = {"PASS": "green", "FAIL": "red"}.get(verdict, "yellow")
+        device = outcome.result.device if outcome.result else "—"
+        table.add_row(
+            str(number),
+            step.title or step.sequence,
+            device,
+            f"[{colour}]{verdict}[/{colour}]",
+            str(outcome.run_dir),
+        )
+    console.print(table)
     console.print(f"Session index: {index}")
     for reports in published:
         _print_session_reports(reports)
@@ -380,7 +405,7 @@ def resume(
     check_db_url(db)
     store = LazyStore(db, run_dir.parent)
     try:
-        outcome = resume_run(run_dir, progress=RichProgress(), store=store, on_rig_ready=_attach_console)
+        outcome = resume_run(run_dir, progress=RichProgress(), store=store)
     except (HilcalError, FileNotFoundError) as err:
         _print_error(err)
         raise typer.Exit(2) from err
