@@ -55,7 +55,7 @@ class PlanCheck:
     warnings: tuple[str, ...] = field(default_factory=tuple)  # e.g. an expired certificate, site rule "warn"
 
 
-class _RigFileContext:
+class RigFileContext:
     """A ``SequenceContext`` that knows only the rig file."""
 
     def __init__(self, config: RigConfig) -> None:
@@ -113,7 +113,7 @@ def check_plan(
         raise ConfigError(source, [f"{line} (rig expired_certificate: refuse)" for line in expired])
     warnings = tuple(expired)
     try:
-        messages = dry_run(sequence.plan(params, _RigFileContext(config)), _rig_file_envelope(config, used))
+        messages = dry_run(sequence.plan(params, RigFileContext(config)), rig_file_envelope(config, used))
     except LimitsAtConnect as waiting:
         return PlanCheck(frozenset(used), None, (f"{waiting.device}: {AT_CONNECT}",), warnings)
     except (PreflightError, HilcalDriverError, HilcalError, ValueError, KeyError) as err:
@@ -189,7 +189,7 @@ def _missing_tools(
     ]
 
 
-def _rig_file_envelope(config: RigConfig, devices: set[str]) -> SafetyEnvelope:
+def rig_file_envelope(config: RigConfig, devices: set[str]) -> SafetyEnvelope:
     """The envelope the rig file alone sets; axes it leaves open are checked at connect."""
     envelope = SafetyEnvelope()
     for name in sorted(devices):

@@ -31,7 +31,7 @@ from controller.messages import (
     ReadTracker,
     StartIntegration,
 )
-from controller.plan_check import _rig_file_envelope, _RigFileContext, check_plan
+from controller.plan_check import RigFileContext, check_plan, rig_file_envelope
 from controller.plan_estimate import PlanClock, TimingInput
 from drivers.roles.couch import COUCH_AXES, CouchSetpoint
 
@@ -170,8 +170,8 @@ def build_preview(
             **common, steps=[], counts={}, travel=[], keep_out=[], beam_requests=[], operator_actions=[],
             integrations=[], estimate=None, deferred=list(checked.deferred),
         )  # fmt: skip
-    envelope = _rig_file_envelope(config, set(checked.devices))
-    messages = dry_run(sequence.plan(parsed, _RigFileContext(config)), envelope)
+    envelope = rig_file_envelope(config, set(checked.devices))
+    messages = dry_run(sequence.plan(parsed, RigFileContext(config)), envelope)
     clock = PlanClock(config, checked.devices)
     by_category: dict[str, float] = {}
     by_category["connect"] = clock.connect()
