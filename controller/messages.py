@@ -131,6 +131,10 @@ class Beam:
 
     on: bool
     dose_rate_gy_per_min: float = 0.0
+    #: How long the beam must stay on, as told to whoever switches it (None: not stated, until switched off).
+    duration_s: float | None = None
+    #: Which beam (energy, modality, field) as set up at the console ("": not stated).
+    beam: str = ""
 
 
 Message = (

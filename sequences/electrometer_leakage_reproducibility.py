@@ -2,8 +2,11 @@
 
 Procedure: configure charge mode at the operating bias and let the bias settle; null the electrometer;
 integrate with the beam off for ``leakage_time_s``, reading the charge ``leakage_readings`` times (leakage
-*before*); then ``readings`` times: reset, start, beam on for ``beam_time_s``, beam off, hold, read; then
-leakage *after*.
+*before*); then ``readings`` times: beam on, wait ``beam_settle_s``, a *timed* integration of
+``beam_time_s`` (the electrometer's own timer: UNIDOS ``IT``/``INT``; the 6517B driver's timer), hold,
+read, beam off; then leakage *after*. The beam is on before the integration starts and stays on until it
+has been held, so when the operator switched the beam on or off — a keystroke at the console — does not
+enter the charge; only the instrument's timer does.
 
 Metrics and their uncertainty (docs/sequences/electrometer-leakage-reproducibility.md):
 
@@ -107,7 +110,24 @@ class LeakageReproducibilityParams(BaseModel):
         description="coverage probability of the CoV's chi-square interval; the guarded decision's "
         "false-accept risk at a CoV equal to the limit is (1 − p)/2",
     )
-    beam_time_s: float = Field(default=30.0, gt=0, le=3600, description="beam-on time per reading")
+    beam_time_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="integration time per reading, timed by the electrometer while the beam is on (whole "
+        "seconds on a UNIDOS)",
+    )
+    beam_settle_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=120,
+        description="beam on before each timed integration starts: the dose rate settles, and a beam that "
+        "comes on up to this long after the operator's confirmation does not change the reading",
+    )
+    beam: str = Field(
+        default="",
+        description="which beam the operator sets up (energy, modality, field), stated in every beam prompt",
+    )
     dose_rate_gy_per_min: float = Field(default=2.0, gt=0, le=100, description="dose rate at the chamber")
     environment: str | None = Field(
         default=None,
@@ -135,8 +155,13 @@ class LeakageReproducibilityParams(BaseModel):
 
     @property
     def signal_time_s(self) -> float:
-        """One reading's integration: the beam time and the 1 s hold delay after beam off."""
-        return self.beam_time_s + 1.0
+        """One reading's integration, as the electrometer times it (the beam is on throughout)."""
+        return self.beam_time_s
+
+    @property
+    def beam_on_s(self) -> float:
+        """How long the beam must stay on for one reading: the settle time and the timed integration."""
+        return self.beam_settle_s + self.beam_time_s
 
 
 def _environment_record(reading: EnvironmentReading) -> dict[str, Any]:
@@ -193,6 +218,13 @@ class ElectrometerLeakageReproducibility(Sequence[LeakageReproducibilityParams])
     def plan(self, params: LeakageReproducibilityParams, context: SequenceContext) -> Plan:
         device = params.dosimeter
         settings = DosimeterSettings(mode="charge", range=params.range, bias_voltage_v=params.bias_voltage_v)
+        # The same bias and range with the instrument's timer: the signal readings end on the instrument.
+        timed = DosimeterSettings(
+            mode="charge",
+            range=params.range,
+            bias_voltage_v=params.bias_voltage_v,
+            integration_time_s=params.signal_time_s,
+        )
         leakage: list[dict[str, Any]] = []
         signal: list[dict[str, Any]] = []
         environment: list[dict[str, Any]] = []
@@ -204,17 +236,26 @@ class ElectrometerLeakageReproducibility(Sequence[LeakageReproducibilityParams])
         yield ZeroDosimeter(device)
         yield from self._leakage(params, "before", leakage)
         yield Checkpoint("leakage before")
+        yield ResetIntegration(device)
+        yield ConfigureDosimeter(device, timed)
         for index in range(params.readings):
             yield ResetIntegration(device)
-            yield StartIntegration(device)
-            yield Beam(on=True, dose_rate_gy_per_min=params.dose_rate_gy_per_min)
-            yield Dwell(params.beam_time_s)
-            yield Beam(on=False)
-            yield Dwell(1.0)
+            yield Beam(
+                on=True,
+                dose_rate_gy_per_min=params.dose_rate_gy_per_min,
+                duration_s=params.beam_on_s,
+                beam=params.beam,
+            )
+            yield Dwell(params.beam_settle_s)
+            yield StartIntegration(device)  # timed: the instrument ends it after signal_time_s
+            yield Dwell(params.signal_time_s)
             yield HoldIntegration(device)
             reading: DosimeterReading = yield ReadDosimeter(device)
+            yield Beam(on=False)
             signal.append({"index": index, **_record(reading)})
             yield Checkpoint(f"reading {index + 1}/{params.readings}")
+        yield ResetIntegration(device)
+        yield ConfigureDosimeter(device, settings)
         yield from self._leakage(params, "after", leakage)
         if params.environment is not None:
             environment.append(_environment_record((yield ReadEnvironment(params.environment))))
@@ -487,7 +528,9 @@ def analyze_leakage_reproducibility(
             *notes,
             f"bias {params.bias_voltage_v:g} V, settle {params.settle_s:g} s, leakage windows "
             f"{params.leakage_time_s:g} s × {params.leakage_readings} readings, {n} readings of "
-            f"{params.beam_time_s:g} s at {params.dose_rate_gy_per_min:g} Gy/min",
+            f"{params.beam_time_s:g} s timed by the electrometer, the beam on at "
+            f"{params.dose_rate_gy_per_min:g} Gy/min from {params.beam_settle_s:g} s before each until it "
+            "was held",
             "readings corrected for the mean leakage current over the integration time",
             f"leakage current: least-squares slope per window, HC3 type-A u; resolution "
             f"{leak_resolution:.3g} C and offset as type B; Welch–Satterthwaite ν_eff = "

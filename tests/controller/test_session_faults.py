@@ -177,7 +177,7 @@ def test_killed_dosimetry_run_resumes_from_its_last_whole_reading(tmp_path):
 
         class KillAt(ProgressSink):
             def advance(self, index, label):
-                if index == 63:  # reading 4: reset, start, beam on, *dwell* — killed inside the integration
+                if index == 66:  # reading 4: reset, beam on, settle, start, *dwell*: inside the timed one
                     os.kill(os.getpid(), signal.SIGKILL)
 
         run_sequence(load_rig_config(), "electrometer-leakage-reproducibility", {params!r},
@@ -191,12 +191,16 @@ def test_killed_dosimetry_run_resumes_from_its_last_whole_reading(tmp_path):
     assert outcome.summary.state == "completed", outcome.summary.error
     records = journal_of(run_dir)
     restored = [r["message"]["type"] for r in records if r["kind"] == "restore"]
-    # the settings the replayed part had made, newest of each kind, in the order they were last made
-    assert restored == ["ConfigureDosimeter", "ZeroDosimeter", "Beam"]
+    # the settings the replayed part had made, newest of each kind, in the order they were last made (the
+    # timed configuration of the readings comes after the zero)
+    assert restored == ["ZeroDosimeter", "ConfigureDosimeter", "Beam"]
+    timed = [r["message"] for r in records if r["kind"] == "restore"][1]
+    assert timed["settings"]["integration_time_s"] == 5
     beam = next(r for r in records if r["kind"] == "restore" and r["message"]["type"] == "Beam")
     assert beam["message"]["on"] is False
-    # up to the checkpoint after reading 3 (the leakage window before is 13 readings: 29 messages)
-    assert len([r for r in records if r["kind"] == "replayed"]) == 60
+    # up to the checkpoint after reading 3 (4 set-up messages, the leakage window before is 13 readings: 29
+    # messages, then reset and the timed configuration: 35; 9 per reading)
+    assert len([r for r in records if r["kind"] == "replayed"]) == 62
     result = outcome.result
     assert result is not None and result.outcome == "PASS"
     charges = [row["charge_nC"] for row in result.tables["signal"]]

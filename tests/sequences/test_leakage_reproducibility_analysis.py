@@ -74,7 +74,7 @@ def test_known_leakage_is_measured_and_removed():
     assert result.informative["leakage_current"].value == pytest.approx(5.0)  # fA
     assert result.informative["mean_charge"].value == pytest.approx(20.0)  # nC, leakage removed
     leakage = {v.metric: v for v in result.verdicts}["leakage"]
-    assert leakage.measured.value == pytest.approx(100 * 5e-15 * 31 / 20e-9)
+    assert leakage.measured.value == pytest.approx(100 * 5e-15 * 30 / 20e-9)  # one timed 30 s integration
     assert result.outcome is Outcome.PASS
 
 
