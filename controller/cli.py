@@ -11,18 +11,18 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import typer
 import yaml
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from controller.config import RigConfig, load_rig_config, load_yaml
-from controller.devices import ConsoleOperator, OperatorBeam
 from controller.errors import ConfigError, HilcalError, describe_validation_errors
+from controller.live_display import LiveProgress
+from controller.logging_setup import VerboseOption, configure_logging, report_run_log
 from controller.plan_cli import confirm_real_run
 from controller.plan_cli import plan as plan_command
 from controller.programme_cli import register as register_programme
@@ -38,7 +38,8 @@ from controller.records_cli import (
 )
 from controller.rig import Rig
 from controller.rig_cli import VersionOption, print_sequences, rig_app
-from controller.session import AirEntry, ProgressSink, RunOutcome, resume_run, run_sequence
+from controller.session import AirEntry, RunOutcome, resume_run, run_sequence
+from controller.typed_air import announce_typed_air
 from drivers.clock import WallClock
 from records.store import DEFAULT_DB_FILE
 
@@ -64,8 +65,9 @@ app.command("plan")(plan_command)
 
 
 @app.callback()
-def _main(version: VersionOption = False) -> None:
+def _main(version: VersionOption = False, verbose: VerboseOption = 0) -> None:
     """Hardware-in-the-loop calibration controller."""
+    configure_logging(verbose, err_console)  # once: console on stderr, each run's hilcal.log
 
 
 console = Console()
@@ -78,27 +80,14 @@ def _print_error(err: object) -> None:
     err_console.print(str(err), markup=False, highlight=False)
 
 
-class RichProgress(ProgressSink):
+class RichProgress(LiveProgress):
+    """The run's live display on the console; a real rig's prompts stop it while they ask."""
+
+    current: ClassVar[RichProgress | None] = None  # the run in progress: its display asks
+
     def __init__(self) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        self._task: Any = None
-
-    def start(self, total: int, title: str) -> None:
-        self._progress.start()
-        self._task = self._progress.add_task(title, total=total)
-
-    def advance(self, index: int, label: str) -> None:
-        self._progress.update(self._task, completed=index + 1)
-
-    def finish(self) -> None:
-        self._progress.stop()
+        super().__init__(console)
+        RichProgress.current = self
 
 
 def _apply_overrides(config: RigConfig, overrides: list[str]) -> RigConfig:
@@ -178,15 +167,9 @@ def _check_plans(
         raise ConfigError(f"session file {name!r} on rig {config.name!r}", problems)
 
 
-def _ask(instruction: str) -> None:
-    if not typer.confirm(instruction, default=True):
-        raise KeyboardInterrupt(f"operator declined: {instruction}")
-
-
 def _attach_console(rig: Rig) -> None:
-    """On real hardware the beam and the loads are the operator's: hilcal asks and waits."""
-    rig.devices.beam = OperatorBeam(_ask)
-    rig.devices.operator = ConsoleOperator(_ask)
+    """On real hardware the beam and the loads are the operator's: the run's display asks and waits."""
+    (RichProgress.current or RichProgress()).attach_console(rig)
 
 
 def _print_outcome(outcome: RunOutcome, lazy: LazyStore | None = None) -> None:
@@ -286,7 +269,7 @@ def run(
     Exit 0 when every verdict is PASS, 1 on a FAIL or INCONCLUSIVE, 2 on bad input, 3 when a run faulted or
     was aborted.
     """
-    from controller.commissioning import SessionStep, load_session, run_session
+    from controller.commissioning import SessionStep, load_session, run_session, session_table
     from sequences import get_sequence
     from sequences.site_tolerances import load_site_tolerances
 
@@ -307,6 +290,8 @@ def run(
                     "--params belongs to --sequence; a session file carries each step's parameters"
                 )
             plan = load_session(session)
+        if air is not None:  # used where a step can use it, or the console says why not
+            announce_typed_air([steps] if plan is None else plan.steps, console, err_console)
         _check_plans(config, [steps] if plan is None else plan.steps, params, session, air is not None)
         site_file = tolerances or (Path(plan.tolerances) if plan is not None and plan.tolerances else None)
         site = load_site_tolerances(site_file) if site_file is not None else None
@@ -338,6 +323,7 @@ def run(
             tolerances=site,
         )
         _print_outcome(outcome, store)
+        report_run_log(outcome.run_dir, err_console)
         return outcome
 
     try:
@@ -353,21 +339,7 @@ def run(
     except ConfigError as err:  # the rig could not be built: bad input, nothing was run or left behind
         _print_error(err)
         raise typer.Exit(2) from err
-    table = Table(title=f"Session {plan.name}")
-    for column in ("Step", "Sequence", "Device", "Verdict", "Run directory"):
-        table.add_column(column)
-    for number, (step, outcome) in enumerate(outcomes, start=1):
-        verdict = outcome.result.outcome.value if outcome.result else outcome.summary.state.upper()
-        colour = {"PASS": "green", "FAIL": "red"}.get(verdict, "yellow")
-        device = outcome.result.device if outcome.result else "—"
-        table.add_row(
-            str(number),
-            step.title or step.sequence,
-            device,
-            f"[{colour}]{verdict}[/{colour}]",
-            str(outcome.run_dir),
-        )
-    console.print(table)
+    console.print(session_table(plan.name, outcomes))  # short run ids; full paths in the session report
     console.print(f"Session index: {index}")
     for reports in published:
         _print_session_reports(reports)
@@ -405,7 +377,7 @@ def resume(
     check_db_url(db)
     store = LazyStore(db, run_dir.parent)
     try:
-        outcome = resume_run(run_dir, progress=RichProgress(), store=store)
+        outcome = resume_run(run_dir, progress=RichProgress(), store=store, on_rig_ready=_attach_console)
     except (HilcalError, FileNotFoundError) as err:
         _print_error(err)
         raise typer.Exit(2) from err

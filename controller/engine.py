@@ -46,6 +46,7 @@ from controller.messages import (
     message_to_record,
     to_record,
 )
+from controller.progress import describe
 from drivers.clock import Clock
 from drivers.environment import EnvironmentReading
 from drivers.roles.couch import CouchSetpoint
@@ -168,7 +169,7 @@ class RunEngine:
                         self._go_live(before_live, list(restore.values()))
                     response = self._execute(index, message)
                 if on_progress is not None:
-                    on_progress(index, type(message).__name__)
+                    on_progress(index, describe(message))  # e.g. "MoveTo phantom_x 150 mm"
                 index += 1
                 message = plan.send(response)
         except StopIteration as finished:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -328,8 +328,14 @@ def seconds_before_first_beam(config: RigConfig, sequence_name: str, params: Bas
 def _console(config: pytest.Config) -> Iterator[None]:
     """Output capture off for a moment, so the operator sees a notice or a prompt and can answer it."""
     capture = config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+    if capture is None:
         yield
+        return
+    capture.suspend(in_=True)  # stdin too, as pytest's own debugger does
+    try:
+        yield
+    finally:
+        capture.resume()
 
 
 def _say(config: pytest.Config, text: str) -> None:

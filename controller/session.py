@@ -27,6 +27,7 @@ from controller.engine import RunEngine, dry_run, reading_from_record
 from controller.errors import ConfigError, HilcalError, RunAborted, describe_error
 from controller.interlocks import AxisLimits, PathCheck, SafetyEnvelope
 from controller.journal import Journal, read_journal
+from controller.logging_setup import open_run_log
 from controller.plan_check import check_plan
 from controller.results import RunSummary, SequenceResult
 from controller.rig import Rig, build_rig
@@ -76,6 +77,9 @@ class ProgressSink:
     """Receives progress; the CLI shows a bar, tests and the API pass nothing."""
 
     def start(self, total: int, title: str) -> None: ...
+
+    def planned(self, messages: list[Any]) -> None:
+        """The dry run's messages, before the first is sent (labels of what comes next, an ETA)."""
 
     def advance(self, index: int, label: str) -> None: ...
 
@@ -434,6 +438,7 @@ def _execute(
     results: list[SequenceResult] = []
     rig_config = rig.config
     journal = Journal(run_dir, rig.clock)
+    run_log = open_run_log(run_dir)  # driver warnings and info of this run go to its hilcal.log
     clock_start = rig.clock.now()
     staged = run_dir / STAGED_MANIFEST
     try:
@@ -452,6 +457,7 @@ def _execute(
             os.replace(staged, run_dir / MANIFEST)
             fsync_directory(run_dir)
         rig.add_exchange_listener(journal.record_exchange)
+        rig.devices.record_event = journal.append  # operator prompts and answers
         if "air_entry" in manifest:
             entry = AirEntry.model_validate(manifest["air_entry"])
             rig.devices.environment[OPERATOR_DEVICE] = entry.as_device(rig.clock)
@@ -465,6 +471,7 @@ def _execute(
         engine = RunEngine(rig.devices, rig.clock, journal, envelope)
         if progress is not None:
             progress.start(len(planned), sequence.title)
+            progress.planned(planned)
         before_live: Callable[[], None] | None = None
         if replay:
 
@@ -504,6 +511,7 @@ def _execute(
         finally:
             journal.append("run_end", durable=True, state=state, error=error)
             journal.close()
+            run_log.close()
             head, records = journal.head, journal.records_written
     summary = RunSummary(
         run_id=manifest["run_id"],

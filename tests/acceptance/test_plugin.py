@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -174,3 +175,39 @@ def test_settle_time_is_set_by_marker_or_option_and_the_first_beam_is_announced(
         beams.append((params["settle_s"], float(props["hilcal.first_beam_s"] or "nan")))
     # the settle, then the 120 s leakage-before window, then the first beam
     assert beams == [(30.0, 150.0), (45.0, 165.0)]
+
+
+def test_the_readme_acceptance_suite_example_runs_and_passes_on_the_simulated_rig(
+    pytester: pytest.Pytester,
+) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Acceptance suite", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "# tests/acceptance/test_room1.py" in example
+    pytester.makepyfile(test_room1=example)
+    _pytest(pytester, "--junitxml", "qa/junit.xml").assert_outcomes(passed=2)
+    assert len(_run_dirs(pytester.path / "qa" / "runs")) == 2
+
+
+def test_the_operator_prompt_reaches_the_console_through_capture(pytester: pytest.Pytester) -> None:
+    """Three prompts read one stdin: yes, then no, then end of input (no terminal) — the last two decline."""
+    _write_test(
+        pytester,
+        """
+        import pytest
+        from controller.pytest_plugin import _console_ask
+
+        @pytest.mark.parametrize("n", [1, 2, 3])
+        def test_prompt(request, n):
+            try:
+                _console_ask(request.config)(f"Switch the beam ON ({n}), then confirm")
+            except KeyboardInterrupt as err:
+                pytest.fail(f"declined: {err}", pytrace=False)
+        """,
+    )
+    result = pytester.run(sys.executable, "-m", "pytest", "-p", "hilcal", stdin=b"y\nn\n")
+    out = result.stdout.str()
+    assert all(f"hilcal: Switch the beam ON ({n}), then confirm [Y/n]" in out for n in (1, 2, 3))
+    result.assert_outcomes(passed=1, failed=2)
+    assert "declined: operator declined: Switch the beam ON (2)" in out
+    assert "declined: operator declined: Switch the beam ON (3)" in out
