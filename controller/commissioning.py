@@ -145,3 +145,35 @@ def publish_session_reports(index: Path, run_dirs: list[Path], pdf: bool = True)
         run_pdfs=[p.pdf for p in printed if p.pdf is not None],
         skipped=skipped,
     )
+
+
+def short_run_id(run_id: str) -> str:
+    """``20261202T170412Z-3fa9c1`` → ``170412Z-3fa9c1``: unique within a session, narrow enough for 80
+    columns (``ls runs/*3fa9c1`` finds the folder; the session report names every full path)."""
+    stamp, _, token = run_id.partition("-")
+    if len(stamp) == 16 and stamp[8] == "T" and token:
+        return f"{stamp[9:]}-{token}"
+    return run_id
+
+
+def session_table(name: str, outcomes: list[tuple[SessionStep, RunOutcome]]) -> Any:
+    """The session summary at the console: one row per step, short run ids, readable at 80 columns."""
+    from rich.table import Table
+
+    table = Table(title=f"Session {name}", title_justify="left")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("Step", ratio=3, overflow="fold")
+    table.add_column("Device", ratio=2, overflow="fold")
+    table.add_column("Verdict", no_wrap=True)
+    table.add_column("Run", no_wrap=True)
+    for number, (step, outcome) in enumerate(outcomes, start=1):
+        verdict = outcome.result.outcome.value if outcome.result else outcome.summary.state.upper()
+        colour = {"PASS": "green", "FAIL": "red"}.get(verdict, "yellow")
+        table.add_row(
+            str(number),
+            step.title or step.sequence,
+            outcome.result.device if outcome.result else "—",
+            f"[{colour}]{verdict}[/{colour}]",
+            short_run_id(outcome.run_id),
+        )
+    return table

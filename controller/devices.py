@@ -3,12 +3,18 @@
 The engine only ever sees this: positioners (linear axes), couches (6-DoF), dosimeters, environment
 sensors and one beam control. A real linac's beam is not ours to switch; ``OperatorBeam`` asks the
 person at the console, while a simulated rig switches its simulated source.
+
+Every console prompt says exactly what to do (which beam, dose rate, how long, which load) and is
+journaled with its answer and when it was given (``operator_prompt`` records). A reading's charge never
+depends on when a key was pressed: the sequences time integrations on the instrument.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from drivers.roles.couch import CouchPositioner
@@ -31,15 +37,104 @@ class Operator(Protocol):
     def load_couch(self, device: str, payload_kg: float, description: str) -> None: ...
 
 
+#: Shows an instruction and waits; a False answer (or an exception) means the operator declined.
+Ask = Callable[[str], object]
+#: Writes one journal record: ``record(kind, durable=..., **fields)`` (``Journal.append``).
+Record = Callable[..., object]
+
+
+@dataclass(frozen=True, slots=True)
+class BeamRequest:
+    """What the operator is asked to deliver, as far as the plan says it."""
+
+    dose_rate_gy_per_min: float
+    duration_s: float | None = None  # how long the beam must stay on (None: until asked to switch it off)
+    beam: str = ""  # energy, modality, field
+    purpose: str = ""  # e.g. "reading 3/20"
+
+
+def beam_on_instruction(request: BeamRequest) -> str:
+    """The beam-on prompt: which beam, dose rate, how long and the dose it takes, and when to confirm."""
+    which = request.beam or "the beam set up for this measurement"
+    parts = [f"Beam ON: {which}, {request.dose_rate_gy_per_min:g} Gy/min at the chamber"]
+    if request.duration_s is not None:
+        dose = request.dose_rate_gy_per_min * request.duration_s / 60.0
+        parts.append(f"for at least {request.duration_s:g} s (≥ {dose:.3g} Gy at the chamber; set MU for it)")
+    if request.purpose:
+        parts.append(f"for {request.purpose}")
+    text = ", ".join(parts) + "."
+    return text + " Leave it on until asked to switch it off; the instrument times the reading. Beam on now?"
+
+
+def beam_off_instruction(purpose: str = "") -> str:
+    done = f" ({purpose} is held)" if purpose else ""
+    return f"Beam OFF: switch the beam off now{done}. Beam off?"
+
+
+class PromptLog:
+    """Asks, and journals each prompt with its answer and its times (UTC, and seconds waited).
+
+    ``record`` is looked up at each prompt, so it can be wired to the run's journal after construction.
+    """
+
+    def __init__(self, ask: Ask, record: Callable[[], Record | None] = lambda: None) -> None:
+        self._ask = ask
+        self._record = record
+
+    def confirm(self, action: str, instruction: str, **details: Any) -> None:
+        asked = datetime.now(UTC)
+        started = time.monotonic()
+        answer: object = None
+        try:
+            answer = self._ask(instruction)
+        except BaseException:
+            self._write(action, instruction, details, asked, started, "interrupted")
+            raise
+        confirmed = answer is None or bool(answer)
+        self._write(action, instruction, details, asked, started, "confirmed" if confirmed else "declined")
+        if not confirmed:
+            raise KeyboardInterrupt(f"operator declined: {instruction}")
+
+    def _write(
+        self,
+        action: str,
+        instruction: str,
+        details: dict[str, Any],
+        asked: datetime,
+        started: float,
+        answer: str,
+    ) -> None:
+        record = self._record()
+        if record is None:
+            return
+        record(
+            "operator_prompt",
+            durable=True,
+            action=action,
+            instruction=instruction,
+            details=details,
+            answer=answer,
+            asked_utc=asked.isoformat(),
+            answered_utc=datetime.now(UTC).isoformat(),
+            waited_s=round(time.monotonic() - started, 3),
+        )
+
+
 class ConsoleOperator:
     """Asks the person at the console and waits for confirmation."""
 
-    def __init__(self, ask: Callable[[str], None]) -> None:
-        self._ask = ask
+    def __init__(self, ask: Ask, record: Callable[[], Record | None] = lambda: None) -> None:
+        self._prompts = PromptLog(ask, record)
 
     def load_couch(self, device: str, payload_kg: float, description: str) -> None:
         what = f" ({description})" if description else ""
-        self._ask(f"Load the table top of {device} with {payload_kg:g} kg{what}, then confirm")
+        self._prompts.confirm(
+            "load_couch",
+            f"Load the table top of {device} with {payload_kg:g} kg{what}, then confirm. Loaded?",
+            device=device,
+            payload_kg=payload_kg,
+            description=description,
+        )
 
 
 class NoOperator:
@@ -62,16 +157,37 @@ class NoBeam:
 
 
 class OperatorBeam:
-    """On a real rig the operator switches the beam; ``ask`` shows the instruction and waits."""
+    """On a real rig the operator switches the beam; the prompt states what the plan asks for.
 
-    def __init__(self, ask: Callable[[str], None]) -> None:
-        self._ask = ask
+    ``request`` returns the beam request the plan is at (dose rate, planned duration, which beam, what
+    reading), or None when unknown: the prompt then states the dose rate alone.
+    """
+
+    def __init__(
+        self,
+        ask: Ask,
+        record: Callable[[], Record | None] = lambda: None,
+        request: Callable[[float], BeamRequest | None] = lambda _rate: None,
+    ) -> None:
+        self._prompts = PromptLog(ask, record)
+        self._request = request
+        self._purpose = ""
 
     def beam_on(self, dose_rate_gy_per_min: float) -> None:
-        self._ask(f"Switch the beam ON at {dose_rate_gy_per_min:g} Gy/min at the chamber, then confirm")
+        request = self._request(dose_rate_gy_per_min) or BeamRequest(dose_rate_gy_per_min)
+        self._purpose = request.purpose
+        self._prompts.confirm(
+            "beam_on",
+            beam_on_instruction(request),
+            dose_rate_gy_per_min=request.dose_rate_gy_per_min,
+            duration_s=request.duration_s,
+            beam=request.beam,
+            purpose=request.purpose,
+        )
 
     def beam_off(self) -> None:
-        self._ask("Switch the beam OFF, then confirm")
+        purpose, self._purpose = self._purpose, ""
+        self._prompts.confirm("beam_off", beam_off_instruction(purpose), purpose=purpose)
 
 
 @dataclass
@@ -83,6 +199,8 @@ class DeviceSet:
     trackers: dict[str, Tracker] = field(default_factory=dict)
     beam: BeamControl = field(default_factory=NoBeam)
     operator: Operator = field(default_factory=NoOperator)
+    #: Where operator prompts and answers are recorded (the run's ``Journal.append``, set at run start).
+    record_event: Record | None = None
 
     def all(self) -> Iterator[tuple[str, Any]]:
         yield from self.positioners.items()
@@ -99,3 +217,17 @@ class DeviceSet:
         yield from self.positioners.items()
         yield from self.couches.items()
         yield from self.dosimeters.items()  # their stop holds the integration
+
+
+def attach_console(
+    devices: DeviceSet,
+    ask: Ask,
+    request: Callable[[float], BeamRequest | None] = lambda _rate: None,
+) -> None:
+    """A real rig: the beam and the loads are the operator's; each prompt is journaled with the run."""
+
+    def record() -> Record | None:
+        return devices.record_event
+
+    devices.beam = OperatorBeam(ask, record, request)
+    devices.operator = ConsoleOperator(ask, record)
