@@ -304,6 +304,9 @@ def run(
     check_db_url(db)
     store = LazyStore(db, runs_dir)
     _install_sigterm_as_interrupt()
+    from controller.pause_console import install_pause, with_control
+
+    pause_control = install_pause(console, err_console)  # Ctrl-C pauses; again: safe stop (docs/pause.md)
     where = f"Rig [bold]{config.name}[/bold]{' (simulated)' if config.simulated else ''}"
 
     def run_step(step: SessionStep) -> RunOutcome:
@@ -318,7 +321,7 @@ def run(
             progress=RichProgress(),
             write_report=report,
             air=air,
-            on_rig_ready=None if config.simulated else _attach_console,
+            on_rig_ready=with_control(pause_control, None if config.simulated else _attach_console),
             store=store,
             tolerances=site,
         )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from controller.collision import MotionSafety
 from controller.errors import ConfigError, describe_validation_errors
+from controller.interlocks_live import InterlockConfig
 from drivers.roles.couch import COUCH_AXES
 from geometry import AxisMounting, Direction, Point, System
 
@@ -165,6 +166,10 @@ class RigConfig(BaseModel):
     )
     expired_certificate: Literal["warn", "refuse"] = Field(
         default="warn", description="site rule for a run that uses a device whose certificate has expired"
+    )
+    interlocks: dict[str, InterlockConfig] = Field(
+        default_factory=dict,
+        description="signals that pause a run while open and resume it when clear (docs/pause.md)",
     )
     visa_library: str = Field(
         default="@py",

@@ -7,6 +7,11 @@ Its own state machine (pytransitions) makes the run's life explicit::
 On a fault or an abort, every positioner that may be moving is sent its stop before the run ends, and
 the final state is written durably. A plan may be replayed from a journal: recorded responses are fed
 back without touching hardware, then the run continues live (``resume``).
+
+A pause (an operator's request or an open interlock) is honoured at the next safe point, between two
+messages (a ``Dwell`` is cut short). An integration or beam that is on is held and switched off there, and
+the work since the last ``Checkpoint`` is repeated after the pause, so no measurement spans it
+(docs/pause.md).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from transitions import Machine
 from controller.devices import DeviceSet
 from controller.errors import PreflightError, RunAborted, describe_error
 from controller.interlocks import SafetyEnvelope
+from controller.interlocks_live import Interlock, InterlockMonitor
 from controller.journal import Journal
 from controller.messages import (
     AxisReading,
@@ -43,14 +49,17 @@ from controller.messages import (
     StartIntegration,
     ZeroDosimeter,
     from_record,
+    message_from_record,
     message_to_record,
     to_record,
 )
 from controller.progress import describe
-from drivers.clock import Clock
+from controller.run_control import PauseNotice, RunControl
+from drivers.clock import Clock, WallClock
 from drivers.environment import EnvironmentReading
-from drivers.roles.couch import CouchSetpoint
+from drivers.roles.couch import CouchPositioner, CouchSetpoint
 from drivers.roles.dosimeter import DosimeterReading
+from drivers.roles.positioner import AxisPositioner
 from drivers.roles.tracker import ToolPose, TrackerFrame
 
 Plan = Generator[Message, Any, Any]
@@ -71,6 +80,15 @@ class ReplayMismatch(PreflightError):
     """The plan yielded a different message than the journal recorded: resuming would be unsafe."""
 
 
+#: A pause can cut a dwell at this granularity (rig clock), and a paused run re-reads its interlocks as often.
+DWELL_SLICE_S = 0.5
+PAUSE_POLL_S = 0.5
+
+
+class _Repeat(Exception):
+    """Raised at a resumed safe point: the work since the last checkpoint must be done again."""
+
+
 class RunEngine:
     # Trigger methods and the state attribute are attached by the transitions Machine.
     state: str
@@ -87,6 +105,9 @@ class RunEngine:
         clock: Clock,
         journal: Journal,
         envelope: SafetyEnvelope,
+        *,
+        interlocks: Sequence[Interlock | tuple[Interlock, float]] = (),
+        control: RunControl | None = None,
     ) -> None:
         self.devices = devices
         self.clock = clock
@@ -95,6 +116,15 @@ class RunEngine:
         self._pause_requested = threading.Event()
         self._resume_requested = threading.Event()
         self._abort_requested = threading.Event()
+        self._wake = threading.Event()  # any request: a paused engine re-checks at once
+        self._pause_reason = "operator request"
+        self.interlocks = InterlockMonitor(interlocks, clock, journal.append)
+        self.control = control
+        #: What is on that a pause must hold or switch off, and what a repeat goes back over.
+        self._integrating: set[str] = set()
+        self._beam_on = False
+        self._history: list[tuple[dict[str, Any], Any]] = []
+        self._cut_short = False
         #: Whether this run ever asked for the beam: only then does a safe stop switch it off (on a real
         #: rig that is a prompt to the operator, which a run that never used the beam must not raise).
         self._beam_requested = False
@@ -127,15 +157,23 @@ class RunEngine:
         }
 
     # -- control from another thread (console, interlock monitor) ------------------------------
-    def request_pause(self) -> None:
+    def request_pause(self, reason: str = "operator request") -> None:
+        self._pause_reason = reason
         self._pause_requested.set()
+        self._wake.set()
 
     def request_resume(self) -> None:
         self._resume_requested.set()
+        self._wake.set()
 
     def request_abort(self) -> None:
         self._abort_requested.set()
         self._resume_requested.set()
+        self._wake.set()
+
+    def pause_pending(self) -> bool:
+        """A pause was asked for and the run has not reached its safe point yet."""
+        return self._pause_requested.is_set()
 
     # -- execution -----------------------------------------------------------------------------
     def run(
@@ -145,29 +183,42 @@ class RunEngine:
         replay: Sequence[tuple[dict[str, Any], Any]] = (),
         on_progress: ProgressCallback | None = None,
         before_live: Callable[[], None] | None = None,
+        restart: Callable[[], Plan] | None = None,
     ) -> Any:
         """Drive ``plan`` to its end and return its value (the sequence's raw data).
 
         ``replay`` holds (message record, response) pairs from an earlier journal: they are checked
         against what the plan yields and answered from the journal; ``before_live`` runs once when the
-        plan reaches its first live message (re-home after a resume).
+        plan reaches its first live message (re-home after a resume). ``restart`` makes the same plan
+        afresh: a pause that interrupted an integration goes back to the last checkpoint with it (without
+        one, such a pause ends the run aborted, and ``hilcal resume`` repeats the work).
         """
         self.start()
+        if self.control is not None:
+            self.control.attach(self)
         index = 0
         restore: dict[tuple[str, ...], Message] = {}
+        live = False
         try:
             message = next(plan)
             while True:
-                if index < len(replay):
+                if index < len(replay) and not live:
                     response = self._replayed(index, message, replay[index])
                     key = _setting_key(message)
                     if key is not None:
                         restore.pop(key, None)
                         restore[key] = message  # re-inserted: restoring keeps the original order
+                    self._track(message)
                 else:
-                    if index == len(replay) and replay:
+                    if not live and replay:
                         self._go_live(before_live, list(restore.values()))
-                    response = self._execute(index, message)
+                    live = True
+                    try:
+                        response = self._live(index, message)
+                    except _Repeat:
+                        plan, message, index = self._repeat_from_checkpoint(plan, restart, index)
+                        continue
+                self._history.append((message_to_record(message), response))
                 if on_progress is not None:
                     on_progress(index, describe(message))  # e.g. "MoveTo phantom_x 150 mm"
                 index += 1
@@ -186,6 +237,17 @@ class RunEngine:
             raise
         finally:
             plan.close()
+            if self.control is not None:
+                self.control.detach(self)
+
+    def _live(self, index: int, message: Message) -> Any:
+        """One live message at a safe point; a dwell a pause cut short is done again, in full."""
+        while True:
+            self._safe_point(index, message)
+            response = self._execute(index, message)
+            if not self._cut_short:
+                return response
+            self._cut_short = False
 
     def _execute(self, index: int, message: Message) -> Any:
         if self._abort_requested.is_set():
@@ -202,7 +264,17 @@ class RunEngine:
             raise
         if response is not None:
             self.journal.append("reading", index=index, reading=to_record(response))
+        self._track(message)
         return response
+
+    def _track(self, message: Message) -> None:
+        """Keep what a pause must hold: open integrations and the beam."""
+        if isinstance(message, StartIntegration):
+            self._integrating.add(message.device)
+        elif isinstance(message, HoldIntegration | ResetIntegration):
+            self._integrating.discard(message.device)
+        elif isinstance(message, Beam):
+            self._beam_on = message.on
 
     def _go_live(self, before_live: Callable[[], None] | None, settings: list[Message]) -> None:
         """After a replay: re-reference (hook), then make again the settings the replayed part made."""
@@ -251,17 +323,165 @@ class RunEngine:
             self.devices.beam.beam_off()
 
     def _dwell(self, message: Dwell) -> None:
-        self.clock.sleep(message.seconds)
+        """Sleep in slices so a pause or an interlock can cut it; the end time is exactly start + seconds."""
+        if message.seconds <= DWELL_SLICE_S:
+            self.clock.sleep(message.seconds)
+            return
+        end = self.clock.now() + message.seconds
+        while (left := end - self.clock.now()) > 0:
+            self.clock.sleep(min(DWELL_SLICE_S, left))
+            if end - self.clock.now() > 0 and self._pause_wanted():
+                self._cut_short = True
+                return
 
     def _checkpoint(self, message: Checkpoint) -> None:
-        if self._pause_requested.is_set():
-            self._pause_requested.clear()
-            self.pause()
-            self._resume_requested.wait()
-            self._resume_requested.clear()
+        """A whole piece of work ends here; pauses are honoured at every safe point (``_safe_point``)."""
+
+    # -- pause, interlocks and repeat ------------------------------------------------------------
+    def _pause_wanted(self) -> bool:
+        return (
+            self._pause_requested.is_set()
+            or self._abort_requested.is_set()
+            or bool(self.interlocks.open_sources())
+        )
+
+    def _safe_point(self, index: int, message: Message) -> None:
+        """Between two messages: pause here if asked or if an interlock is open; abort if asked."""
+        if self._abort_requested.is_set():
+            raise RunAborted("abort requested")
+        opened = self.interlocks.open_sources()
+        operator = self._pause_requested.is_set()
+        if not operator and not opened:
+            return
+        self._pause_requested.clear()
+        reasons = ([self._pause_reason] if operator else []) + [f"{n}: {r}" for n, r in opened.items()]
+        notice = self._make_safe(index, message, "; ".join(reasons), operator, opened)
+        started = self.clock.now()
+        self._wait_while_paused(notice)
+        paused_s = self.clock.now() - started
+        self.unpause()
+        self.journal.append(
+            "unpause", durable=True, index=index, paused_s=paused_s, repeat_from=notice.repeat_from
+        )
+        if self.control is not None:
+            self.control.resumed(notice, paused_s)
+        if notice.repeat_from is not None:
+            raise _Repeat()
+
+    def _make_safe(
+        self, index: int, message: Message, reason: str, operator: bool, opened: dict[str, str]
+    ) -> PauseNotice:
+        """Paused: hold open integrations, switch the beam off, check that nothing moves; journal it."""
+        self.pause()
+        held = tuple(sorted(self._integrating))
+        for dosimeter in held:
+            self.devices.dosimeters[dosimeter].hold()  # a failure here is a fault: the run stops safe
+        self._integrating.clear()
+        beam_off = self._beam_on
+        if beam_off:
+            self.devices.beam.beam_off()
+            self._beam_on = False
+        motion: dict[str, str] = {}
+        movers: list[tuple[str, AxisPositioner | CouchPositioner]] = [
+            *self.devices.positioners.items(),
+            *self.devices.couches.items(),
+        ]
+        for name, device in movers:
+            moving = device.is_moving()
+            if moving:
+                device.stop()
+            motion[name] = "stopped" if moving else "idle"
+        repeat = bool(held) or beam_off or "stopped" in motion.values()
+        checkpoint = self._last_checkpoint()
+        notice = PauseNotice(
+            index=index,
+            message=type(message).__name__,
+            reason=reason,
+            operator=operator,
+            interlocks=dict(opened),
+            held=held,
+            beam_switched_off=beam_off,
+            motion=motion,
+            repeat_from=checkpoint + 1 if repeat else None,
+            clock_s=self.clock.now(),
+        )
+        self.journal.append(
+            "pause",
+            durable=True,
+            index=index,
+            message=notice.message,
+            reason=reason,
+            source="operator" if operator else "interlock",
+            interlocks=notice.interlocks,
+            held=list(held),
+            beam_switched_off=beam_off,
+            motion=motion,
+            repeat_from=notice.repeat_from,
+        )
+        if self.control is not None:
+            self.control.paused(self, notice)
+        return notice
+
+    def _wait_while_paused(self, notice: PauseNotice) -> None:
+        """Until the operator resumes (if they paused) and every interlock is clear; abort ends it."""
+        holding = notice.operator
+        wall = isinstance(self.clock, WallClock)
+        while True:
             if self._abort_requested.is_set():
                 raise RunAborted("abort requested while paused")
-            self.unpause()
+            if holding and self._resume_requested.is_set():
+                self._resume_requested.clear()
+                holding = False
+            self._pause_requested.clear()  # a repeated request while paused changes nothing
+            opened = self.interlocks.open_sources(force=True)
+            if not holding and not opened:
+                self._resume_requested.clear()
+                return
+            self._wake.clear()
+            if opened and not wall:
+                self.clock.sleep(PAUSE_POLL_S)  # simulated time must pass for a source to clear
+            else:
+                self._wake.wait(PAUSE_POLL_S)
+
+    def _last_checkpoint(self) -> int:
+        for position in range(len(self._history) - 1, -1, -1):
+            if self._history[position][0].get("type") == "Checkpoint":
+                return position
+        return -1
+
+    def _repeat_from_checkpoint(
+        self, plan: Plan, restart: Callable[[], Plan] | None, index: int
+    ) -> tuple[Plan, Message, int]:
+        """A fresh plan fed this run's own answers up to the last checkpoint; the work after it is redone."""
+        checkpoint = self._last_checkpoint()
+        if restart is None:
+            raise RunAborted(
+                "paused inside timed work and this run cannot repeat it in place; resume the run "
+                "(`hilcal resume`) to repeat it from its last checkpoint"
+            )
+        kept = self._history[: checkpoint + 1]
+        if _open_integrations(kept):
+            raise RunAborted("paused with an integration open across a checkpoint; it cannot be repeated")
+        plan.close()
+        fresh = restart()
+        message = next(fresh)
+        for position, (record, response) in enumerate(kept):
+            if message_to_record(message) != record:
+                raise ReplayMismatch(
+                    f"message {position}: on repeat the plan yields {message_to_record(message)} but the run "
+                    f"had {record}"
+                )
+            message = fresh.send(response)
+        del self._history[checkpoint + 1 :]
+        self.journal.append("rewind", durable=True, from_index=index, to_index=checkpoint)
+        beam = next((r for r, _ in reversed(kept) if r.get("type") == "Beam"), None)
+        if beam is not None and beam.get("on"):
+            restored = message_from_record(beam)
+            assert isinstance(restored, Beam)
+            self.journal.append("restore", message=beam)
+            self._beam(restored)
+            self._beam_on = True
+        return fresh, message, checkpoint + 1
 
     # -- safe state ----------------------------------------------------------------------------
     def _stop_everything(self, reason: str) -> None:
@@ -282,6 +502,17 @@ class RunEngine:
 
     def _journal_state(self) -> None:
         self.journal.append("state", durable=True, state=self.state)
+
+
+def _open_integrations(history: Sequence[tuple[dict[str, Any], Any]]) -> set[str]:
+    """Dosimeters whose integration a run of messages left running."""
+    running: set[str] = set()
+    for record, _ in history:
+        if record.get("type") == "StartIntegration":
+            running.add(record["device"])
+        elif record.get("type") in ("HoldIntegration", "ResetIntegration"):
+            running.discard(record["device"])
+    return running
 
 
 def _setting_key(message: Message) -> tuple[str, ...] | None:

@@ -386,6 +386,10 @@ def resume_run(
             readings[record["index"]] = reading_from_record(record["reading"])
         elif record["kind"] == "replayed":
             messages[record["index"]] = record["message"]
+        elif record["kind"] == "rewind":  # work a pause interrupted was redone: the first try is void
+            for dropped in [i for i in messages if i > record["to_index"]]:
+                messages.pop(dropped)
+                readings.pop(dropped, None)
     replay = [(messages[i], readings.get(i)) for i in replay_prefix(messages)]
     planned = check_plan(
         rig_config,
@@ -468,7 +472,9 @@ def _execute(
         context = _Context(envelope, rig_config)
         planned = dry_run(sequence.plan(params, context), envelope)
         journal.append("preflight", durable=True, messages=len(planned), ok=True)
-        engine = RunEngine(rig.devices, rig.clock, journal, envelope)
+        engine = RunEngine(
+            rig.devices, rig.clock, journal, envelope, interlocks=rig.interlocks, control=rig.control
+        )
         if progress is not None:
             progress.start(len(planned), sequence.title)
             progress.planned(planned)
@@ -486,6 +492,7 @@ def _execute(
             replay=replay or (),
             on_progress=progress.advance if progress is not None else None,
             before_live=before_live,
+            restart=lambda: sequence.plan(params, context),  # a pause inside timed work repeats it
         )
         journal.append("data", durable=True, sequence=sequence.name, data=data)
         result = sequence.analyze(params, data)

@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 import numpy as np
 
 from simulators.clock import Clock
+from simulators.room import DOOR_NAME, RoomDoor
 from simulators.stage import LinearStage, StageConfig
 
 
@@ -81,6 +82,16 @@ class World:
 
     def stage(self, name: str) -> LinearStage:
         return self.get(name, LinearStage)
+
+    def room_door(self) -> RoomDoor:
+        """The room's door switch (closed until opened); every simulated room has one."""
+        with self._lock:
+            door = self._models.get(DOOR_NAME)
+            if door is None:
+                door = self._models[DOOR_NAME] = RoomDoor(DOOR_NAME, self.clock)
+        if not isinstance(door, RoomDoor):
+            raise TypeError(f"model {DOOR_NAME!r} is a {type(door).__name__}, not the room door")
+        return door
 
     def names(self) -> list[str]:
         return list(self._models)

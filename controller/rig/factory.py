@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from controller.config import RigConfig
 from controller.devices import DeviceSet, NoBeam
 from controller.errors import ConfigError, describe_validation_errors
+from controller.interlocks_live import Interlock, build_interlocks
+from controller.run_control import RunControl
 from drivers.clock import Clock, WallClock
 from drivers.registry import DRIVER_PLUGIN_PROBLEMS, DRIVERS, PortPool
 from drivers.roles.positioner import AxisPositioner
@@ -34,6 +36,10 @@ class Rig:
     devices: DeviceSet
     pool: PortPool
     simulation: Any | None = None  # simulators.rig.SimulatedRig on a simulated rig
+    #: Signals that pause a run while open (rig file ``interlocks:``; a simulated room's door), with poll
+    #: intervals; and the console's (or a test's) handle on the run, set before the engine starts.
+    interlocks: list[tuple[Interlock, float]] = field(default_factory=list)
+    control: RunControl | None = None
     _closed: bool = field(default=False, repr=False)
 
     @property
@@ -60,6 +66,8 @@ class Rig:
         try:
             for _, device in self.devices.all():
                 device.close()
+            for source, _ in self.interlocks:
+                source.close()
         finally:
             self.pool.close()
             if self.simulation is not None:
@@ -197,12 +205,20 @@ def build_rig(config: RigConfig, source: str = "rig", devices: Collection[str] |
                 )
         if problems:
             raise ConfigError(source, problems)
+        try:
+            interlocks = build_interlocks(
+                config.interlocks, simulation.world.room_door() if simulation is not None else None
+            )
+        except Exception as err:  # a port that is not there, a simulated door on a real rig
+            raise ConfigError(source, [f"interlocks: {type(err).__name__}: {err}"]) from err
     except BaseException:
         pool.close()
         if simulation is not None:
             simulation.close()
         raise
-    return Rig(config=config, clock=clock, devices=live, pool=pool, simulation=simulation)
+    return Rig(
+        config=config, clock=clock, devices=live, pool=pool, simulation=simulation, interlocks=interlocks
+    )
 
 
 def serve_simulation(config: RigConfig, source: str) -> Any:
