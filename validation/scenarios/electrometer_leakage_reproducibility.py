@@ -28,8 +28,10 @@ from validation.scenario import Injection, Scenario, TruthValue, magnitude_unifo
 from validation.scenarios import register
 
 DOSE_RATE_GY_S = 2.0 / 60.0  # the sequence's default dose rate
-BEAM_S = 30.0  # beam-on time per reading
-SIGNAL_S = BEAM_S + 1.0  # one reading's integration (beam + hold delay)
+BEAM_S = 30.0  # the sequence's default beam_time_s: the instrument-timed integration per reading
+SIGNAL_S = BEAM_S  # one reading's integration, timed by the electrometer inside the beam-on interval
+BEAM_SETTLE_S = 5.0  # the sequence's default beam_settle_s: beam on, then this wait before integrating
+READING_PERIOD_S = BEAM_SETTLE_S + BEAM_S  # one reading cycle on the rig clock
 READINGS = 20  # the sequence's default
 SETTLE_S = 600.0
 LEAKAGE_S = 120.0
@@ -105,9 +107,10 @@ class LeakageReproducibilityScenario(Scenario):
         return float(self._chamber().get("initial_bias_v", 0.0))
 
     def _reading_times(self) -> np.ndarray:
-        """Beam midpoints: after settle, zero and the first leakage window, one reading per 31 s."""
+        """Integration midpoints: after settle, zero and the first leakage window, one reading per cycle
+        (beam on, ``BEAM_SETTLE_S``, then the timed integration of ``BEAM_S``)."""
         first_on = 0.1 + SETTLE_S + self.zero_s + LEAKAGE_S
-        return first_on + BEAM_S / 2 + SIGNAL_S * np.arange(READINGS)
+        return first_on + BEAM_SETTLE_S + BEAM_S / 2 + READING_PERIOD_S * np.arange(READINGS)
 
     def _leakage_limit_a(self) -> float:
         q = float(np.mean(beam_charges(self._sensitivity(), self._reading_times())))
@@ -167,7 +170,7 @@ class LeakageReproducibilityScenario(Scenario):
         tau = CHAMBER["settling_time_constant_s"]
         amplitude = CHAMBER["bias_transient_a_per_v"] * step
         start_before = 0.1 + SETTLE_S + self.zero_s
-        start_after = start_before + LEAKAGE_S + READINGS * SIGNAL_S
+        start_after = start_before + LEAKAGE_S + READINGS * READING_PERIOD_S
 
         def mean(t0: float) -> float:
             return amplitude * tau / LEAKAGE_S * (math.exp(-t0 / tau) - math.exp(-(t0 + LEAKAGE_S) / tau))
