@@ -33,16 +33,14 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from controller.config import RigConfig, TrackerRegistrationConfig, load_rig_config
-from controller.devices import ConsoleOperator, OperatorBeam
-from controller.engine import dry_run
+from controller.config import RigConfig, load_rig_config
+from controller.devices import BeamRequest, attach_console
 from controller.errors import ConfigError, describe_error
-from controller.interlocks import AxisLimits, SafetyEnvelope
-from controller.messages import Beam, Dwell
+from controller.messages import Beam
+from controller.plan_preview import build_preview
 from controller.results import RunSummary, SequenceResult, Verdict
 from controller.rig import Rig, build_rig
-from controller.session import REPORT, RunOutcome, run_sequence
-from geometry import AxisMounting
+from controller.session import REPORT, ProgressSink, RunOutcome, run_sequence
 
 MARKER = "hilcal_params"
 RUN_PROPERTY_PREFIX = "hilcal."
@@ -282,45 +280,20 @@ def rig_problems(config: RigConfig, source: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------- the dosimetry wait
-class _RigFileTiming:
-    """A sequence context that knows only the rig file: enough to walk a plan for its timing."""
-
-    def __init__(self, config: RigConfig) -> None:
-        self._config = config
-
-    def axis_limits(self, device: str) -> AxisLimits:
-        entry = self._config.devices.get(device)
-        if entry is None or entry.soft_limits_mm is None:
-            raise LookupError(f"{device}: travel known only at connect")
-        return AxisLimits(entry.soft_limits_mm[0], entry.soft_limits_mm[1], "rig soft limits")
-
-    def axis_mounting(self, device: str) -> AxisMounting | None:
-        entry = self._config.devices.get(device)
-        return None if entry is None or entry.mounting is None else entry.mounting.to_mounting(device)
-
-    def tracker_registration(self) -> TrackerRegistrationConfig | None:
-        return self._config.tracker_registration
-
-
 def seconds_before_first_beam(config: RigConfig, sequence_name: str, params: BaseModel) -> float | None:
-    """Rig-clock time the plan dwells before its first beam-on (motion not counted); None without a beam."""
-    from sequences import get_sequence
+    """Estimated rig-clock seconds from run start to the first beam-on; None when the plan needs no beam.
 
-    envelope = SafetyEnvelope()
-    for name, device in config.devices.items():
-        if device.soft_limits_mm is not None:
-            envelope.set_axis_limits(name, *device.soft_limits_mm, "rig soft limits")
+    The plan preview's duration model (connect, motion, zeroing, dwells; docs/plan.md). None as well when
+    the plan's targets depend on travel only the connected device reports.
+    """
     try:
-        messages = dry_run(get_sequence(sequence_name).plan(params, _RigFileTiming(config)), envelope)
-    except Exception:  # a plan that needs device-reported limits to walk: no estimate, no harm
+        preview = build_preview(config, sequence_name, params)
+    except Exception:  # no estimate is no harm: the run itself checks the plan and says what is wrong
         return None
-    waited = 0.0
-    for message in messages:
-        if isinstance(message, Beam) and message.on:
-            return waited
-        if isinstance(message, Dwell):
-            waited += message.seconds
-    return None
+    if not preview.beam_requests or preview.estimate is None:
+        return None
+    first = preview.beam_requests[0].step
+    return preview.estimate.by_category.get("connect", 0.0) + sum(s.seconds for s in preview.steps[:first])
 
 
 # ------------------------------------------------------------------------------------------------ console
@@ -343,19 +316,39 @@ def _say(config: pytest.Config, text: str) -> None:
         print(f"\nhilcal: {text}", flush=True)
 
 
-def _console_ask(config: pytest.Config) -> Callable[[str], None]:
-    """The operator's prompt on a real rig; no answer (or no terminal) aborts the run, devices stopped."""
+def _console_ask(config: pytest.Config) -> Callable[[str], bool]:
+    """The operator's prompt on a real rig: True for yes; anything else, or no terminal (EOF), is no."""
 
-    def ask(instruction: str) -> None:
+    def ask(instruction: str) -> bool:
         with _console(config):
             try:
                 answer = input(f"\nhilcal: {instruction} [Y/n] ")
             except EOFError:
                 answer = "n"
-        if answer.strip().lower() not in ("", "y", "yes"):
-            raise KeyboardInterrupt(f"operator declined: {instruction}")
+        return answer.strip().lower() in ("", "y", "yes")
 
     return ask
+
+
+class _PlanPosition(ProgressSink):
+    """Follows a real-rig run through its plan, so a beam prompt says how long and which beam."""
+
+    def __init__(self) -> None:
+        self._messages: list[Any] = []
+        self._done = -1
+
+    def planned(self, messages: list[Any]) -> None:
+        self._messages = list(messages)
+
+    def advance(self, index: int, label: str) -> None:
+        self._done = index
+
+    def beam_request(self, dose_rate_gy_per_min: float) -> BeamRequest | None:
+        for index in range(min(self._done + 1, len(self._messages) - 1), -1, -1):
+            message = self._messages[index]
+            if isinstance(message, Beam) and message.on:
+                return BeamRequest(dose_rate_gy_per_min, message.duration_s, message.beam)
+        return None
 
 
 # ----------------------------------------------------------------------------------------------- fixtures
@@ -433,7 +426,8 @@ def hilcal_run(
         if first_beam is not None:
             request.node.user_properties.append((f"{RUN_PROPERTY_PREFIX}first_beam_s", f"{first_beam:g}"))
         on_ready = hook
-        if not config.simulated:
+        position = _PlanPosition() if not config.simulated else None
+        if position is not None:
             if first_beam is not None:
                 at = (datetime.now() + timedelta(seconds=first_beam)).strftime("%H:%M")
                 _say(
@@ -441,7 +435,7 @@ def hilcal_run(
                     f"{sequence} will first need the beam {first_beam / 60:.1f} min after it starts "
                     f"(about {at}); you will be asked then.",
                 )
-            on_ready = _attach_console(request.config, hook)
+            on_ready = _attach_console(request.config, position, hook)
         try:
             outcome = run_sequence(
                 config,
@@ -451,6 +445,7 @@ def hilcal_run(
                 rig_source=rig_path or "built-in simulated rig",
                 write_report=report,
                 on_rig_ready=on_ready,
+                progress=position,
             )
         except ConfigError as err:
             pytest.fail(f"hilcal: cannot run {sequence!r} on rig {config.name!r}: {err}", pytrace=False)
@@ -461,13 +456,14 @@ def hilcal_run(
     return run
 
 
-def _attach_console(config: pytest.Config, hook: Callable[[Rig], None] | None) -> Callable[[Rig], None]:
-    """On real hardware the beam and the loads are the operator's: hilcal asks at the console and waits."""
+def _attach_console(
+    config: pytest.Config, position: _PlanPosition, hook: Callable[[Rig], None] | None
+) -> Callable[[Rig], None]:
+    """On real hardware the beam and the loads are the operator's: asked at the console, journaled."""
     ask = _console_ask(config)
 
     def ready(rig: Rig) -> None:
-        rig.devices.beam = OperatorBeam(ask)
-        rig.devices.operator = ConsoleOperator(ask)
+        attach_console(rig.devices, ask, position.beam_request)
         if hook is not None:
             hook(rig)
 
