@@ -37,7 +37,6 @@ from controller.config import RigConfig, load_rig_config
 from controller.devices import BeamRequest, attach_console
 from controller.errors import ConfigError, describe_error
 from controller.messages import Beam
-from controller.plan_preview import build_preview
 from controller.results import RunSummary, SequenceResult, Verdict
 from controller.rig import Rig, build_rig
 from controller.session import REPORT, ProgressSink, RunOutcome, run_sequence
@@ -286,6 +285,8 @@ def seconds_before_first_beam(config: RigConfig, sequence_name: str, params: Bas
     The plan preview's duration model (connect, motion, zeroing, dwells; docs/plan.md). None as well when
     the plan's targets depend on travel only the connected device reports.
     """
+    from controller.plan_preview import build_preview  # drivers' kinematics: loaded only when a run starts
+
     try:
         preview = build_preview(config, sequence_name, params)
     except Exception:  # no estimate is no harm: the run itself checks the plan and says what is wrong
