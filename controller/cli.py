@@ -377,10 +377,20 @@ def resume(
     db: DbOption = None,
 ) -> None:
     """Continue an interrupted run from its journal: replay what was measured, then go on live."""
+    from controller.pause_console import install_pause, with_control
+
     check_db_url(db)
     store = LazyStore(db, run_dir.parent)
+    _install_sigterm_as_interrupt()
+    pause_control = install_pause(console, err_console)  # Ctrl-C pauses here too (docs/pause.md)
     try:
-        outcome = resume_run(run_dir, progress=RichProgress(), store=store, on_rig_ready=_attach_console)
+        manifest = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        simulated = (manifest.get("rig") or {}).get("simulation") is not None
+    except (OSError, ValueError):
+        simulated = False  # resume_run names the unreadable manifest; a real rig's prompts are the safe side
+    on_ready = with_control(pause_control, None if simulated else _attach_console)
+    try:
+        outcome = resume_run(run_dir, progress=RichProgress(), store=store, on_rig_ready=on_ready)
     except (HilcalError, FileNotFoundError) as err:
         _print_error(err)
         raise typer.Exit(2) from err
