@@ -179,6 +179,19 @@ class RigConfig(BaseModel):
     )
 
     @model_validator(mode="after")
+    def _sim_ports_need_a_simulation(self) -> RigConfig:
+        """A ``sim:`` port on a rig without a simulation section would be taken for real hardware."""
+        if self.simulation is None:
+            named = [
+                f"devices.{name}.port = {device.port!r}"
+                for name, device in self.devices.items()
+                if device.port.startswith("sim:")
+            ]
+            if named:
+                raise ValueError(f"{'; '.join(named)}: 'sim:' ports need a simulation section")
+        return self
+
+    @model_validator(mode="after")
     def _one_device_per_physical_axis(self) -> RigConfig:
         """Two names for one (port, address, axis) would send one device's moves to the other's hardware."""
         seen: dict[tuple[str, str, str], str] = {}

@@ -39,6 +39,8 @@ def describe_validation_errors(errors: Iterable[Mapping[str, Any]], prefix: str 
             problems.append(f"{loc} = {err.get('input')!r}: unknown field (not part of the schema)")
         elif kind == "missing":
             problems.append(f"{loc}: required field is missing")
+        elif not loc:  # a rule across fields: its message names them; the whole file would be noise
+            problems.append(_expectation(message))
         else:
             problems.append(f"{loc} = {err.get('input')!r}: expected {_expectation(message)}")
     return problems

@@ -91,9 +91,9 @@ def test_unknown_driver_lists_known_ones(tmp_path):
 
 
 def test_sim_port_without_simulation_section(tmp_path):
-    config = load_rig_config(_write(tmp_path, _rig(port="sim:phantom")))
-    with pytest.raises(ConfigError, match="'sim:' ports need a simulation section"):
-        build_rig(config, "rig.yaml")
+    """Refused when the file is read: otherwise the rig would be taken for real hardware (and previewed)."""
+    with pytest.raises(ConfigError, match="devices.stage.port = 'sim:phantom': 'sim:' ports need a simulation"):
+        load_rig_config(_write(tmp_path, _rig(port="sim:phantom")))
 
 
 def test_mounting_with_zero_direction_or_unknown_system_is_refused(tmp_path):
