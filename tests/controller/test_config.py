@@ -92,7 +92,7 @@ def test_unknown_driver_lists_known_ones(tmp_path):
 
 def test_sim_port_without_simulation_section(tmp_path):
     """Refused when the file is read: otherwise the rig would be taken for real hardware (and previewed)."""
-    with pytest.raises(ConfigError, match="devices.stage.port = 'sim:phantom': 'sim:' ports need a simulation"):
+    with pytest.raises(ConfigError, match="devices.stage.port = 'sim:phantom': 'sim:' ports need a sim"):
         load_rig_config(_write(tmp_path, _rig(port="sim:phantom")))
 
 
