@@ -29,7 +29,7 @@ from __future__ import annotations
 import enum
 import math
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
@@ -43,7 +43,9 @@ from simulators.environment import (
     RoomEnvironmentConfig,
     add_room_environment,
 )
+from simulators.proton import PROTON_NAME, ProtonSource
 from simulators.radiation import RadiationSource, RadiationSourceConfig, Vector3, add_radiation_source
+from simulators.water_tank import WaterTankScanner
 from simulators.world import World
 
 _EPS_T = 1e-12
@@ -58,6 +60,9 @@ class ElectrometerConfig(BaseModel):
     source: str | None = "beam"
     environment: str | None = None
     chamber_position_mm: Vector3 = (0.0, 0.0, 0.0)
+    #: The water tank whose carriage carries the chamber (``source: proton`` rigs): the chamber then sits at
+    #: carriage position + ``chamber_position_mm``, sampled at every electrometer command or query.
+    water_tank: str | None = None
     # ---------------------------------------------------------------------------------- chamber
     #: 0.6 cm³ Farmer: about 2e-8 C/Gy (N_D,w ≈ 5e7 Gy/C), at the reference air density.
     sensitivity_c_per_gy: float = Field(2.0e-8, gt=0)
@@ -125,8 +130,9 @@ class Electrometer:
         *,
         clock: Clock,
         rng: np.random.Generator,
-        source: RadiationSource | None = None,
+        source: RadiationSource | ProtonSource | None = None,
         environment: RoomEnvironment | None = None,
+        carriage: Callable[[], Sequence[float]] | None = None,
     ) -> None:
         self._name = name
         self._config = config
@@ -134,6 +140,8 @@ class Electrometer:
         self._rng = rng
         self._source = source
         self._environment = environment
+        self._carriage = carriage
+        self._carriage_seen = False
         self._lock = threading.RLock()
         now = clock.now()
         # The first epoch reaches back forever: the chamber was biased long before the simulation started.
@@ -168,7 +176,7 @@ class Electrometer:
         return self._config
 
     @property
-    def source(self) -> RadiationSource | None:
+    def source(self) -> RadiationSource | ProtonSource | None:
         return self._source
 
     def __repr__(self) -> str:
@@ -348,6 +356,19 @@ class Electrometer:
             self._advance(now)
             self._new_epoch(now, position_mm=tuple(float(x) for x in position_mm))
 
+    def _follow_carriage(self, now: float) -> None:
+        """Chamber on a tank carriage: open an epoch at ``now`` if the carriage has moved (first look: from
+        the start). Motion while integrating counts at the position of the next command or query."""
+        if self._carriage is None:
+            return
+        (cx, cy, cz), (ox, oy, oz) = self._carriage(), self._config.chamber_position_mm
+        pos: Vector3 = (float(cx) + ox, float(cy) + oy, float(cz) + oz)
+        if not self._carriage_seen:
+            self._carriage_seen = True
+            self._epochs = [replace(e, position_mm=pos) for e in self._epochs]
+        elif pos != self._epochs[-1].position_mm:
+            self._new_epoch(now, position_mm=pos)
+
     def _new_epoch(self, t: float, **changes: object) -> None:
         """Close the epoch at ``t`` and open one with ``changes``, carrying the decayed settling terms."""
         last = self._epochs[-1]
@@ -459,6 +480,7 @@ class Electrometer:
 
     def _advance(self, now: float) -> None:
         """Apply timed events up to ``now`` in time order: end of a zero, end of an interval measurement."""
+        self._follow_carriage(now)
         events: list[tuple[float, str]] = []
         if self._zero_state is ZeroState.RUNNING and self._zero_until <= now:
             events.append((self._zero_until, "zero"))
@@ -569,10 +591,27 @@ class Electrometer:
 
 def add_electrometer(world: World, name: str, config: ElectrometerConfig) -> Electrometer:
     """Build an ``Electrometer`` on the world's clock, resolve its beam and room by name, register it."""
-    source = world.get(config.source, RadiationSource) if config.source is not None else None
+    source: RadiationSource | ProtonSource | None = None
+    if config.source == PROTON_NAME:
+        source = world.get(config.source, ProtonSource)
+    elif config.source is not None:
+        source = world.get(config.source, RadiationSource)
     room = world.get(config.environment, RoomEnvironment) if config.environment is not None else None
+    carriage = None
+    if config.water_tank is not None:
+        tank_name = config.water_tank
+
+        def carriage() -> Sequence[float]:  # resolved lazily: tanks are built after the chambers
+            return [float(v) for v in world.get(tank_name, WaterTankScanner).carriage_position_mm()]
+
     model = Electrometer(
-        name, config, clock=world.clock, rng=world.rng_for(name), source=source, environment=room
+        name,
+        config,
+        clock=world.clock,
+        rng=world.rng_for(name),
+        source=source,
+        environment=room,
+        carriage=carriage,
     )
     return world.add(model)
 
@@ -592,6 +631,8 @@ def check_dosimetry_wiring(
     electrometers: Mapping[str, ElectrometerConfig],
     front_ends: Mapping[str, Mapping[str, _ReadsAnElectrometer]],
     environment_sensors: Mapping[str, EnvironmentSensorConfig],
+    *,
+    proton: bool = False,
 ) -> None:
     """Every name resolves (``ValueError`` otherwise): chambers sit in the beam and rooms that exist, each
     front-end reads a configured chamber, no chamber has two front-ends, each sensor looks at a room.
@@ -599,7 +640,9 @@ def check_dosimetry_wiring(
     ``front_ends`` maps a kind (``"unidos"``, ``"keithley6517b"``) to its configs, which name their chamber.
     """
     for name, chamber in electrometers.items():
-        if chamber.source is not None and (radiation is None or chamber.source != BEAM_NAME):
+        if chamber.source == PROTON_NAME and proton:
+            pass
+        elif chamber.source is not None and (radiation is None or chamber.source != BEAM_NAME):
             raise ValueError(
                 f"electrometer {name!r} sits in unknown beam {chamber.source!r} (have {BEAM_NAME!r})"
             )

@@ -29,6 +29,13 @@ from simulators.pi_gcs import (
     build_pi_gcs_controllers,
     check_pi_gcs_wiring,
 )
+from simulators.proton import (
+    PROTON_NAME,
+    ProtonBeamConfig,
+    ProtonSource,
+    add_proton_source,
+    check_proton_wiring,
+)
 from simulators.ptw_unidos import UnidosConfig, build_unidos
 from simulators.radiation import RadiationSource, RadiationSourceConfig
 from simulators.serve import FrontEnd, PtyServer, TcpServer
@@ -96,6 +103,8 @@ class SimulationConfig(BaseModel):
     hexapods: dict[str, HexapodConfig] = Field(default_factory=dict)
     pi_gcs_controllers: dict[str, PiGcsControllerConfig] = Field(default_factory=dict)
     radiation: RadiationSourceConfig | None = None
+    #: A proton pencil beam (world name ``proton``; chambers opt in with ``source: proton``).
+    proton: ProtonBeamConfig | None = None
     environments: dict[str, RoomEnvironmentConfig] = Field(default_factory=dict)
     electrometers: dict[str, ElectrometerConfig] = Field(default_factory=dict)
     unidos: dict[str, UnidosConfig] = Field(default_factory=dict)
@@ -127,11 +136,15 @@ class SimulationConfig(BaseModel):
             self.electrometers,
             {"unidos": self.unidos, "keithley6517b": self.keithley6517b},
             self.environment_sensors,
+            proton=self.proton is not None,
         )
+        chambers = {n: (e.source, e.water_tank) for n, e in self.electrometers.items()}
+        check_proton_wiring(self.proton, chambers, self.water_tanks)
         check_water_tank_wiring(self.stages, self.water_tanks)
         check_tracker_wiring(self.hexapods, self.water_tanks, self.trackers)
         check_ndi_wiring(self.trackers, self.ndi_sensors)
         beam = [BEAM_NAME] if self.radiation is not None else []
+        beam += [PROTON_NAME] if self.proton is not None else []
         tools = [tool for tracker in self.trackers.values() for tool in tracker.tools]
         _unique(
             "world model",
@@ -311,6 +324,9 @@ class SimulatedRig:
             self.frontends[chain_name] = ("zaber-ascii", chain, 0)
         for name, controller in self.pi_controllers.items():
             self.frontends[name] = ("pi-gcs2", controller, config.pi_gcs_controllers[name].tcp_port)
+        self.proton: ProtonSource | None = None
+        if config.proton is not None:
+            self.proton = add_proton_source(self.world, PROTON_NAME, config.proton)
         self.radiation: RadiationSource | None = build_dosimetry_models(
             self.world, config.radiation, config.environments, config.electrometers
         )
@@ -370,6 +386,8 @@ class SimulatedRig:
         self.world.emergency_stop()
         if self.radiation is not None:
             self.radiation.beam_off()
+        if self.proton is not None:
+            self.proton.beam_off()
 
     def freeze(self) -> None:
         """The simulator process hangs: no endpoint reads or answers; the physics goes on (moves finish)."""
