@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_driver
 import bench_engine
 import bench_records
+import bench_together
 import bench_validation
 
 # Anchors for the ratio column, measured by us on this class of machine (2 vCPU AMD EPYC VM, CPython 3.11.7,
@@ -27,6 +28,7 @@ def main() -> None:
     driver = bench_driver.run()
     validation = bench_validation.run()
     records = bench_records.run()
+    together = bench_together.run()
     python = f"{platform.python_implementation()} {platform.python_version()}"
     print(f"hilcal benchmarks — {python}, {platform.machine()}")
     print("\nRun engine, per step (MoveTo + ReadAxis on a zero-delay in-memory axis, journal on):")
@@ -68,10 +70,12 @@ def main() -> None:
         f"({100 * validation['overhead_share_of_a_rig']:.2f} % of one rig)"
     )
     bench_records.report(records)
+    bench_together.report(together)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     figures = {"engine": engine, "driver": driver, "validation": validation, "records": records}
+    figures["together"] = together
     (out / f"bench-{stamp}.json").write_text(json.dumps(figures, indent=2))
 
 

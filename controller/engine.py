@@ -47,14 +47,17 @@ from controller.messages import (
     ReadTracker,
     ResetIntegration,
     StartIntegration,
+    Together,
     ZeroDosimeter,
     from_record,
+    members,
     message_from_record,
     message_to_record,
     to_record,
 )
 from controller.progress import describe
 from controller.run_control import PauseNotice, RunControl
+from controller.together import run_together
 from drivers.clock import Clock, WallClock
 from drivers.environment import EnvironmentReading
 from drivers.roles.couch import CouchPositioner, CouchSetpoint
@@ -204,10 +207,11 @@ class RunEngine:
             while True:
                 if index < len(replay) and not live:
                     response = self._replayed(index, message, replay[index])
-                    key = _setting_key(message)
-                    if key is not None:
-                        restore.pop(key, None)
-                        restore[key] = message  # re-inserted: restoring keeps the original order
+                    for member in members(message):  # a group's settings are restored member by member
+                        key = _setting_key(member)
+                        if key is not None:
+                            restore.pop(key, None)
+                            restore[key] = member  # re-inserted: restoring keeps the original order
                     self._track(message)
                 else:
                     if not live and replay:
@@ -252,6 +256,8 @@ class RunEngine:
     def _execute(self, index: int, message: Message) -> Any:
         if self._abort_requested.is_set():
             raise RunAborted("abort requested")
+        if isinstance(message, Together):
+            return run_together(self, index, message)
         self.envelope.check(message)
         self.journal.append("msg", index=index, message=message_to_record(message))
         try:
@@ -269,7 +275,10 @@ class RunEngine:
 
     def _track(self, message: Message) -> None:
         """Keep what a pause must hold: open integrations and the beam."""
-        if isinstance(message, StartIntegration):
+        if isinstance(message, Together):
+            for member in message.messages:
+                self._track(member)
+        elif isinstance(message, StartIntegration):
             self._integrating.add(message.device)
         elif isinstance(message, HoldIntegration | ResetIntegration):
             self._integrating.discard(message.device)
@@ -292,6 +301,8 @@ class RunEngine:
                 f"message {index}: plan yields {message_to_record(message)} but the journal has {record}"
             )
         self.journal.append("replayed", index=index, message=record)
+        if isinstance(message, Together) and isinstance(response, list):
+            return tuple(response)  # a group's responses were journaled as a list
         return response
 
     # -- handlers ------------------------------------------------------------------------------
@@ -507,11 +518,12 @@ class RunEngine:
 def _open_integrations(history: Sequence[tuple[dict[str, Any], Any]]) -> set[str]:
     """Dosimeters whose integration a run of messages left running."""
     running: set[str] = set()
-    for record, _ in history:
-        if record.get("type") == "StartIntegration":
-            running.add(record["device"])
-        elif record.get("type") in ("HoldIntegration", "ResetIntegration"):
-            running.discard(record["device"])
+    for step, _ in history:
+        for record in step.get("messages", ()) if step.get("type") == "Together" else (step,):
+            if record.get("type") == "StartIntegration":
+                running.add(record["device"])
+            elif record.get("type") in ("HoldIntegration", "ResetIntegration"):
+                running.discard(record["device"])
     return running
 
 
@@ -536,42 +548,58 @@ def dry_run(plan: Plan, envelope: SafetyEnvelope) -> list[Message]:
     messages: list[Message] = []
     nominal: dict[str, float] = {}
     nominal_couch: dict[str, CouchSetpoint] = {}
-    response: Any = None
     try:
         message = plan.send(None)
         while True:
-            try:
-                envelope.check(message)
-            except Exception as err:
-                raise PreflightError(f"step {len(messages)} ({_brief(message)}) is invalid: {err}") from err
+            for member in members(message):  # every member of a group is checked before any would start
+                try:
+                    envelope.check(member)
+                except Exception as err:
+                    step = f"step {len(messages)} ({_brief(member)})"
+                    raise PreflightError(f"{step} is invalid: {err}") from err
             messages.append(message)
-            response = None
-            if isinstance(message, MoveTo):
-                nominal[message.device] = message.target_mm
-            elif isinstance(message, Home):
-                limits = envelope.limits(message.device)
-                nominal[message.device] = limits.low_mm if limits else 0.0
-            elif isinstance(message, ReadAxis):
-                value = nominal.get(message.device, 0.0)
-                response = AxisReading(message.device, value, value, 0.0)
-            elif isinstance(message, MoveCouch):
-                nominal_couch[message.device] = message.setpoint
-            elif isinstance(message, ReadCouch):
-                response = CouchReading(
-                    message.device, nominal_couch.get(message.device, CouchSetpoint()), 0.0
-                )
-            elif isinstance(message, ReadDosimeter):
-                response = DosimeterReading(value=0.0, unit="C", clock_s=0.0)
-            elif isinstance(message, ReadEnvironment):
-                response = EnvironmentReading(20.0, 101.325, "dry run", 0.0)
-            elif isinstance(message, ReadTracker):
-                response = dry_tracker_frame(message.device)
+            if isinstance(message, Together):
+                answers = [_dry_answer(m, envelope, nominal, nominal_couch) for m in message.messages]
+                message = plan.send(tuple(answers))
+                continue
+            response = _dry_answer(message, envelope, nominal, nominal_couch)
             message = plan.send(response)
     except StopIteration:
         return messages
     finally:
         plan.close()
         envelope.reset_path_memory()
+
+
+def _dry_answer(
+    message: Message,
+    envelope: SafetyEnvelope,
+    nominal: dict[str, float],
+    nominal_couch: dict[str, CouchSetpoint],
+) -> Any:
+    """A dry run's nominal answer to one message, keeping the nominal positions it commanded."""
+    response: Any = None
+    if isinstance(message, MoveTo):
+        nominal[message.device] = message.target_mm
+    elif isinstance(message, Home):
+        limits = envelope.limits(message.device)
+        nominal[message.device] = limits.low_mm if limits else 0.0
+    elif isinstance(message, ReadAxis):
+        value = nominal.get(message.device, 0.0)
+        response = AxisReading(message.device, value, value, 0.0)
+    elif isinstance(message, MoveCouch):
+        nominal_couch[message.device] = message.setpoint
+    elif isinstance(message, ReadCouch):
+        response = CouchReading(
+            message.device, nominal_couch.get(message.device, CouchSetpoint()), 0.0
+        )
+    elif isinstance(message, ReadDosimeter):
+        response = DosimeterReading(value=0.0, unit="C", clock_s=0.0)
+    elif isinstance(message, ReadEnvironment):
+        response = EnvironmentReading(20.0, 101.325, "dry run", 0.0)
+    elif isinstance(message, ReadTracker):
+        response = dry_tracker_frame(message.device)
+    return response
 
 
 def _brief(message: Message) -> str:

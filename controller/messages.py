@@ -137,6 +137,24 @@ class Beam:
     beam: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Together:
+    """Run these messages at once, each on its own device, and wait for all; returns their responses in order.
+
+    For work the physics lets overlap: a tank axis moving while an electrometer is read and reset, two
+    electrometers integrating one delivery. Each member names a different device (a member is a device
+    message: no dwell, checkpoint, beam, couch load or nested group), so the engine can give each its own
+    thread without two threads ever talking to one instrument.
+    """
+
+    messages: tuple[Message, ...]
+
+    def __post_init__(self) -> None:
+        problem = group_problem(self.messages)
+        if problem is not None:
+            raise ValueError(f"Together: {problem}")
+
+
 Message = (
     Home
     | MoveTo
@@ -155,9 +173,35 @@ Message = (
     | ReadTracker
     | LoadCouch
     | Beam
+    | Together
 )
 
+#: Messages that cannot be a member of a ``Together``: they address no single device, prompt the operator
+#: or hold the run's own timing.
+NOT_IN_GROUP: tuple[type, ...] = (Dwell, Checkpoint, Beam, LoadCouch, Together)
+
 MESSAGE_TYPES: dict[str, type[Message]] = {cls.__name__: cls for cls in get_args(Message)}
+
+
+def group_problem(messages: tuple[Message, ...]) -> str | None:
+    """Why these messages cannot run together (None when they can): each must be a device message, once."""
+    if len(messages) < 1:
+        return "a group needs at least one message"
+    seen: set[str] = set()
+    for position, member in enumerate(messages):
+        if isinstance(member, NOT_IN_GROUP) or not isinstance(getattr(member, "device", None), str):
+            kind = type(member).__name__
+            return f"member {position} ({kind}) is not a device message and cannot run together"
+        device: str = member.device  # type: ignore[union-attr]
+        if device in seen:
+            return f"device {device!r} is named twice; each member must run on a different device"
+        seen.add(device)
+    return None
+
+
+def members(message: Message) -> tuple[Message, ...]:
+    """The messages a plan step runs: a group's members, or the message itself."""
+    return message.messages if isinstance(message, Together) else (message,)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from controller.config import RigConfig, TrackerRegistrationConfig
 from controller.engine import dry_run
 from controller.errors import ConfigError, HilcalError, PreflightError, describe_error
 from controller.interlocks import AxisLimits, PathCheck, SafetyEnvelope
-from controller.messages import ConfigureDosimeter, Message
+from controller.messages import ConfigureDosimeter, Message, Together, members
 from drivers.errors import HilcalDriverError
 from drivers.registry import DRIVERS
 from drivers.roles.couch import COUCH_AXES, CouchSetpoint
@@ -118,19 +118,42 @@ def check_plan(
         return PlanCheck(frozenset(used), None, (f"{waiting.device}: {AT_CONNECT}",), warnings)
     except (PreflightError, HilcalDriverError, HilcalError, ValueError, KeyError) as err:
         raise ConfigError(source, [_plan_problem(err)]) from err
-    for message in messages:
+    problems += _shared_port_problems(messages, config)
+    flat = [member for message in messages for member in members(message)]  # a group's members
+    for message in flat:
         device = getattr(message, "device", None)
         if isinstance(device, str) and device:
             if device not in roles:
                 problems.append(f"the plan addresses {device!r}, which is not in the rig {config.name!r}")
             used.add(device)
-    problems += _dosimeter_settings_problems(messages, config)
+    problems += _dosimeter_settings_problems(flat, config)
     if problems:
         raise ConfigError(source, problems)
     unchecked = tuple(
         f"{name}: {AT_CONNECT}" for name in sorted(used) if _has_unlimited_axes(config, name, roles)
     )
     return PlanCheck(frozenset(used), len(messages), unchecked, warnings)
+
+
+def _shared_port_problems(messages: list[Message], config: RigConfig) -> list[str]:
+    """A ``Together`` runs its members on threads: two behind one port (a daisy chain) would share a line."""
+    problems: list[str] = []
+    for step, message in enumerate(messages):
+        if not isinstance(message, Together):
+            continue
+        by_port: dict[str, list[str]] = {}
+        for member in message.messages:
+            name = str(getattr(member, "device", ""))
+            entry = config.devices.get(name)
+            if entry is not None:
+                by_port.setdefault(str(entry.port), []).append(name)
+        for port, names in by_port.items():
+            if len(names) > 1:
+                problems.append(
+                    f"step {step} (Together): {', '.join(names)} share the port {port!r} and cannot run "
+                    "together; put them in consecutive steps"
+                )
+    return problems
 
 
 def _expired_certificates(config: RigConfig, used: set[str], today: date) -> list[str]:
