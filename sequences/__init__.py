@@ -11,6 +11,7 @@ from typing import Any
 
 from drivers.plugins import PluginProblem, load_plugins
 from sequences.base import Sequence
+from sequences.chamber_polarity_recombination import ChamberPolarityRecombination
 from sequences.couch_accuracy import CouchTranslationAccuracy
 from sequences.couch_load import CouchLoadPositioning
 from sequences.couch_pose_readback import CouchPoseReadback
@@ -33,6 +34,7 @@ BUILTIN_SEQUENCES: dict[str, Sequence[Any]] = {
         CouchRotationWalkout(),
         CouchRotationAccuracy(),
         CouchLoadPositioning(),
+        ChamberPolarityRecombination(),
     )
 }
 DEFAULT_SEQUENCE = PhantomAxisIso230.name

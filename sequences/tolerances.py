@@ -531,6 +531,64 @@ LIBRARY: dict[str, SequenceLimits] = {
     ),
 }
 
+TG51 = (
+    "AAPM TG-51: Almond P R et al., AAPM's TG-51 protocol for clinical reference dosimetry of high-energy "
+    "photon and electron beams, Med. Phys. 26(9):1847–1870 (1999), doi:10.1118/1.598691"
+)
+KRY_2012 = (
+    "Kry S F et al., Ion recombination correction factors (P_ion) for Varian TrueBeam high-dose-rate "
+    "therapy beams, J. Appl. Clin. Med. Phys. 13(6):318–325 (2012), doi:10.1120/jacmp.v13i6.3803"
+)
+LIBRARY["chamber-polarity-recombination"] = SequenceLimits(
+    test="D5 + D6 chamber polarity effect P_pol and ion recombination P_ion (two- and three-voltage)",
+    default_profile="reference-class",
+    metrics={
+        "polarity": MetricInfo(verdicts="P_pol", applies_to="|P_pol − 1| (polarity effect)"),
+        "recombination": MetricInfo(verdicts="P_ion", applies_to="P_ion − 1 (TG-51 two-voltage)"),
+        "linearity": MetricInfo(
+            verdicts="Jaffé", applies_to="|P_ion(V_H, V_L) − P_ion(V_H, V_M)| (linearity in 1/V)"
+        ),
+        "methods": MetricInfo(verdicts="methods", applies_to="|TG-51 P_ion − TRS-398 k_s|"),
+    },
+    profiles={
+        "reference-class": LibraryProfile(
+            rule=DecisionRule.GUARDED,
+            use="reference-class chamber used for reference dosimetry",
+            tolerances={
+                "polarity": _tol(
+                    0.4,
+                    "%",
+                    f"{TG51_ADDENDUM}, Table II (reference-class chamber specification): polarity "
+                    "correction within 0.4 % of unity",
+                    Confidence.PUBLISHED,
+                ),
+                "recombination": _tol(
+                    5.0,
+                    "%",
+                    f"{TG51}, section on P_ion: a chamber with P_ion above 1.05 is not to be used for "
+                    "reference dosimetry",
+                    Confidence.PUBLISHED,
+                ),
+                "linearity": _tol(
+                    0.3,
+                    "%",
+                    f"{KRY_2012}: two-voltage P_ion within 0.3 % of the Jaffé-plot value for the "
+                    "chambers studied, applied here as the limit on the two-voltage results' spread",
+                    Confidence.RELATED,
+                ),
+                "methods": _tol(
+                    0.1,
+                    "%",
+                    f"engineering value chosen by hilcal; no published limit. Compares the two-voltage "
+                    f"formulations of {TG51} and IAEA TRS-398 (2000), Absorbed dose determination in "
+                    "external beam radiotherapy, Technical Reports Series No. 398, from the same readings",
+                    Confidence.ENGINEERING,
+                ),
+            },
+        )
+    },
+)
+
 ProfileT = TypeVar("ProfileT", bound=ToleranceProfile)
 
 
