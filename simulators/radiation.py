@@ -10,6 +10,10 @@ Model::
                                   g(x): field shape at the chamber position x (1 for a uniform field)
     D(t0, t1, x) = g(x) · Σ_segments r_k · |[a_k, b_k] ∩ [t0, t1]|
 
+An optional *end effect* adds ``switch_on_extra_dose_gy`` at each switch-on (``beam_on`` or ``deliver``), at
+an extra rate over the first ``switch_on_transient_s`` (shorter deliveries: over the whole delivery), so n
+short deliveries carry n times the extra dose of one long one.
+
 ``g`` is the hook a later issue replaces with a proton depth-dose curve. Two shapes exist today: ``uniform``
 (g = 1) and ``inverse_square`` (g = (d_ref / |x − s|)², s = source position, d_ref = reference distance).
 
@@ -55,6 +59,11 @@ class RadiationSourceConfig(BaseModel):
     #: Inverse-square field only: where the (point) source is and the distance at which g = 1.
     source_position_mm: Vector3 = (0.0, 0.0, 1000.0)
     reference_distance_mm: float = Field(1000.0, gt=0)
+    #: End effect: extra dose (Gy at the reference point) delivered at each switch-on, spread evenly over the
+    #: first ``switch_on_transient_s`` of the beam (a servo overshoot; negative: a ramp-up that lags).
+    #: 0 (default): the beam starts and stops exactly at nominal rate.
+    switch_on_extra_dose_gy: float = Field(0.0, ge=-1.0, le=1.0)
+    switch_on_transient_s: float = Field(0.1, gt=0, le=10.0)
 
     @model_validator(mode="after")
     def _consistent(self) -> RadiationSourceConfig:
@@ -93,11 +102,13 @@ class Delivery:
     start: float
     end: float
     rate_gy_s: float
+    #: The switch-on extra dose (end effect) included in this delivery, Gy at the reference point.
+    extra_gy: float = 0.0
 
     @property
     def dose_gy(self) -> float:
         """Dose at the reference point (g = 1) once the delivery has completed."""
-        return self.rate_gy_s * (self.end - self.start)
+        return self.rate_gy_s * (self.end - self.start) + self.extra_gy
 
 
 class RadiationSource:
@@ -138,7 +149,7 @@ class RadiationSource:
             now = self._clock.now()
             if self._busy_at_or_after(now):
                 raise BeamError(f"{self._name}: the beam is already on or a delivery is scheduled")
-            self._segments.append(BeamSegment(now, None, rate))
+            self._segments.extend(self._switched_on(now, None, rate))
 
     def beam_off(self) -> None:
         """Switch the beam off now: the running segment ends here, scheduled deliveries are cancelled."""
@@ -187,9 +198,25 @@ class RadiationSource:
             for seg in self._segments:
                 if seg.overlap(start, end) > 0 or seg.covers(start):
                     raise BeamError(f"{self._name}: the delivery overlaps beam already scheduled or on")
-            self._segments.append(BeamSegment(start, end, rate))
+            self._segments.extend(self._switched_on(start, end, rate))
             self._segments.sort(key=lambda s: s.start)
-            return Delivery(monitor_units, start, end, rate)
+            return Delivery(monitor_units, start, end, rate, self._config.switch_on_extra_dose_gy)
+
+    def _switched_on(self, start: float, end: float | None, rate: float) -> list[BeamSegment]:
+        """The segments of one switch-on: the end-effect transient (if configured), then the nominal rate."""
+        extra = self._config.switch_on_extra_dose_gy
+        if extra == 0:
+            return [BeamSegment(start, end, rate)]
+        tau = self._config.switch_on_transient_s
+        if end is not None:
+            tau = min(tau, end - start)
+        lump = rate + extra / tau
+        if lump < 0:
+            raise BeamError(f"{self._name}: switch-on extra dose {extra:g} Gy exceeds the transient's dose")
+        first = BeamSegment(start, start + tau, lump)
+        if end is not None and start + tau >= end:
+            return [first]
+        return [first, BeamSegment(start + tau, end, rate)]
 
     def _checked_rate(self, dose_rate_gy_per_min: float) -> float:
         limit = self._config.max_dose_rate_gy_per_min
