@@ -17,7 +17,9 @@ from sequences.couch_load import CouchLoadPositioning
 from sequences.couch_pose_readback import CouchPoseReadback
 from sequences.couch_rotation import CouchRotationAccuracy
 from sequences.couch_walkout import CouchRotationWalkout
+from sequences.electrometer_end_effect import ElectrometerEndEffect
 from sequences.electrometer_leakage_reproducibility import ElectrometerLeakageReproducibility
+from sequences.electrometer_linearity import ElectrometerLinearity
 from sequences.phantom_axis_iso230 import PhantomAxisIso230
 from sequences.tracker_registration import TrackerRegistration
 from sequences.water_tank_axes import WaterTankAxes
@@ -28,6 +30,8 @@ BUILTIN_SEQUENCES: dict[str, Sequence[Any]] = {
         PhantomAxisIso230(),
         CouchPoseReadback(),
         ElectrometerLeakageReproducibility(),
+        ElectrometerLinearity(),
+        ElectrometerEndEffect(),
         TrackerRegistration(),
         WaterTankAxes(),
         CouchTranslationAccuracy(),

@@ -589,6 +589,57 @@ LIBRARY["chamber-polarity-recombination"] = SequenceLimits(
     },
 )
 
+_TG142_MU_LINEARITY = (
+    f"{TG142_ANNUAL}, dosimetry: X-ray monitor unit linearity (output constancy) ±2 % for ≥ 5 MU"
+)
+LIBRARY["electrometer-linearity"] = SequenceLimits(
+    test="D2 chamber and electrometer charge linearity with delivered dose",
+    default_profile="tg142-annual",
+    metrics={
+        "linearity": MetricInfo(
+            verdicts="linearity", applies_to="largest deviation of a dose level from the fitted line"
+        )
+    },
+    profiles={
+        "tg142-annual": LibraryProfile(
+            rule=DecisionRule.GUARDED,
+            use="annual check of the chamber + electrometer response against dose on a linac beam",
+            tolerances={
+                "linearity": _tol(
+                    2.0,
+                    "%",
+                    f"{_TG142_MU_LINEARITY}; applied to the measuring chain's charge against delivered dose",
+                    Confidence.RELATED,
+                )
+            },
+        )
+    },
+)
+LIBRARY["electrometer-end-effect"] = SequenceLimits(
+    test="D4 timer end effect: dose delivered outside the nominal beam time",
+    default_profile="tg142-annual",
+    metrics={
+        "end_effect": MetricInfo(
+            verdicts="end_effect", applies_to="size of the end effect, % of the shortest clinical delivery"
+        )
+    },
+    profiles={
+        "tg142-annual": LibraryProfile(
+            rule=DecisionRule.GUARDED,
+            use="annual check of a linac's beam-on/off end effect with a chamber and electrometer",
+            tolerances={
+                "end_effect": _tol(
+                    2.0,
+                    "%",
+                    f"{_TG142_MU_LINEARITY}; no published end-effect limit, so the end effect may take at "
+                    "most this share of the shortest clinical delivery (5 MU)",
+                    Confidence.RELATED,
+                )
+            },
+        )
+    },
+)
+
 ProfileT = TypeVar("ProfileT", bound=ToleranceProfile)
 
 
