@@ -596,9 +596,10 @@ def bias_commands(name: str, volts: float, bias_limit_v: float) -> list[str]:
         raise LimitViolation(name, "bias voltage", volts, -bias_limit_v, bias_limit_v, "V")
     if volts == 0:
         return [":SOUR:VOLT:LEV 0", ":OUTP OFF"]
-    source_range = SOURCE_LOW_RANGE_V if abs(volts) <= SOURCE_LOW_RANGE_V else SOURCE_LIMIT_V
-    return [
-        f":SOUR:VOLT:RANG {format_number(source_range)}",
-        f":SOUR:VOLT:LEV {format_number(volts)}",
-        ":OUTP ON",
-    ]
+    # The instrument refuses a range that cannot hold the present level (-221, settings conflict), and the
+    # present level is not known here: a level that fits the 100 V range is set before that range (it fits
+    # either range), the 1000 V range is set before a level that needs it (it holds any level).
+    level = f":SOUR:VOLT:LEV {format_number(volts)}"
+    if abs(volts) <= SOURCE_LOW_RANGE_V:
+        return [level, f":SOUR:VOLT:RANG {format_number(SOURCE_LOW_RANGE_V)}", ":OUTP ON"]
+    return [f":SOUR:VOLT:RANG {format_number(SOURCE_LIMIT_V)}", level, ":OUTP ON"]

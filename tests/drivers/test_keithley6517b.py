@@ -30,6 +30,7 @@ from drivers.keithley6517b import (
     parse_reading,
     parse_readings,
 )
+from drivers.keithley6517b.electrometer import bias_commands
 from drivers.registry import PortPool
 from drivers.roles.dosimeter import Dosimeter, DosimeterSettings
 from drivers.transport.expected import ExpectedProtocolTransport
@@ -217,8 +218,8 @@ def test_configure_current_with_fixed_range_low_bias_and_nplc() -> None:
         w(":SENS:CURR:NPLC 0.1"),
         w(":TRIG:SOUR IMM"),
         w(":TRIG:COUN 1"),
+        w(":SOUR:VOLT:LEV -50"),  # a level the 100 V range holds goes first: the range may still be 1000 V
         w(":SOUR:VOLT:RANG 100"),
-        w(":SOUR:VOLT:LEV -50"),
         w(":OUTP ON"),
         q(":OUTP?", "1"),
         q(":SYST:ERR?", NO_ERROR),
@@ -625,3 +626,9 @@ def test_an_error_queued_during_a_reading_makes_the_reading_an_error() -> None:
         rig.k.read()
     assert "read (:READ?)" in str(refused.value)
     rig.done()
+
+
+def test_bias_from_300_v_down_to_100_v_sets_the_level_before_the_low_range() -> None:
+    """Range 100 V while the level is still 300 V is refused by the instrument (-221): level first."""
+    assert bias_commands("k", 100.0, 400.0) == [":SOUR:VOLT:LEV 100", ":SOUR:VOLT:RANG 100", ":OUTP ON"]
+    assert bias_commands("k", 300.0, 400.0) == [":SOUR:VOLT:RANG 1000", ":SOUR:VOLT:LEV 300", ":OUTP ON"]
