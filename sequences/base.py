@@ -53,6 +53,14 @@ class ToolNeed:
     tool: str
 
 
+def chamber_needs(dosimeter: str, environment: str | None) -> list[DeviceNeed]:
+    """An electrometer sequence's devices: the electrometer, and the air sensor or entry when one is named."""
+    needs = [DeviceNeed("dosimeter", dosimeter, "dosimeter")]
+    if environment is not None:
+        needs.append(DeviceNeed("environment", environment, "environment"))
+    return needs
+
+
 class SequenceContext(Protocol):
     """What a plan may know about the rig before it runs (never a live device handle)."""
 

@@ -50,7 +50,7 @@ from controller.results import Measurement, SequenceResult, Tolerance, decide
 from dosimetry import TRS398_KS_PULSED, TRS398_REFERENCE, k_s_trs398, k_tp, p_ion_tg51, p_pol
 from drivers.environment import EnvironmentReading
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
-from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, chamber_needs, require_known_profile
 from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.uncertainty import t_coverage_factor, welch_satterthwaite
 
@@ -160,10 +160,7 @@ class ChamberPolarityRecombination(Sequence[PolarityRecombinationParams]):
     params_model = PolarityRecombinationParams
 
     def device_needs(self, params: PolarityRecombinationParams) -> list[DeviceNeed]:
-        needs = [DeviceNeed("dosimeter", params.dosimeter, "dosimeter")]
-        if params.environment is not None:
-            needs.append(DeviceNeed("environment", params.environment, "environment"))
-        return needs
+        return chamber_needs(params.dosimeter, params.environment)
 
     def device_of(self, params: PolarityRecombinationParams) -> str:
         return params.dosimeter

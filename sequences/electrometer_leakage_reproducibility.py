@@ -45,7 +45,7 @@ from controller.results import Measurement, SequenceResult, Tolerance, decide
 from dosimetry import TG51_REFERENCE, TRS398_REFERENCE, TRS398_REFERENCE_22C, k_tp
 from drivers.environment import EnvironmentReading
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
-from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, chamber_needs, require_known_profile
 from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.uncertainty import COVERAGE_P, sd_interval, t_coverage_factor, welch_satterthwaite
 
@@ -192,10 +192,7 @@ class ElectrometerLeakageReproducibility(Sequence[LeakageReproducibilityParams])
     params_model = LeakageReproducibilityParams
 
     def device_needs(self, params: LeakageReproducibilityParams) -> list[DeviceNeed]:
-        needs = [DeviceNeed("dosimeter", params.dosimeter, "dosimeter")]
-        if params.environment is not None:
-            needs.append(DeviceNeed("environment", params.environment, "environment"))
-        return needs
+        return chamber_needs(params.dosimeter, params.environment)
 
     def device_of(self, params: LeakageReproducibilityParams) -> str:
         return params.dosimeter
