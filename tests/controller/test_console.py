@@ -368,3 +368,11 @@ def test_verbose_prints_info_on_the_console_handler_and_never_on_stdout(tmp_path
     assert (run_dir / LOG_NAME).is_file()
     assert logging.getLogger("drivers").level == logging.INFO
     assert "WARNING" not in result.stdout and " INFO " not in result.stdout
+
+
+def test_a_group_of_devices_working_together_is_described_member_by_member():
+    from controller.messages import MoveTo, ReadDosimeter, Together
+    from controller.progress import describe
+
+    group = Together(messages=(MoveTo("phantom_z", 40.0), ReadDosimeter("electrometer_unidos")))
+    assert describe(group) == "Together: MoveTo phantom_z 40 mm | Read electrometer_unidos"
