@@ -33,7 +33,14 @@ def summarize_journal(run_dir: Path, integrity: VerifyReport | None = None) -> s
         lines.append(f"run ended: {end['state']}" + (f" — {end['error']}" if end.get("error") else ""))
     else:
         lines.append("run ended: NO run_end record — the process was killed; `hilcal resume` can continue it")
-    readings = [r for r in records if r["kind"] == "reading"]
+    # A group of devices working together journals each member's reading and then the group's tuple:
+    # the members are the readings taken, the tuple repeats them.
+    groups = {
+        r["index"]
+        for r in records
+        if r["kind"] == "msg" and (r.get("message") or {}).get("type") == "Together"
+    }
+    readings = [r for r in records if r["kind"] == "reading" and ("member" in r or r["index"] not in groups)]
     lines.append(f"readings taken: {len(readings)}")
     for record in readings[-3:]:
         lines.append(f"  #{record['index']} {describe_reading(record['reading'])}")

@@ -348,3 +348,27 @@ def test_on_the_real_time_simulated_rig_the_members_exchanges_interleave_and_eac
     for exchanges in by_device.values():  # they overlapped the move: the tank was polled after them
         assert exchanges[0]["mono"] < tank[-1]["mono"] and tank[0]["mono"] < exchanges[-1]["mono"]
         assert tank[-1]["mono"] - exchanges[-1]["mono"] > 0.3  # the move went on long after the read
+
+
+def test_review_counts_each_member_reading_once(tmp_path):
+    """The group's tuple repeats its members' readings: review counts the devices' readings, not both."""
+    from controller.journal import Journal
+    from controller.messages import MoveTo, ReadDosimeter, Together, message_to_record
+    from controller.review import summarize_journal
+    from controller.verify import VerifyReport
+
+    class Clock:
+        def now(self) -> float:
+            return 0.0
+
+    journal = Journal(tmp_path, Clock())
+    group = Together(messages=(MoveTo("phantom_z", 40.0), ReadDosimeter("electrometer_unidos")))
+    journal.append("msg", index=0, message=message_to_record(group))
+    reading = {"type": "DosimeterReading", "value": 1e-9, "unit": "C", "clock_s": 1.0}
+    journal.append("reading", index=0, member=1, device="electrometer_unidos", reading=reading)
+    journal.append("reading", index=0, reading=[None, reading])
+    journal.append("msg", index=1, message=message_to_record(ReadDosimeter("electrometer_unidos")))
+    journal.append("reading", index=1, reading=reading)
+    journal.close()
+    text = summarize_journal(tmp_path, VerifyReport(tmp_path))
+    assert "readings taken: 2" in text
