@@ -7,7 +7,7 @@ last-moment check of each move, so a plan that passes pre-flight cannot be refus
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from controller.messages import Message, MoveCouch, MoveTo
@@ -23,6 +23,16 @@ class AxisLimits:
 
 
 PathCheck = Callable[[str, CouchSetpoint | None, CouchSetpoint], None]
+
+
+def straight_path_check(guard: Callable[[Sequence[CouchSetpoint]], None], device: str) -> PathCheck:
+    """The envelope's view of a couch move: the straight IEC path from the last target (home if none)."""
+
+    def check(name: str, start: CouchSetpoint | None, end: CouchSetpoint) -> None:
+        if name == device:
+            guard([start if start is not None else CouchSetpoint(), end])
+
+    return check
 
 
 class SafetyEnvelope:

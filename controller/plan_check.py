@@ -26,11 +26,11 @@ from controller.collision import CollisionGuard
 from controller.config import RigConfig, TrackerRegistrationConfig
 from controller.engine import dry_run
 from controller.errors import ConfigError, HilcalError, PreflightError, describe_error
-from controller.interlocks import AxisLimits, PathCheck, SafetyEnvelope
+from controller.interlocks import AxisLimits, SafetyEnvelope, straight_path_check
 from controller.messages import ConfigureDosimeter, Message, Together, members
 from drivers.errors import HilcalDriverError
 from drivers.registry import DRIVERS
-from drivers.roles.couch import COUCH_AXES, CouchSetpoint
+from drivers.roles.couch import COUCH_AXES
 from geometry import AxisMounting
 from sequences.base import DeviceNeed, Sequence
 
@@ -238,7 +238,7 @@ def rig_file_envelope(config: RigConfig, devices: set[str]) -> SafetyEnvelope:
                 guard = CollisionGuard.from_config(
                     config.motion_safety, finite, gantry_deg=config.gantry_deg, device=name
                 )
-                envelope.add_couch_path_check(_path_check(guard, name))
+                envelope.add_couch_path_check(straight_path_check(guard, name))
     return envelope
 
 
@@ -253,14 +253,6 @@ def _rig_couch_limits(config: RigConfig, name: str) -> list[tuple[str, dict[str,
     if entry.couch_limits:
         parts.append(("rig couch limits", dict(entry.couch_limits)))
     return parts
-
-
-def _path_check(guard: CollisionGuard, device: str) -> PathCheck:
-    def check(name: str, start: CouchSetpoint | None, end: CouchSetpoint) -> None:
-        if name == device:
-            guard([start if start is not None else CouchSetpoint(), end])
-
-    return check
 
 
 def _has_unlimited_axes(config: RigConfig, name: str, roles: Mapping[str, str]) -> bool:

@@ -25,7 +25,7 @@ from controller.collision import CollisionGuard
 from controller.config import RigConfig, TrackerRegistrationConfig
 from controller.engine import RunEngine, dry_run, reading_from_record
 from controller.errors import ConfigError, HilcalError, RunAborted, describe_error
-from controller.interlocks import AxisLimits, PathCheck, SafetyEnvelope
+from controller.interlocks import AxisLimits, SafetyEnvelope, straight_path_check
 from controller.journal import Journal, read_journal
 from controller.logging_setup import open_run_log
 from controller.plan_check import check_plan
@@ -35,7 +35,6 @@ from controller.verify import STAGED_MANIFEST, complete_startup, file_sha256, fs
 from drivers.clock import Clock
 from drivers.environment import OperatorEntry
 from drivers.errors import HilcalDriverError
-from drivers.roles.couch import CouchSetpoint
 from geometry import AxisMounting
 
 if TYPE_CHECKING:
@@ -150,16 +149,6 @@ def _write_json(path: Path, payload: Any) -> None:
     os.replace(tmp, path)
 
 
-def _iec_path_check(guard: CollisionGuard, device: str) -> PathCheck:
-    """The envelope's view of a couch move: the straight IEC path from the last target (home if none)."""
-
-    def check(name: str, start: CouchSetpoint | None, end: CouchSetpoint) -> None:
-        if name == device:
-            guard([start if start is not None else CouchSetpoint(), end])
-
-    return check
-
-
 def _identity_of(device: Any) -> dict[str, Any]:
     """What the device said about itself at connect (vendor, model, serial, firmware), for the record."""
     identity = getattr(device, "device_identity", None)
@@ -187,7 +176,7 @@ def _connect(rig: Rig, journal: Journal) -> SafetyEnvelope:
             )
             if hasattr(couch, "path_guard"):
                 couch.path_guard = guard  # the driver checks its own interpolated path too
-            envelope.add_couch_path_check(_iec_path_check(guard, name))
+            envelope.add_couch_path_check(straight_path_check(guard, name))
         journal.append(
             "connected",
             durable=True,
