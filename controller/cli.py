@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from controller.config import RigConfig, load_rig_config, load_yaml
+from controller.config import RigConfig, load_rig_config, load_yaml, rig_field_parent
 from controller.errors import ConfigError, HilcalError, describe_validation_errors
 from controller.live_display import LiveProgress
 from controller.logging_setup import VerboseOption, configure_logging, report_run_log
@@ -97,17 +97,9 @@ def _apply_overrides(config: RigConfig, overrides: list[str]) -> RigConfig:
         if "=" not in item:
             raise ConfigError("--set", [f"{item!r}: expected dotted.path=value"])
         path, _, text = item.partition("=")
-        target: Any = raw
-        keys = path.split(".")
-        for key in keys[:-1]:
-            if isinstance(target, dict) and key in target:
-                target = target[key]
-            elif isinstance(target, dict) and key.isdigit() and int(key) in target:
-                target = target[int(key)]
-            else:
-                raise ConfigError("--set", [f"{path}: no field {key!r} in the rig file"])
+        target, field = rig_field_parent(raw, path, "--set")
         try:
-            target[keys[-1]] = load_yaml(text)
+            target[field] = load_yaml(text)
         except yaml.YAMLError as err:
             raise ConfigError("--set", [f"{path} = {text!r}: not a YAML value ({err})"]) from err
     try:

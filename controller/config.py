@@ -214,6 +214,20 @@ class RigConfig(BaseModel):
 DEFAULT_RIG = Path(__file__).with_name("default_rig.yaml")
 
 
+def rig_field_parent(raw: dict[str, Any], path: str, source: str) -> tuple[Any, str]:
+    """The mapping holding a dotted rig-file path's last field, and that field's name (--set, drifts)."""
+    target: Any = raw
+    keys = path.split(".")
+    for key in keys[:-1]:
+        if isinstance(target, dict) and key in target:
+            target = target[key]
+        elif isinstance(target, dict) and key.isdigit() and int(key) in target:
+            target = target[int(key)]
+        else:
+            raise ConfigError(source, [f"{path}: no field {key!r} in the rig file"])
+    return target, keys[-1]
+
+
 def load_rig_config(path: Path | str | None = None) -> RigConfig:
     """Load and validate a rig file (YAML or TOML); the built-in simulated rig when ``path`` is None."""
     source = Path(path) if path is not None else DEFAULT_RIG

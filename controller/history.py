@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller.config import RigConfig
+from controller.config import RigConfig, rig_field_parent
 from controller.errors import ConfigError
 from controller.session import RecordSink, RunOutcome, run_sequence
 
@@ -77,15 +77,8 @@ def rig_on_day(config: RigConfig, plan: HistoryPlan, day: int) -> RigConfig:
     raw = config.model_dump(mode="json")
     raw["simulation"]["seed"] = plan.seed + day
     for drift in plan.drifts:
-        target: Any = raw
-        keys = drift.path.split(".")
-        for key in keys[:-1]:
-            if not isinstance(target, dict) or key not in target:
-                raise ConfigError(
-                    "simulate-history", [f"drift path {drift.path!r}: no field {key!r} in the rig"]
-                )
-            target = target[key]
-        target[keys[-1]] = drift.value(day)
+        target, field = rig_field_parent(raw, drift.path, "simulate-history drift path")
+        target[field] = drift.value(day)
     return RigConfig.model_validate(raw)
 
 
