@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +31,6 @@ from drivers.clock import Clock
 from drivers.transport.base import Exchange
 
 JOURNAL_NAME = "journal.jsonl"
-_DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 #: What the first record's ``prev`` holds: no record precedes it.
 GENESIS = "0" * 64
 #: The record kind a reopened journal writes to close off a torn final line (its bytes in ``data``).
@@ -67,9 +65,11 @@ class Journal:
         existing = _parse(self.path, self.path.read_bytes(), verify=False)
         self._count = len(existing.records)
         self._head = existing.head
+        self._size = os.fstat(self._fd).st_size
         if existing.torn_tail is not None:
             # Terminate the partial line so the next record starts a line of its own, and say so.
             os.write(self._fd, b"\n")
+            self._size += 1
             self.append(TORN_TAIL, durable=True, data=existing.torn_tail, bytes=len(existing.torn_tail))
 
     @property
@@ -84,6 +84,7 @@ class Journal:
     def append(self, kind: str, durable: bool = False, **fields: Any) -> int:
         """Write one record through to the OS; ``durable`` also fsyncs (results, state changes)."""
         with self._lock:
+            self._reconcile()
             number = self._count
             record = {
                 "n": number,
@@ -94,24 +95,25 @@ class Journal:
             }
             record.update(fields)
             line = self._dumps(record).encode("utf-8")
-            head = record_hash(line)
-            # Ctrl-C or SIGTERM raises in the main thread between any two bytecodes: one landing after the
-            # write but before the head moves would make the next record repeat this one's number and
-            # prev, breaking the chain. The signals wait until the record and the head agree.
-            masked = threading.current_thread() is threading.main_thread()
-            if masked:
-                signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
-            try:
-                _take_pending_signals()  # one that came before the mask raises here, before the write
-                os.write(self._fd, line + b"\n")
-                self._head = head
-                self._count = number + 1
-            finally:
-                if masked:
-                    signal.pthread_sigmask(signal.SIG_UNBLOCK, _DEFERRED_SIGNALS)
+            os.write(self._fd, line + b"\n")
+            self._head = record_hash(line)
+            self._count = number + 1
+            self._size += len(line) + 1
             if durable:
                 os.fsync(self._fd)
         return number
+
+    def _reconcile(self) -> None:
+        """Make the head and count the file's own if a record reached the file but not the bookkeeping.
+
+        Ctrl-C or SIGTERM raises in the main thread between any two bytecodes, whichever thread the OS
+        delivered the signal to: one landing after a write but before the head moved would make the next
+        record repeat its number and prev. The file's size says so; the journal then reads its own tail.
+        """
+        size = os.fstat(self._fd).st_size
+        if size != self._size:
+            contents = _parse(self.path, self.path.read_bytes(), verify=False)
+            self._count, self._head, self._size = len(contents.records), contents.head, size
 
     def record_exchange(self, exchange: Exchange) -> None:
         """Transport listener: the raw bytes, byte-exact (latin-1 maps each byte to one code point)."""
@@ -132,10 +134,6 @@ class Journal:
                 os.fsync(self._fd)
                 os.close(self._fd)
                 self._fd = -1
-
-
-def _take_pending_signals() -> None:
-    """A Python function call: the interpreter runs pending signal handlers on entering it."""
 
 
 def _encode_default(value: object) -> object:
