@@ -259,9 +259,10 @@ class ProtonSource:
         rate = self._checked_rate(dose_rate_gy_per_min)
         with self._lock:
             now = self._clock.now()
-            if any(i.end is None or i.end > now for i in self._intervals):
-                raise ProtonBeamError(f"{self._name}: the beam is already on or a delivery is scheduled")
             start = now + self._config.beam_on_latency_s
+            # A request while the beam is still going off is fine when the new beam starts after it stops.
+            if any(i.end is None or i.end > start for i in self._intervals):
+                raise ProtonBeamError(f"{self._name}: the beam is already on or a delivery is scheduled")
             self._intervals.append(_OnInterval(start, None, rate))
             return start
 

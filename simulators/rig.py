@@ -276,21 +276,24 @@ def tracking_simulation_config(
 
 
 class SimulatedBeam:
-    """Beam on/off for the controller, acting on the world's radiation source when the rig has one."""
+    """Beam on/off for the controller, acting on every beam the simulated room has (the photon source and
+    the proton pencil beam): the operator's "beam on" is one switch, and each chamber sees only its own
+    source, so a rig with both serves photon and proton sequences alike."""
 
     def __init__(self, rig: SimulatedRig) -> None:
         self._rig = rig
 
     def beam_on(self, dose_rate_gy_per_min: float) -> None:
-        source = self._rig.radiation
-        if source is None:
+        sources = [s for s in (self._rig.radiation, self._rig.proton) if s is not None]
+        if not sources:
             raise RuntimeError("the simulated rig has no radiation source configured")
-        source.beam_on(dose_rate_gy_per_min)
+        for source in sources:
+            source.beam_on(dose_rate_gy_per_min)
 
     def beam_off(self) -> None:
-        source = self._rig.radiation
-        if source is not None:
-            source.beam_off()
+        for source in (self._rig.radiation, self._rig.proton):
+            if source is not None:
+                source.beam_off()
 
 
 class SimulatedRig:
