@@ -65,6 +65,11 @@ VARIANTS: tuple[Variant, ...] = (
         {"dosimeter": "electrometer_unidos", "range": "MEDIUM"},
         prefer=("electrometer_unidos",),
     ),
+    Variant("electrometer-linearity", "electrometer-linearity", prefer=("electrometer_6517b",)),
+    Variant("electrometer-end-effect", "electrometer-end-effect", prefer=("electrometer_6517b",)),
+    Variant(
+        "chamber-polarity-recombination", "chamber-polarity-recombination", prefer=("electrometer_6517b",)
+    ),
 )
 
 
