@@ -21,6 +21,7 @@ from sequences.electrometer_end_effect import ElectrometerEndEffect
 from sequences.electrometer_leakage_reproducibility import ElectrometerLeakageReproducibility
 from sequences.electrometer_linearity import ElectrometerLinearity
 from sequences.phantom_axis_iso230 import PhantomAxisIso230
+from sequences.proton_lateral_profile import ProtonLateralProfile
 from sequences.tracker_registration import TrackerRegistration
 from sequences.water_tank_axes import WaterTankAxes
 
@@ -39,6 +40,7 @@ BUILTIN_SEQUENCES: dict[str, Sequence[Any]] = {
         CouchRotationAccuracy(),
         CouchLoadPositioning(),
         ChamberPolarityRecombination(),
+        ProtonLateralProfile(),
     )
 }
 DEFAULT_SEQUENCE = PhantomAxisIso230.name

@@ -640,6 +640,49 @@ LIBRARY["electrometer-end-effect"] = SequenceLimits(
     },
 )
 
+_TG224_PBS = f"{TG224}, pencil-beam scanning column"
+LIBRARY["proton-lateral-profile"] = SequenceLimits(
+    test="proton pencil-beam spot position and size (sigma) in water from lateral profiles, against baseline",
+    default_profile="tg224-annual",
+    metrics={
+        "position": MetricInfo(
+            verdicts=r"Δ[xy]@.+mm",
+            applies_to="Δx@<depth>, Δy@<depth> (spot centre from its baseline position)",
+        ),
+        "size": MetricInfo(
+            verdicts=r"Δσ[xy]@.+mm", applies_to="Δσx@<depth>, Δσy@<depth> (spot sigma from its baseline, %)"
+        ),
+    },
+    profiles={
+        "tg224-annual": LibraryProfile(
+            rule=DecisionRule.GUARDED,
+            use="annual QA of a pencil-beam scanning proton beam: spot position and size in water",
+            tolerances={
+                "position": _tol(
+                    1.0, "mm", f"{_TG224_PBS}, Table 4 (annual): spot position, 1 mm absolute", _T
+                ),
+                "size": _tol(10.0, "%", f"{_TG224_PBS}, Table 4 (annual): spot size, ±10 % of baseline", _T),
+            },
+        ),
+        "tg224-daily": LibraryProfile(
+            rule=DecisionRule.GUARDED,
+            use="daily spot-position constancy of a pencil-beam scanning proton beam",
+            tolerances={
+                "position": _tol(
+                    2.0, "mm", f"{_TG224_PBS}, Table 1 (daily): spot position, ±2 mm absolute", _T
+                ),
+                "size": _tol(
+                    10.0,
+                    "%",
+                    f"{_TG224_PBS}, Table 3 (monthly): spot size, ±10 % of baseline (the daily table has no "
+                    "spot-size check)",
+                    Confidence.RELATED,
+                ),
+            },
+        ),
+    },
+)
+
 ProfileT = TypeVar("ProfileT", bound=ToleranceProfile)
 
 
