@@ -36,6 +36,23 @@ class Operator(Protocol):
 
     def load_couch(self, device: str, payload_kg: float, description: str) -> None: ...
 
+    def place_chambers(self, device: str, other: str, swapped: bool, description: str) -> None:
+        """The chambers read by ``device`` and ``other`` at each other's positions, or back at their own."""
+        ...
+
+
+def place_chambers_instruction(device: str, other: str, swapped: bool, description: str) -> str:
+    """The prompt for a chamber swap (cross-calibration with alternating positions)."""
+    if swapped:
+        what = (
+            f"Swap the chambers: the chamber read by {device} to the position of the chamber read by "
+            f"{other}, and that one to the first position"
+        )
+    else:
+        what = f"Put the chambers read by {device} and {other} back at their own positions"
+    detail = f" ({description})" if description else ""
+    return f"{what}{detail}; same depth and orientation, cables clear of the field, then confirm. Placed?"
+
 
 #: Shows an instruction and waits; a False answer (or an exception) means the operator declined.
 Ask = Callable[[str], object]
@@ -136,6 +153,16 @@ class ConsoleOperator:
             description=description,
         )
 
+    def place_chambers(self, device: str, other: str, swapped: bool, description: str) -> None:
+        self._prompts.confirm(
+            "place_chambers",
+            place_chambers_instruction(device, other, swapped, description),
+            device=device,
+            other=other,
+            swapped=swapped,
+            description=description,
+        )
+
 
 class NoOperator:
     """Unattended runs: an action that needs a person is an error, never silently skipped."""
@@ -143,6 +170,11 @@ class NoOperator:
     def load_couch(self, device: str, payload_kg: float, description: str) -> None:
         raise RuntimeError(
             f"{device}: loading {payload_kg:g} kg needs an operator; none is attached to this run"
+        )
+
+    def place_chambers(self, device: str, other: str, swapped: bool, description: str) -> None:
+        raise RuntimeError(
+            f"{device}, {other}: moving the chambers needs an operator; none is attached to this run"
         )
 
 

@@ -47,6 +47,7 @@ from controller.messages import (
     ReadTracker,
     ResetIntegration,
     StartIntegration,
+    SwapChambers,
     Together,
     ZeroDosimeter,
     from_record,
@@ -157,6 +158,9 @@ class RunEngine:
             ReadTracker: lambda m: self.devices.trackers[m.device].read_frame(),
             LoadCouch: lambda m: self.devices.operator.load_couch(m.device, m.payload_kg, m.description),
             Beam: self._beam,
+            SwapChambers: lambda m: self.devices.operator.place_chambers(
+                m.device, m.other, m.swapped, m.description
+            ),
         }
 
     # -- control from another thread (console, interlock monitor) ------------------------------
@@ -533,6 +537,8 @@ def _setting_key(message: Message) -> tuple[str, ...] | None:
         return (type(message).__name__, message.device)
     if isinstance(message, Beam):
         return ("Beam",)
+    if isinstance(message, SwapChambers):
+        return ("SwapChambers", message.device, message.other)
     return None
 
 

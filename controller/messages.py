@@ -126,6 +126,18 @@ class LoadCouch:
 
 
 @dataclass(frozen=True, slots=True)
+class SwapChambers:
+    """Put the chambers read by ``device`` and ``other`` at each other's positions (``swapped``) or back at
+    their own (cross-calibration with alternating positions). The operator does it on a real rig; a simulated
+    rig moves its chambers. The arrangement is stated, not toggled, so a resumed run can restore it."""
+
+    device: str
+    other: str
+    swapped: bool
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Beam:
     """Switch the beam on (at a dose rate at the chamber) or off, through the rig's beam control."""
 
@@ -174,11 +186,12 @@ Message = (
     | LoadCouch
     | Beam
     | Together
+    | SwapChambers
 )
 
 #: Messages that cannot be a member of a ``Together``: they address no single device, prompt the operator
 #: or hold the run's own timing.
-NOT_IN_GROUP: tuple[type, ...] = (Dwell, Checkpoint, Beam, LoadCouch, Together)
+NOT_IN_GROUP: tuple[type, ...] = (Dwell, Checkpoint, Beam, LoadCouch, Together, SwapChambers)
 
 MESSAGE_TYPES: dict[str, type[Message]] = {cls.__name__: cls for cls in get_args(Message)}
 

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 from pydantic import BaseModel, ValidationError
 
 from controller.collision import CollisionGuard
-from controller.config import RigConfig, TrackerRegistrationConfig
+from controller.config import CalibrationCertificate, RigConfig, TrackerRegistrationConfig
 from controller.engine import dry_run
 from controller.errors import ConfigError, HilcalError, PreflightError, describe_error
 from controller.interlocks import AxisLimits, SafetyEnvelope, straight_path_check
@@ -73,6 +73,11 @@ class RigFileContext:
 
     def tracker_registration(self) -> TrackerRegistrationConfig | None:
         return self._config.tracker_registration
+
+    def certificate(self, device: str) -> CalibrationCertificate | None:
+        """The rig file's calibration certificate of ``device`` (None: it states none)."""
+        entry = self._config.devices.get(device)
+        return None if entry is None else entry.certificate
 
 
 def check_plan(

@@ -30,6 +30,7 @@ from controller.messages import (
     MoveTo,
     ReadTracker,
     StartIntegration,
+    SwapChambers,
 )
 from controller.plan_check import RigFileContext, check_plan, rig_file_envelope
 from controller.plan_estimate import PlanClock, TimingInput
@@ -374,6 +375,12 @@ def _operator_actions(messages: list[Message], config: RigConfig) -> list[Operat
             actions.append(OperatorAction(
                 step=index, kind="LoadCouch", device=message.device,
                 detail=what + (f": {message.description}" if message.description else ""),
+            ))  # fmt: skip
+        elif isinstance(message, SwapChambers):
+            where = "at each other's positions" if message.swapped else "back at their own positions"
+            actions.append(OperatorAction(
+                step=index, kind="SwapChambers", device=message.device,
+                detail=f"chambers of {message.device} and {message.other} {where}",
             ))  # fmt: skip
         elif isinstance(message, Beam) and (message.on or not config.simulated):
             what = f"beam on at {_fmt(message.dose_rate_gy_per_min)} Gy/min" if message.on else "beam off"

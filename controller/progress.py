@@ -30,6 +30,7 @@ from controller.messages import (
     ReadTracker,
     ResetIntegration,
     StartIntegration,
+    SwapChambers,
     Together,
     ZeroDosimeter,
 )
@@ -93,6 +94,9 @@ def _describe(message: Message) -> str:
             return "Beam OFF"
         length = f" for {format_seconds(message.duration_s)}" if message.duration_s else ""
         return f"Beam ON {message.dose_rate_gy_per_min:g} Gy/min{length}"
+    if isinstance(message, SwapChambers):
+        verb = "Swap chambers" if message.swapped else "Chambers home"
+        return f"{verb} {message.device} ↔ {message.other}"
     if isinstance(message, Together):
         return "Together: " + " | ".join(_describe(member) for member in message.messages)
     return type(message).__name__

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from controller.collision import CollisionGuard
-from controller.config import RigConfig, TrackerRegistrationConfig
+from controller.config import CalibrationCertificate, RigConfig, TrackerRegistrationConfig
 from controller.engine import RunEngine, dry_run, reading_from_record
 from controller.errors import ConfigError, HilcalError, RunAborted, describe_error
 from controller.interlocks import AxisLimits, SafetyEnvelope, straight_path_check
@@ -111,6 +111,11 @@ class _Context:
 
     def tracker_registration(self) -> TrackerRegistrationConfig | None:
         return self._config.tracker_registration
+
+    def certificate(self, device: str) -> CalibrationCertificate | None:
+        """The rig file's calibration certificate of ``device`` (None: it states none)."""
+        entry = self._config.devices.get(device)
+        return None if entry is None else entry.certificate
 
     def axis_mounting(self, device: str) -> AxisMounting | None:
         entry = self._config.devices.get(device)

@@ -14,8 +14,10 @@ An optional *end effect* adds ``switch_on_extra_dose_gy`` at each switch-on (``b
 an extra rate over the first ``switch_on_transient_s`` (shorter deliveries: over the whole delivery), so n
 short deliveries carry n times the extra dose of one long one.
 
-``g`` is the hook a later issue replaces with a proton depth-dose curve. Two shapes exist today: ``uniform``
-(g = 1) and ``inverse_square`` (g = (d_ref / |x − s|)², s = source position, d_ref = reference distance).
+``g`` is the hook a later issue replaces with a proton depth-dose curve. Three shapes exist today: ``uniform``
+(g = 1) and ``inverse_square`` (g = (d_ref / |x − s|)², s = source position, d_ref = reference distance);
+``linear_gradient`` (g = 1 + G·x, G = ``gradient_per_mm``) is a tilted field around the isocentre, for tests
+where two chambers side by side must see different doses (cross-calibration with alternating positions).
 
 The beam's time structure matters to ion recombination: a ``pulsed`` beam (linac) delivers
 ``Ḋ / pulse_repetition_hz`` per pulse; a ``continuous`` beam (⁶⁰Co, cyclotron) has no pulses. The source only
@@ -35,7 +37,7 @@ from simulators.clock import Clock
 from simulators.world import World
 
 BeamType = Literal["continuous", "pulsed"]
-FieldShape = Literal["uniform", "inverse_square"]
+FieldShape = Literal["uniform", "inverse_square", "linear_gradient"]
 Vector3 = tuple[float, float, float]
 
 SECONDS_PER_MINUTE = 60.0
@@ -59,6 +61,8 @@ class RadiationSourceConfig(BaseModel):
     #: Inverse-square field only: where the (point) source is and the distance at which g = 1.
     source_position_mm: Vector3 = (0.0, 0.0, 1000.0)
     reference_distance_mm: float = Field(1000.0, gt=0)
+    #: Linear-gradient field only: relative change of the dose per mm along IEC x, y, z (g = 1 at the origin).
+    gradient_per_mm: Vector3 = (0.0, 0.0, 0.0)
     #: End effect: extra dose (Gy at the reference point) delivered at each switch-on, spread evenly over the
     #: first ``switch_on_transient_s`` of the beam (a servo overshoot; negative: a ramp-up that lags).
     #: 0 (default): the beam starts and stops exactly at nominal rate.
@@ -234,6 +238,11 @@ class RadiationSource:
         """g(x): the field shape at ``position_mm`` relative to the reference point (1: uniform field)."""
         if self._config.field == "uniform" or position_mm is None:
             return 1.0
+        if self._config.field == "linear_gradient":
+            g = 1.0 + sum(k * x for k, x in zip(self._config.gradient_per_mm, position_mm, strict=True))
+            if g <= 0:
+                raise ValueError(f"{self._name}: the field gradient leaves no dose at {position_mm} mm")
+            return g
         distance = math.dist(position_mm, self._config.source_position_mm)
         if distance <= 0:
             raise ValueError(f"{self._name}: the chamber sits on the point source")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from simulators.clock import Clock, RealTimeClock, VirtualClock
 from simulators.electrometer import (
     BEAM_NAME,
+    Electrometer,
     ElectrometerConfig,
     build_dosimetry_models,
     check_dosimetry_wiring,
@@ -380,6 +381,26 @@ class SimulatedRig:
             raise KeyError(f"no simulated couch controller named {endpoint!r} (have {known})")
         hexapod = self.config.pi_gcs_controllers[endpoint].hexapod
         self.world.get(hexapod, Hexapod).set_payload(payload_kg)
+
+    def place_chambers(self, endpoint: str, other: str, swapped: bool) -> None:
+        """The chambers read behind electrometer endpoints ``endpoint`` and ``other`` at each other's
+        configured positions (``swapped``) or back at their own (an operator's swap, cross-calibration)."""
+        readers: dict[str, UnidosConfig | Keithley6517bConfig] = {
+            **self.config.unidos,
+            **self.config.keithley6517b,
+        }
+        chambers = []
+        for name in (endpoint, other):
+            if name not in readers:
+                raise KeyError(f"no simulated electrometer named {name!r} (have {sorted(readers)})")
+            chamber = readers[name].electrometer
+            if self.config.electrometers[chamber].water_tank is not None:
+                raise ValueError(f"chamber {chamber!r} rides on a water-tank carriage; the tank places it")
+            chambers.append(chamber)
+        homes = [self.config.electrometers[c].chamber_position_mm for c in chambers]
+        targets = homes[::-1] if swapped else homes
+        for chamber, target in zip(chambers, targets, strict=True):
+            self.world.get(chamber, Electrometer).set_chamber_position(target)
 
     def kill(self) -> None:
         """The simulator process dies: every link hangs up and the devices lose power (motion stops dead,

@@ -93,6 +93,13 @@ class SimulatedOperator:
             raise RuntimeError(f"{device}: not a simulated couch (port {port!r}); load it by hand")
         self._simulation.load_table_top(port[len(SIM_PREFIX) :], payload_kg)
 
+    def place_chambers(self, device: str, other: str, swapped: bool, description: str) -> None:
+        ports = [self._config.devices[name].port for name in (device, other)]
+        if not all(port.startswith(SIM_PREFIX) for port in ports):
+            raise RuntimeError(f"{device}, {other}: not simulated electrometers ({ports}); move them by hand")
+        first, second = (port[len(SIM_PREFIX) :] for port in ports)
+        self._simulation.place_chambers(first, second, swapped)
+
 
 def visa_library_for(config: RigConfig, port: str) -> str:
     """The VISA library of a port: a device's own ``visa_library`` on it, else the rig's."""
