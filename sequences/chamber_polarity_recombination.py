@@ -124,6 +124,18 @@ class PolarityRecombinationParams(BaseModel):
         "corrected by k_TP interpolated to its time, so air drifting over the hour-long run does not "
         "enter the ratios (None: no correction)",
     )
+    air_repeatability_c: float = Field(
+        default=0.02,
+        ge=0,
+        le=1.0,
+        description="the thermometer's repeatability (1 s, °C; its data sheet): enters each step's k_TP",
+    )
+    air_repeatability_hpa: float = Field(
+        default=0.03,
+        ge=0,
+        le=5.0,
+        description="the barometer's repeatability (1 s, hPa; its data sheet): enters each step's k_TP",
+    )
     profile: str = Field(default="reference-class")
     profile_override: PolarityRecombinationProfile | None = None
 
@@ -226,9 +238,13 @@ def _air(reading: EnvironmentReading) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------- estimators
-def air_corrected(step: Mapping[str, Any]) -> tuple[list[float], float]:
+def air_corrected(
+    step: Mapping[str, Any], repeatability_c: float = 0.0, repeatability_hpa: float = 0.0
+) -> tuple[list[float], float]:
     """The step's charges × k_TP interpolated in time between the air readings before and after it, and
-    the relative standard uncertainty left by the interpolation (half the k_TP change, rectangular).
+    the relative standard uncertainty of that correction: the interpolation (half the k_TP change,
+    rectangular) and the sensor's repeatability. Each step's k_TP comes from its own two noisy air
+    readings, so their noise does not cancel between steps (a calibration offset of the sensor does).
 
     k_TP's reference does not matter here: every metric is a ratio of charges.
     """
@@ -240,7 +256,13 @@ def air_corrected(step: Mapping[str, Any]) -> tuple[list[float], float]:
     factors = [k_tp(a["temperature_c"], a["pressure_kpa"], reference=TRS398_REFERENCE).k_tp for a in air]
     at = np.interp([r["clock_s"] for r in step["readings"]], times, factors)
     change = (max(factors) - min(factors)) / float(np.mean(factors))
-    return [q * float(k) for q, k in zip(charges, at, strict=True)], change / 2.0 / math.sqrt(3.0)
+    temperature_k = 273.15 + float(np.mean([a["temperature_c"] for a in air]))
+    pressure_hpa = 10.0 * float(np.mean([a["pressure_kpa"] for a in air]))
+    # the step's readings sit between its readings of the air: on average each weighs 1/2, variance σ²/2
+    sensor = math.hypot(repeatability_c / temperature_k, repeatability_hpa / pressure_hpa)
+    sensor /= math.sqrt(len(air))
+    interpolation = change / 2.0 / math.sqrt(3.0)
+    return [q * float(k) for q, k in zip(charges, at, strict=True)], math.hypot(interpolation, sensor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +350,10 @@ def analyze_polarity_recombination(
         for r in step["readings"]:
             if r["unit"] != "C":
                 raise ValueError(f"{params.dosimeter}: expected charge readings in C, got {r['unit']!r}")
-    corrected = {label: air_corrected(step) for label, step in steps.items()}
+    corrected = {
+        label: air_corrected(step, params.air_repeatability_c, params.air_repeatability_hpa)
+        for label, step in steps.items()
+    }
     means = {
         name: group_mean(
             [q for label in labels for q in corrected[label][0]],

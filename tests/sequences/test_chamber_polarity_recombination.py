@@ -183,3 +183,15 @@ def test_figures_carry_limit_lines(tmp_path: Path):
     figures = ChamberPolarityRecombination().figures(result)
     gids = [line.get_gid() or "" for fig in figures for ax in fig.axes for line in ax.get_lines()]
     assert any(g.startswith("limit-line") for g in gids) and any(g.startswith("action-line") for g in gids)
+
+
+def test_each_settings_k_tp_carries_the_air_sensors_repeatability():
+    """Two air readings 0.02 °C and 0.03 hPa repeatable: each setting's k_TP has a relative u of
+    hypot(0.02/293.15, 0.03/1013.25)/√2, added to the interpolation's half change (here 0)."""
+    from sequences.chamber_polarity_recombination import air_corrected
+
+    air = [{"clock_s": t, "temperature_c": 20.0, "pressure_kpa": 101.325} for t in (0.0, 10.0)]
+    step = {"readings": [{"value": 1e-8, "clock_s": 5.0}], "air": air}
+    assert air_corrected(step)[1] == 0.0
+    expected = math.hypot(0.02 / 293.15, 0.03 / 1013.25) / math.sqrt(2.0)
+    assert air_corrected(step, 0.02, 0.03)[1] == pytest.approx(expected, rel=1e-12)
