@@ -22,6 +22,8 @@ from sequences.electrometer_leakage_reproducibility import ElectrometerLeakageRe
 from sequences.electrometer_linearity import ElectrometerLinearity
 from sequences.phantom_axis_iso230 import PhantomAxisIso230
 from sequences.proton_lateral_profile import ProtonLateralProfile
+from sequences.proton_output_constancy import ProtonOutputConstancy
+from sequences.proton_range_check import ProtonRangeCheck
 from sequences.tracker_registration import TrackerRegistration
 from sequences.water_tank_axes import WaterTankAxes
 
@@ -41,6 +43,8 @@ BUILTIN_SEQUENCES: dict[str, Sequence[Any]] = {
         CouchLoadPositioning(),
         ChamberPolarityRecombination(),
         ProtonLateralProfile(),
+        ProtonRangeCheck(),
+        ProtonOutputConstancy(),
     )
 }
 DEFAULT_SEQUENCE = PhantomAxisIso230.name

@@ -683,6 +683,73 @@ LIBRARY["proton-lateral-profile"] = SequenceLimits(
     },
 )
 
+_TG224_RANGE = f"{TG224}, pencil-beam scanning column"
+LIBRARY["proton-range-check"] = SequenceLimits(
+    test="proton range: distal R90 and R80 of a water-tank depth scan against their baselines",
+    default_profile="tg224-daily",
+    metrics={
+        "r90": MetricInfo(verdicts="ΔR90", applies_to="ΔR90 (|R90 − baseline|, distal 90 % depth)"),
+        "r80": MetricInfo(verdicts="ΔR80", applies_to="ΔR80 (|R80 − baseline|, distal 80 % depth)"),
+    },
+    profiles={
+        name: LibraryProfile(
+            rule=DecisionRule.GUARDED,
+            use=use,
+            tolerances={
+                "r90": _tol(1.0, "mm", f"{_TG224_RANGE}, {table}: {check}, ±1 mm from baseline", _T),
+                "r80": _tol(
+                    1.0,
+                    "mm",
+                    f"{_TG224_RANGE}, {table}: {check}, ±1 mm from baseline; TG-224 states range at the "
+                    "distal 90 % depth, applied here to the distal 80 % depth by analogy",
+                    Confidence.RELATED,
+                ),
+            },
+        )
+        for name, use, table, check in (
+            (
+                "tg224-daily",
+                "daily range constancy of one energy of a pencil-beam scanning proton beam",
+                "Table 1 (daily)",
+                "distal range at 90 % depth",
+            ),
+            (
+                "tg224-monthly",
+                "monthly range check, one run per energy spanning the clinical range",
+                "Table 3 (monthly)",
+                "range at several energies spanning the clinical range",
+            ),
+        )
+    },
+)
+_TG224_OUTPUT = f"{TG224}, pencil-beam scanning column"
+LIBRARY["proton-output-constancy"] = SequenceLimits(
+    test="proton output constancy: k_TP-corrected chamber charge at the reference depth against its baseline",
+    default_profile="tg224-daily",
+    metrics={"output": MetricInfo(verdicts="output", applies_to="output (|charge − baseline|, %)")},
+    profiles={
+        "tg224-daily": LibraryProfile(
+            rule=DecisionRule.GUARDED,
+            use="daily output constancy: one energy at one gantry angle, chamber at the reference depth",
+            tolerances={
+                "output": _tol(3.0, "%", f"{_TG224_OUTPUT}, Table 1 (daily): output constancy, ±3 %", _T)
+            },
+        ),
+        "tg224-monthly": LibraryProfile(
+            rule=DecisionRule.GUARDED,
+            use="monthly output constancy, one run per gantry angle",
+            tolerances={
+                "output": _tol(
+                    2.0,
+                    "%",
+                    f"{_TG224_OUTPUT}, Table 3 (monthly): output constancy at several gantry angles, ±2 %",
+                    _T,
+                )
+            },
+        ),
+    },
+)
+
 ProfileT = TypeVar("ProfileT", bound=ToleranceProfile)
 
 
