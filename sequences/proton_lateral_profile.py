@@ -134,6 +134,12 @@ class LateralProfileParams(DeliveryParams):
     axis_scale_u_pct: float = Field(
         default=0.1, ge=0, le=5, description="standard uncertainty of the tank axes' scale (W1)"
     )
+    recombination_pct_per_na: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="general recombination, k_s − 1 in % per nA of chamber current (0: not corrected)",
+    )
     detector_sigma_mm: float = Field(
         default=0.0, ge=0, le=5, description="lateral response sigma of the chamber, removed in quadrature"
     )
@@ -433,6 +439,13 @@ class LineResult:
         return math.hypot(self.u_sigma_fit_mm, self.u_sigma_scale_mm)
 
 
+def recombination_corrected(charges: np.ndarray, beam_time_s: float, pct_per_na: float) -> np.ndarray:
+    """M·k_s with k_s = 1 + κ·I, I = M/t_beam: general recombination in a continuous beam is linear in the
+    dose rate (1/f = 1 + β·Ḋ/V²), so in the chamber current; uncorrected it flattens the profile's top."""
+    current_na = np.abs(charges) / beam_time_s * 1e9
+    return np.asarray(charges * (1.0 + pct_per_na / 100.0 * current_na))
+
+
 def analyze_line(params: LateralProfileParams, line: dict[str, Any]) -> LineResult:
     rows = line["points"]
     for row in rows:
@@ -440,7 +453,11 @@ def analyze_line(params: LateralProfileParams, line: dict[str, Any]) -> LineResu
             raise ValueError(f"{params.dosimeter}: expected charge readings in C, got {row['unit']!r}")
     sign = 1.0 if params.bias_voltage_v > 0 else -1.0
     x = np.array([r["position_mm"] for r in rows], dtype=float)
-    q = sign * np.array([r["value"] for r in rows], dtype=float)
+    q = recombination_corrected(
+        sign * np.array([r["value"] for r in rows], dtype=float),
+        params.beam_time_s,
+        params.recombination_pct_per_na,
+    )
     step = display_resolution(q, params.charge_resolution_c)
     fit = fit_gaussian(x, q, params.reading_noise_rel, step / math.sqrt(12.0), params.position_u_mm)
     measured = fit.sigma
@@ -598,6 +615,9 @@ def analyze_lateral_profile(params: LateralProfileParams, data: dict[str, Any]) 
             f"U of the spot position adds the tank's set-up uncertainty {params.tank_setup_u_mm:g} mm "
             f"(type B); U of the spot size adds the axis scale {params.axis_scale_u_pct:g} % (type B); "
             f"detector response σ_det = {params.detector_sigma_mm:g} mm removed in quadrature",
+            "general recombination: readings × (1 + κ·M/t_beam), "
+            f"κ = {params.recombination_pct_per_na:g} % per nA"
+            + (" (not corrected)" if params.recombination_pct_per_na == 0 else ""),
             "baseline sigma: "
             + (
                 "as given"
