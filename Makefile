@@ -29,8 +29,15 @@ pytest: $(STAMP)
 
 test: lint typecheck contracts pytest
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+# The peers compared side by side (bluesky + ophyd, QCoDeS) come in the bench extra, never with `make test`.
+# BENCH_ARGS=--quick keeps the peer comparison to 100-point scans.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 # The full blind validation campaign (every scenario, 200 rigs each; see docs/validation.md), then the
 # "Latest full campaign" tables of docs/validation.md regenerated from it. Exits non-zero if the gate fails.

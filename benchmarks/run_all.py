@@ -1,7 +1,9 @@
-"""`make bench`: engine overhead per step, driver cost per query and validation-campaign throughput."""
+"""`make bench`: engine overhead per step, one scan point against bluesky and QCoDeS, driver cost per query
+and validation-campaign throughput. ``--quick`` keeps the peer comparison to 100-point scans."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import sys
@@ -12,19 +14,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_driver
 import bench_engine
+import bench_peers
 import bench_records
 import bench_together
 import bench_validation
 
-# Anchors for the ratio column, measured by us on this class of machine (2 vCPU AMD EPYC VM, CPython 3.11.7,
-# 2026-11-26; median of 7 repeats of a 1000-point scan with zero-delay simulated devices): bluesky 1.15.1
-# RE(scan) on ophyd 1.11.2 ophyd.sim, and QCoDeS 0.58.0 do1d to SQLite. They are not published figures.
-BLUESKY_SCAN_US = 2695.0
-QCODES_DO1D_US = 254.0
-
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="peer comparison on 100-point scans only")
+    args = parser.parse_args()
+    bench_peers.require_peers()  # before minutes of other benchmarks: say how to install them
     engine = bench_engine.run()
+    peers = bench_peers.run(bench_peers.QUICK_POINTS if args.quick else bench_peers.POINTS)
     driver = bench_driver.run()
     validation = bench_validation.run()
     records = bench_records.run()
@@ -35,26 +37,8 @@ def main() -> None:
     print(f"  engine step            {engine['engine_step_us']:9.1f} µs")
     print(f"  same calls by hand     {engine['raw_step_us']:9.1f} µs")
     print(f"  engine overhead        {engine['engine_overhead_us']:9.1f} µs   (budget 100 µs)")
-    print(
-        f"  bluesky RE scan / ours {BLUESKY_SCAN_US / engine['engine_step_us']:9.1f} ×   (bluesky 2.7 ms/pt)"
-    )
-    print(
-        f"  QCoDeS do1d / ours     {QCODES_DO1D_US / engine['engine_step_us']:9.1f} ×   (QCoDeS 0.25 ms/pt)"
-    )
-    print("\nZaber `get pos` round trip on one pty (simulator in the same process):")
-    print(f"  raw pyserial write+readline  {driver['raw_pyserial_us']:8.1f} µs")
-    print(
-        f"  driver position_mm()         {driver['driver_us']:8.1f} µs   "
-        f"ratio {driver['ratio_driver_vs_raw']:.2f}"
-    )
-    print(
-        f"  driver, checksum + msg id    {driver['driver_checksum_msgid_us']:8.1f} µs   "
-        f"ratio {driver['ratio_framed_vs_raw']:.2f}"
-    )
-    print(
-        f"  driver, journal listening    {driver['driver_journaled_us']:8.1f} µs   "
-        f"ratio {driver['ratio_journaled_vs_raw']:.2f}   (budget 1.25)"
-    )
+    bench_peers.report(peers)
+    bench_driver.report(driver)
     print(
         f"\nValidation campaign, {validation['scenario']} rigs "
         "(LocalCluster, single-threaded worker processes, same seeds):"
@@ -76,6 +60,7 @@ def main() -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     figures = {"engine": engine, "driver": driver, "validation": validation, "records": records}
     figures["together"] = together
+    figures["peers"] = peers
     (out / f"bench-{stamp}.json").write_text(json.dumps(figures, indent=2))
 
 

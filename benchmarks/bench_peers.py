@@ -1,0 +1,355 @@
+"""The same 1-D scan point through hilcal, bluesky and QCoDeS, side by side in one process, interleaved.
+
+A scan point is: move an axis, read it back, a checkpoint, read a detector, everything journaled. Every
+side drives zero-delay simulated devices, so what is measured is each framework's own cost per point.
+
+* hilcal: ``RunEngine.run`` of ``MoveTo``, ``ReadAxis``, ``Checkpoint``, ``ReadDosimeter`` per point
+  (``scan_plan``) on ``drivers.testing.InstantAxis`` and a zero-delay detector, journal on: six records
+  per point. hilcal's engine, journal and messages are imported, so this measures whatever is committed.
+  Two rows: the journal fsyncing only at state changes (the durability the bluesky side has: every record
+  reaches the kernel at once, fsync at the end of the run), and the journal's default (group commit:
+  also an fsync at every checkpoint, so a power cut loses at most the point under way).
+* bluesky: ``RunEngine`` running ``bluesky.plans.scan([det], motor, 0, 299, n)`` on ophyd's simulated
+  ``SynAxis`` and ``SynGauss`` (zero delay); ``scan`` checkpoints before each point and reads the motor
+  with the detector. A subscriber writes every document as one JSON line with one ``os.write`` on an
+  ``O_APPEND`` descriptor (as our journal writes a record) and fsyncs at the run's ``stop`` document.
+* QCoDeS: ``qcodes.dataset.do1d`` sweeping a ``DummyInstrument`` channel while reading a position
+  readback parameter and ``DummyInstrumentWithMeasurement``'s Gaussian, into a SQLite database as
+  QCoDeS does by default (rows flushed every ``write_period``, 5 s, and at the end; it has no checkpoint).
+
+Each repeat runs the sides in turn (A B C A B C …) at each number of points, so drift on a shared machine
+hits them alike; ratios are paired (one repeat's peer figure over the same repeat's hilcal figure). Only
+the scan itself is timed: building devices and opening files is outside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import inspect
+import io
+import math
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Generator, Sequence
+from pathlib import Path
+from typing import Any
+
+from controller.devices import DeviceSet
+from controller.engine import RunEngine
+from controller.interlocks import SafetyEnvelope
+from controller.journal import Journal
+from controller.messages import Checkpoint, Message, MoveTo, ReadAxis, ReadDosimeter
+from drivers.clock import WallClock
+from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
+from drivers.testing import InstantAxis
+
+PEERS = ("bluesky", "ophyd", "qcodes")
+INSTALL_HINT = "pip install -e '.[bench]'"
+POINTS = (100, 1000)
+QUICK_POINTS = (100,)
+FULL_POINTS = (100, 1000, 10000)
+REPEATS = 5
+START, STOP = 0.0, 299.0
+#: The Gaussian every side's detector answers (centre and width in mm, as ophyd.sim's SynGauss here).
+CENTER_MM, SIGMA_MM = 150.0, 50.0
+
+
+def require_peers() -> None:
+    """Fail with the command that installs the peers, instead of an ImportError deep in a run."""
+    missing = [name for name in PEERS if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SystemExit(
+            f"bench_peers: {', '.join(missing)} not installed; the peer benchmark needs the bench extra: "
+            f"{INSTALL_HINT} (make bench installs it)"
+        )
+
+
+def scan_plan(n: int) -> Generator[Message, Any, None]:
+    """hilcal's 1-D scan of ``n`` points from START to STOP: move, read back, checkpoint, detector read."""
+    for i in range(n):
+        yield MoveTo("x", START + (STOP - START) * i / max(n - 1, 1))
+        yield ReadAxis("x")
+        yield Checkpoint()
+        yield ReadDosimeter("det")
+
+
+class InstantDetector:
+    """A zero-delay detector on the dosimeter role: a Gaussian of the axis position, like SynGauss."""
+
+    def __init__(self, name: str, axis: InstantAxis) -> None:
+        self.name = name
+        self.state = "idle"
+        self._axis = axis
+        self._clock = WallClock()
+
+    def connect(self) -> None:
+        self.state = "idle"
+
+    def close(self) -> None:
+        self.state = "disconnected"
+
+    def identify(self) -> str:
+        return "bench_peers instant detector"
+
+    def configure(self, settings: DosimeterSettings) -> None:
+        return None
+
+    def zero(self, timeout_s: float = 120.0) -> None:
+        return None
+
+    def start_integration(self) -> None:
+        self.state = "integrating"
+
+    def hold(self) -> None:
+        self.state = "holding"
+
+    def reset(self) -> None:
+        self.state = "idle"
+
+    def read(self) -> DosimeterReading:
+        x = self._axis.position_mm()
+        value = math.exp(-((x - CENTER_MM) ** 2) / (2 * SIGMA_MM**2))
+        return DosimeterReading(value, "C", self._clock.now())
+
+    def stop(self) -> None:
+        self.state = "idle"
+
+
+def has_fsync_modes() -> bool:
+    """Whether the committed journal takes an ``fsync`` mode (group commit at checkpoints)."""
+    return "fsync" in inspect.signature(Journal).parameters
+
+
+def scan_once(n: int, folder: Path, fsync: str | None = None) -> float:
+    """Seconds for hilcal's engine to run ``scan_plan(n)`` with its journal in ``folder``.
+
+    ``fsync`` None is the journal's default; ``"state"`` fsyncs at state changes only.
+    """
+    axis = InstantAxis("x")
+    axis.connect()
+    axis.home()
+    envelope = SafetyEnvelope()
+    envelope.set_axis_limits("x", 0.0, 300.0, "bench")
+    devices = DeviceSet(positioners={"x": axis}, dosimeters={"det": InstantDetector("det", axis)})
+    with tempfile.TemporaryDirectory(dir=folder, prefix="hilcal-") as tmp:
+        options: dict[str, Any] = {} if fsync is None else {"fsync": fsync}
+        journal = Journal(Path(tmp), WallClock(), **options)
+        engine = RunEngine(devices, WallClock(), journal, envelope)
+        try:
+            start = time.perf_counter()
+            engine.run(scan_plan(n))
+            return time.perf_counter() - start
+        finally:
+            journal.close()
+
+
+class BlueskySide:
+    """bluesky's RunEngine on ophyd.sim, with a subscriber that journals every document to a file."""
+
+    def __init__(self, folder: Path) -> None:
+        import bluesky.plans as bp
+        import event_model
+        from bluesky import RunEngine
+        from ophyd.sim import SynAxis, SynGauss
+
+        self._folder = folder
+        self._scan = bp.scan
+        # event-model's own encoder turns numpy values in documents into JSON, as its exporters do.
+        self._encoder = event_model.NumpyEncoder(separators=(",", ":")).encode
+        self.motor = SynAxis(name="motor")
+        self.det = SynGauss("det", self.motor, "motor", center=150.0, Imax=1.0, sigma=50.0)
+        self.engine = RunEngine({})
+        self._runs = 0
+
+    def once(self, n: int) -> float:
+        self._runs += 1
+        fd = os.open(
+            self._folder / f"bluesky-{self._runs}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+        )
+        encode = self._encoder
+
+        def journal(name: str, doc: dict[str, Any]) -> None:
+            os.write(fd, (encode([name, doc]) + "\n").encode())
+            if name == "stop":
+                os.fsync(fd)
+
+        token = self.engine.subscribe(journal)  # type: ignore[no-untyped-call]
+        try:
+            start = time.perf_counter()
+            self.engine(self._scan([self.det], self.motor, START, STOP, n))
+            return time.perf_counter() - start
+        finally:
+            self.engine.unsubscribe(token)  # type: ignore[no-untyped-call]
+            os.close(fd)
+
+
+class QcodesSide:
+    """QCoDeS do1d on its dummy instruments, into a SQLite database."""
+
+    def __init__(self, folder: Path) -> None:
+        from qcodes.dataset import do1d, initialise_or_create_database_at, load_or_create_experiment
+        from qcodes.instrument_drivers.mock_instruments import (
+            DummyInstrument,
+            DummyInstrumentWithMeasurement,
+        )
+
+        initialise_or_create_database_at(folder / "qcodes.db")
+        self._experiment = load_or_create_experiment("bench_peers", sample_name="simulated")
+        self._do1d = do1d
+        self.stage = DummyInstrument("bench_stage", gates=["ch1"])
+        self.stage.add_parameter("ch1_readback", get_cmd=self.stage.ch1.get, unit="V")
+        self.meter = DummyInstrumentWithMeasurement("bench_meter", setter_instr=self.stage)
+
+    def once(self, n: int) -> float:
+        stage = self.stage
+        with contextlib.redirect_stdout(io.StringIO()):  # do1d prints a line per run
+            start = time.perf_counter()
+            self._do1d(
+                stage.ch1,
+                START,
+                STOP,
+                n,
+                0.0,
+                stage.ch1_readback,
+                self.meter.v1,
+                exp=self._experiment,
+                do_plot=False,
+                show_progress=False,
+            )
+            return time.perf_counter() - start
+
+    def close(self) -> None:
+        self.meter.close()
+        self.stage.close()
+
+
+def _quartiles(values: Sequence[float]) -> tuple[float, float]:
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q3
+
+
+def _summary(per_point_us: Sequence[float]) -> dict[str, float]:
+    q1, q3 = _quartiles(per_point_us)
+    return {
+        "median_us": statistics.median(per_point_us),
+        "q1_us": q1,
+        "q3_us": q3,
+        "min_us": min(per_point_us),
+        "max_us": max(per_point_us),
+    }
+
+
+def _ratios(peer: Sequence[float], ours: Sequence[float]) -> dict[str, float]:
+    paired = [p / o for p, o in zip(peer, ours, strict=True)]
+    return {"median": statistics.median(paired), "min": min(paired), "max": max(paired)}
+
+
+def run(points: Sequence[int] = POINTS, repeats: int = REPEATS) -> dict[str, Any]:
+    """Per-point figures (µs) of each side at each number of points, and the paired peer/hilcal ratios."""
+    require_peers()
+    import bluesky
+    import ophyd
+    import qcodes
+
+    with tempfile.TemporaryDirectory(prefix="bench_peers-") as tmp:
+        folder = Path(tmp)
+        sides: dict[str, Callable[[int], float]] = {}
+        if has_fsync_modes():
+            sides["hilcal"] = lambda n: scan_once(n, folder, fsync="state")
+            sides["hilcal_default"] = lambda n: scan_once(n, folder)
+        else:
+            sides["hilcal"] = lambda n: scan_once(n, folder)
+        blue = BlueskySide(folder)
+        sides["bluesky"] = blue.once
+        qc = QcodesSide(folder)
+        sides["qcodes"] = qc.once
+        try:
+            for once in sides.values():  # warm up imports, caches and the database
+                once(20)
+            samples: dict[int, dict[str, list[float]]] = {n: {name: [] for name in sides} for n in points}
+            for _ in range(repeats):
+                for n in points:
+                    for name, once in sides.items():
+                        samples[n][name].append(once(n) / n * 1e6)
+        finally:
+            qc.close()
+    figures: dict[str, Any] = {
+        "versions": {
+            "bluesky": bluesky.__version__,
+            "ophyd": ophyd.__version__,
+            "qcodes": qcodes.__version__,
+        },
+        "repeats": repeats,
+        "points": list(points),
+        "samples_us": {str(n): by_side for n, by_side in samples.items()},
+    }
+    for n, by_side in samples.items():
+        block: dict[str, Any] = {name: _summary(values) for name, values in by_side.items()}
+        for peer in ("bluesky", "qcodes"):
+            for ours in ("hilcal", "hilcal_default"):
+                if ours in by_side:
+                    block[f"{peer}_over_{ours}"] = _ratios(by_side[peer], by_side[ours])
+        if "hilcal_default" in by_side:
+            block["hilcal_default_over_hilcal"] = _ratios(by_side["hilcal_default"], by_side["hilcal"])
+        figures[str(n)] = block
+    return figures
+
+
+LABELS = {
+    "hilcal": "hilcal, fsync at state changes",
+    "hilcal_default": "hilcal, default (fsync each checkpoint)",
+    "bluesky": "bluesky RE scan, ophyd.sim",
+    "qcodes": "QCoDeS do1d, SQLite",
+}
+
+
+def _ratio(r: dict[str, float]) -> str:
+    return f"{r['median']:6.2f} × ({r['min']:.2f}–{r['max']:.2f})"
+
+
+def report(figures: dict[str, Any]) -> None:
+    versions = figures["versions"]
+    print(
+        "\nOne 1-D scan point (move, read back, checkpoint, detector read, journaled), µs per point; "
+        f"{figures['repeats']} interleaved repeats; bluesky {versions['bluesky']} + ophyd "
+        f"{versions['ophyd']}, QCoDeS {versions['qcodes']}. Paired ratios: median (range)."
+    )
+    default = "hilcal_default" in figures[str(figures["points"][0])]
+    header = f"  {'points':>6s}  {'side':40s} {'median':>8s} {'IQR':>17s} {'range':>17s}   {'/ hilcal':>24s}"
+    print(header + (f"   {'/ hilcal default':>24s}" if default else ""))
+    for n in figures["points"]:
+        block = figures[str(n)]
+        for name in LABELS:
+            if name not in block:
+                continue
+            s = block[name]
+            line = (
+                f"  {n:6d}  {LABELS[name]:40s} {s['median_us']:8.1f} "
+                f"{s['q1_us']:8.1f}–{s['q3_us']:<8.1f} {s['min_us']:8.1f}–{s['max_us']:<8.1f}"
+            )
+            if name in ("bluesky", "qcodes"):
+                line += f"   {_ratio(block[f'{name}_over_hilcal']):>24s}"
+                if default:
+                    line += f"   {_ratio(block[f'{name}_over_hilcal_default']):>24s}"
+            elif name == "hilcal_default":
+                line += f"   {_ratio(block['hilcal_default_over_hilcal']):>24s}"
+            print(line)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quick", action="store_true", help=f"only {QUICK_POINTS} points")
+    group.add_argument("--full", action="store_true", help=f"{FULL_POINTS} points (bluesky takes minutes)")
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    args = parser.parse_args(argv)
+    points = QUICK_POINTS if args.quick else FULL_POINTS if args.full else POINTS
+    report(run(points, args.repeats))
+
+
+if __name__ == "__main__":
+    main()
