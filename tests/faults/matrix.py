@@ -65,6 +65,13 @@ VARIANTS: tuple[Variant, ...] = (
         {"dosimeter": "electrometer_unidos", "range": "MEDIUM"},
         prefer=("electrometer_unidos",),
     ),
+    # x, y and z share one Zaber chain; 55 % into its replies the Y profile is being scanned
+    Variant(
+        "proton-lateral-profile",
+        "proton-lateral-profile",
+        {"core_step_mm": 2.0, "tail_step_mm": 3.0, "settle_s": 0.0},
+        prefer=("electrometer_tank", "phantom_y"),
+    ),
     Variant("electrometer-linearity", "electrometer-linearity", prefer=("electrometer_6517b",)),
     Variant("electrometer-end-effect", "electrometer-end-effect", prefer=("electrometer_6517b",)),
     Variant(
