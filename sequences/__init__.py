@@ -10,7 +10,9 @@ import inspect
 from typing import Any
 
 from drivers.plugins import PluginProblem, load_plugins
+from sequences.air_density_stability import AirDensityStability
 from sequences.base import Sequence
+from sequences.chamber_cross_calibration import ChamberCrossCalibration
 from sequences.chamber_polarity_recombination import ChamberPolarityRecombination
 from sequences.couch_accuracy import CouchTranslationAccuracy
 from sequences.couch_load import CouchLoadPositioning
@@ -42,6 +44,8 @@ BUILTIN_SEQUENCES: dict[str, Sequence[Any]] = {
         CouchRotationAccuracy(),
         CouchLoadPositioning(),
         ChamberPolarityRecombination(),
+        ChamberCrossCalibration(),
+        AirDensityStability(),
         ProtonLateralProfile(),
         ProtonRangeCheck(),
         ProtonOutputConstancy(),

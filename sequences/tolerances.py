@@ -750,6 +750,68 @@ LIBRARY["proton-output-constancy"] = SequenceLimits(
     },
 )
 
+LIBRARY["chamber-cross-calibration"] = SequenceLimits(
+    test="D8 cross-calibration of a field chamber against a reference chamber (alternating positions)",
+    default_profile="tg142-annual",
+    metrics={
+        "reproducibility": MetricInfo(
+            verdicts="CoV_ratio", applies_to="CoV of the ratio of the two chambers' readings of one delivery"
+        ),
+        "coefficient_change": MetricInfo(
+            verdicts="coefficient_change", applies_to="|N_field/N_previous − 1| (transferred coefficient)"
+        ),
+    },
+    profiles={
+        "tg142-annual": LibraryProfile(
+            rule=DecisionRule.GUARDED,
+            use="annual transfer of a reference chamber's coefficient to a field chamber on a linac beam",
+            tolerances={
+                "reproducibility": _tol(
+                    0.5,
+                    "%",
+                    f"{IEC_60976}: dose-monitoring-system reproducibility, coefficient of variation of 10 "
+                    "readings ≤ 0.5 %, applied to the ratio of two chambers' readings of one delivery",
+                    Confidence.RELATED,
+                ),
+                "coefficient_change": _tol(
+                    1.0,
+                    "%",
+                    f"{TG142_ANNUAL}, dosimetry: reference dosimetry (TG-51) ±1 %; a field chamber whose "
+                    "coefficient moved by more would move every output it measures by as much",
+                    Confidence.RELATED,
+                ),
+            },
+        )
+    },
+)
+LIBRARY["air-density-stability"] = SequenceLimits(
+    test="k_TP over a session: drift of the room air's temperature and pressure",
+    default_profile="engineering",
+    metrics={
+        "drift": MetricInfo(
+            verdicts="k_TP_drift", applies_to="change of k_TP over the measurement (fitted line), %"
+        )
+    },
+    profiles={
+        "engineering": LibraryProfile(
+            rule=DecisionRule.GUARDED,
+            use="a session of chamber readings corrected with air readings taken at its start",
+            tolerances={
+                "drift": _tol(
+                    0.1,
+                    "%",
+                    f"engineering value chosen by hilcal; no published limit. {TG51}, section on P_TP, and "
+                    "IAEA TRS-398 (2000), Absorbed dose determination in external beam radiotherapy, "
+                    "Technical Reports Series No. 398, section on k_TP, require T and P at the time of the "
+                    "measurement and state no limit on their drift; 0.1 % is the k_TP change of a 0.3 °C or "
+                    "0.1 kPa change of the air",
+                    Confidence.ENGINEERING,
+                )
+            },
+        )
+    },
+)
+
 ProfileT = TypeVar("ProfileT", bound=ToleranceProfile)
 
 

@@ -77,6 +77,13 @@ VARIANTS: tuple[Variant, ...] = (
     Variant(
         "chamber-polarity-recombination", "chamber-polarity-recombination", prefer=("electrometer_6517b",)
     ),
+    Variant(
+        "chamber-cross-calibration",
+        "chamber-cross-calibration",
+        {"cycles": 1, "readings": 2},
+        prefer=("electrometer_unidos",),
+    ),
+    Variant("air-density-stability", "air-density-stability", {"duration_s": 600.0}, prefer=("room_sensor",)),
 )
 
 
