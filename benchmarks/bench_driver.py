@@ -157,7 +157,7 @@ def report(figures: dict[str, float]) -> None:
     print(
         f"\nZaber `get pos` round trip on one pty (simulator in this process), {REPEATS} alternating repeats:"
     )
-    print(f"  {'':31s} {'median':>9s}  {'range':>17s}   {'vs readline':>19s}  {'vs read(in_waiting)':>19s}")
+    print(f"  {'':31s}{'median':>10s}{'range':>18s}{'vs readline':>20s}{'vs read(in_waiting)':>22s}")
     rows = (
         ("raw pyserial write+readline", "raw", "raw_pyserial_us"),
         ("raw pyserial read(in_waiting)", "raw_in_waiting", "raw_in_waiting_us"),
@@ -174,9 +174,8 @@ def report(figures: dict[str, float]) -> None:
         if key.startswith("driver"):
             for base in ("raw", "raw_in_waiting"):
                 ratio = f"paired_{key}_vs_{base}"
-                line += (
-                    f"   {figures[ratio]:5.2f} ({figures[f'{ratio}_min']:.2f}–{figures[f'{ratio}_max']:.2f})"
-                )
+                text = f"{figures[ratio]:.2f} ({figures[f'{ratio}_min']:.2f}–{figures[f'{ratio}_max']:.2f})"
+                line += f"{text:>20s}" if base == "raw" else f"{text:>22s}"
         print(line)
     print(
         "  vs select + os.read: driver {:.2f} ({:.2f}–{:.2f})   (budget: 1.25 × raw readline)".format(

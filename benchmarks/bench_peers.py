@@ -301,14 +301,14 @@ def run(points: Sequence[int] = POINTS, repeats: int = REPEATS) -> dict[str, Any
 
 LABELS = {
     "hilcal": "hilcal, fsync at state changes",
-    "hilcal_default": "hilcal, default (fsync each checkpoint)",
+    "hilcal_default": "hilcal, fsync at each checkpoint",
     "bluesky": "bluesky RE scan, ophyd.sim",
     "qcodes": "QCoDeS do1d, SQLite",
 }
 
 
 def _ratio(r: dict[str, float]) -> str:
-    return f"{r['median']:6.2f} × ({r['min']:.2f}–{r['max']:.2f})"
+    return f"{r['median']:.2f} × ({r['min']:.2f}–{r['max']:.2f})"
 
 
 def report(figures: dict[str, Any]) -> None:
@@ -319,8 +319,8 @@ def report(figures: dict[str, Any]) -> None:
         f"{versions['ophyd']}, QCoDeS {versions['qcodes']}. Paired ratios: median (range)."
     )
     default = "hilcal_default" in figures[str(figures["points"][0])]
-    header = f"  {'points':>6s}  {'side':40s} {'median':>8s} {'IQR':>17s} {'range':>17s}   {'/ hilcal':>24s}"
-    print(header + (f"   {'/ hilcal default':>24s}" if default else ""))
+    header = f"  {'points':>6s}  {'side':33s}{'median':>9s}{'IQR':>18s}{'range':>18s}{'/ hilcal':>27s}"
+    print(header + (f"{'/ hilcal, checkpoint fsync':>29s}" if default else ""))
     for n in figures["points"]:
         block = figures[str(n)]
         for name in LABELS:
@@ -328,13 +328,13 @@ def report(figures: dict[str, Any]) -> None:
                 continue
             s = block[name]
             line = (
-                f"  {n:6d}  {LABELS[name]:40s} {s['median_us']:8.1f} "
+                f"  {n:6d}  {LABELS[name]:33s} {s['median_us']:8.1f} "
                 f"{s['q1_us']:8.1f}–{s['q3_us']:<8.1f} {s['min_us']:8.1f}–{s['max_us']:<8.1f}"
             )
             if name in ("bluesky", "qcodes"):
                 line += f"   {_ratio(block[f'{name}_over_hilcal']):>24s}"
                 if default:
-                    line += f"   {_ratio(block[f'{name}_over_hilcal_default']):>24s}"
+                    line += f"     {_ratio(block[f'{name}_over_hilcal_default']):>24s}"
             elif name == "hilcal_default":
                 line += f"   {_ratio(block['hilcal_default_over_hilcal']):>24s}"
             print(line)
