@@ -68,7 +68,16 @@ def build_hexapod_couch(
     transport = pool.transport(port, f"hexapod {port}")
     connection = GcsConnection(transport, check_queries=params.check_queries)
     pool.sessions[key] = connection
-    controller = HexapodController(connection, name=name, clock=clock, poll_interval_s=params.poll_interval_s)
+    controller = HexapodController(
+        connection,
+        name=name,
+        clock=clock,
+        poll_interval_s=params.poll_interval_s,
+        accel_mm_s2=params.accel_mm_s2,
+        angular_velocity_deg_s=params.angular_velocity_deg_s,
+        angular_accel_deg_s2=params.angular_accel_deg_s2,
+        settle_s=params.settle_s,
+    )
     return HexapodCouch(
         controller,
         name=name,

@@ -3,8 +3,16 @@
 The controller object knows what the wire does not say in one reply: whether the platform is referenced,
 whether a move or a reference run is in flight, whether a stop or a motion error is latched. That lives
 in a ``transitions`` machine declared below as data; every public call checks it *before* any byte is
-sent and raises ``IllegalStateError`` naming the state. All waits go through the injected ``Clock``
-(``clock.sleep(poll_interval_s)``, then one status query), so a simulated rig runs in virtual time.
+sent and raises ``IllegalStateError`` naming the state. All waits go through the injected ``Clock``, so a
+simulated rig runs in virtual time.
+
+A move's wait is planned from the motion commanded: the platform moves on a straight line in pose space,
+so the path from the last target to the new one, the system velocity (``VLS`` as this driver last sent or
+read it; no query is added) and, when the rig file gives them, the acceleration, angular velocity and
+acceleration and the settle time, give a trapezoidal profile time. The controller sleeps until just
+before it and then looks closely (``drivers.clock``). A quantity left unknown makes that time a lower
+bound, after which the looks back off up to ``poll_interval_s``; referencing and stops, whose duration is
+unknown, back off the same way.
 
 Coordinates here are the controller's own: X Y Z in mm and U V W in degrees about the pivot (``SPI``).
 The IEC 61217 meaning of those numbers is ``drivers.pi_gcs.iec``'s business, one layer up.
@@ -17,7 +25,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from drivers.clock import Clock
+from drivers.clock import Clock, MotionPlan, trapezoid_s, wait_planned
 from drivers.errors import IllegalStateError, LimitViolation, ProtocolError
 from drivers.pi_gcs.connection import GcsConnection
 from drivers.pi_gcs.errors import (
@@ -84,11 +92,16 @@ AXIS_UNITS: Final = {"X": "mm", "Y": "mm", "Z": "mm", "U": "deg", "V": "deg", "W
 
 Pose = dict[str, float]
 
+#: Below this a path component (mm or degrees) is no motion at all.
+_PATH_EPS: Final = 1e-9
+
 
 class HexapodController:
     """One hexapod (six platform axes) on a ``GcsConnection``. Construction does no I/O; ``connect()`` does.
 
-    ``poll_interval_s`` is the rig-clock pause before each status query while waiting.
+    ``poll_interval_s`` is the longest rig-clock pause between status queries while waiting. The motion
+    profile (``accel_mm_s2``, ``angular_velocity_deg_s``, ``angular_accel_deg_s2``, ``settle_s``; None:
+    unknown) plans each move's wait together with the system velocity.
     """
 
     def __init__(
@@ -99,6 +112,10 @@ class HexapodController:
         clock: Clock,
         poll_interval_s: float = 0.05,
         axes: Sequence[str] = HEXAPOD_AXES,
+        accel_mm_s2: float | None = None,
+        angular_velocity_deg_s: float | None = None,
+        angular_accel_deg_s2: float | None = None,
+        settle_s: float | None = None,
     ) -> None:
         if not (poll_interval_s > 0 and math.isfinite(poll_interval_s)):
             raise ValueError(f"{name}: poll_interval_s must be positive and finite, got {poll_interval_s!r}")
@@ -109,6 +126,21 @@ class HexapodController:
         self.name = name
         self.axes: tuple[str, ...] = tuple(axes)
         self.poll_interval_s = poll_interval_s
+        for label, value in (
+            ("accel_mm_s2", accel_mm_s2),
+            ("angular_velocity_deg_s", angular_velocity_deg_s),
+            ("angular_accel_deg_s2", angular_accel_deg_s2),
+        ):
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name}: {label} must be positive and finite, got {value!r}")
+        if settle_s is not None and not (settle_s >= 0 and math.isfinite(settle_s)):
+            raise ValueError(f"{name}: settle_s must be non-negative and finite, got {settle_s!r}")
+        self.accel_mm_s2 = accel_mm_s2
+        self.angular_velocity_deg_s = angular_velocity_deg_s
+        self.angular_accel_deg_s2 = angular_accel_deg_s2
+        self.settle_s = settle_s
+        self._velocity: float | None = None  # VLS as last sent or read
+        self._plan: MotionPlan | None = None
         self._connection = connection
         self._clock = clock
         self._identity = ""
@@ -295,7 +327,8 @@ class HexapodController:
         """``VLS?``: the platform (system) velocity, in mm/s for translations."""
         self._require_online("read the velocity")
         text = self._connection.query_value("VLS?", device=self.name)
-        return parse_number(text, device=self.name, command="VLS?", raw=text)
+        self._velocity = parse_number(text, device=self.name, command="VLS?", raw=text)
+        return self._velocity
 
     def pivot(self) -> tuple[float, float, float]:
         """``SPI?``: the pivot point (R, S, T) in mm, in the hexapod's coordinates."""
@@ -338,7 +371,9 @@ class HexapodController:
             raise IllegalStateError(self.name, "set the velocity", self._machine.state)
         if not (velocity > 0 and math.isfinite(velocity)):
             raise ValueError(f"{self.name}: velocity must be positive and finite, got {velocity!r}")
+        self._velocity = None  # unknown until the controller has taken it
         self._send("VLS", format_number(velocity))
+        self._velocity = float(format_number(velocity))
 
     def set_pivot(self, r_mm: float, s_mm: float, t_mm: float) -> None:
         """``SPI R r S s T t``. The controller refuses (error 9) unless U, V and W are all 0."""
@@ -410,9 +445,7 @@ class HexapodController:
         pairs = self.check_move(targets)
         if not self.is_reachable(pairs):
             raise UnreachablePose(self.name, pairs)
-        self._send_move("MOV", pairs)
-        self._target = {**(self._target or {}), **pairs}
-        self._machine.fire("start_moving")
+        self._command_move("MOV", pairs, pairs)
 
     def _send_move(self, command: str, pairs: Pose) -> None:
         """``MOV``/``MVR`` and ``ERR?``; error 5 means the reference or servo was lost behind our back."""
@@ -431,9 +464,56 @@ class HexapodController:
         pairs = self._checked_pairs(absolute)
         if not self.is_reachable(pairs):
             raise UnreachablePose(self.name, pairs)
-        self._send_move("MVR", {axis: deltas[axis] for axis in pairs})
-        self._target = {**self._target, **pairs}
+        self._command_move("MVR", {axis: deltas[axis] for axis in pairs}, pairs)
+
+    def _command_move(self, command: str, arguments: Pose, pairs: Pose) -> None:
+        """``MOV``/``MVR`` (+ ``ERR?``), then plan the wait from the moment the controller accepted it."""
+        start = dict(self._target or {})
+        end = {**start, **pairs}
+        self._plan = None
+        self._send_move(command, arguments)
+        self._target = end
         self._machine.fire("start_moving")
+        duration, exact = self.expected_move(start, end)
+        self._plan = None if duration is None else MotionPlan(self._clock.now(), duration, exact)
+
+    def expected_move(
+        self, start: Mapping[str, float], end: Mapping[str, float]
+    ) -> tuple[float | None, bool]:
+        """Profile time (+ settle) of the line ``start → end`` in pose space, and whether it is exact.
+
+        The path parameter runs 0..1 with a top speed of ``min(v/|Δxyz|, ω/|Δuvw|)`` and an acceleration of
+        ``min(a/|Δxyz|, α/|Δuvw|)``: all six axes start and stop together. Unknown limits are left out, so
+        the time is then a lower bound (not exact); None when no limit at all applies to this move (a pure
+        rotation with no angular velocity given).
+        """
+        linear = math.sqrt(sum((end.get(a, 0.0) - start.get(a, 0.0)) ** 2 for a in "XYZ"))
+        angular = math.sqrt(sum((end.get(a, 0.0) - start.get(a, 0.0)) ** 2 for a in "UVW"))
+        speeds: list[float] = []
+        accels: list[float] = []
+        exact = self.settle_s is not None
+        for length, speed, accel in (
+            (linear, self._velocity, self.accel_mm_s2),
+            (angular, self.angular_velocity_deg_s, self.angular_accel_deg_s2),
+        ):
+            if length <= _PATH_EPS:
+                continue
+            exact = exact and speed is not None and accel is not None
+            if speed is not None:
+                speeds.append(speed / length)
+            if accel is not None:
+                accels.append(accel / length)
+        settle = self.settle_s or 0.0
+        if linear <= _PATH_EPS and angular <= _PATH_EPS:
+            return settle, exact
+        if not speeds:
+            return None, False
+        return trapezoid_s(1.0, min(speeds), min(accels) if accels else None) + settle, exact
+
+    @property
+    def motion_plan(self) -> MotionPlan | None:
+        """The wait planned for the move in flight (None when idle or unplanned)."""
+        return self._plan
 
     def is_moving(self) -> bool:
         """One ``#5``. When it reads 0 in ``moving``, ``ONT?`` decides: all on target completes the move."""
@@ -452,10 +532,12 @@ class HexapodController:
         if all(self._flags("ONT?").values()):
             self._position = self._floats("POS?")
             self._machine.fire("arrived")
+            self._plan = None
             return True
         try:
             self._check_error("move")
         except GcsStopped:  # stopped by someone else (another client, the controller's own stop)
+            self._plan = None
             self._machine.fire("halted")
             self._position = self._floats("POS?")
             self._target = dict(self._position)
@@ -463,22 +545,27 @@ class HexapodController:
         return False  # stopped inside the settling window: the next poll decides
 
     def wait_until_idle(self, timeout_s: float = 300.0) -> None:
-        """Poll on the clock until the move (or reference run) is complete, or nothing moves."""
+        """Wait on the clock until the move (or reference run) is complete, or nothing moves.
+
+        A move waits on its plan; a fully known plan still moving well after its expected arrival
+        (``drivers.clock.MotionPlan``) times out like one past ``timeout_s``.
+        """
         self._require_online("wait for idle")
         if self._machine.state == "referencing":
             self._poll("reference", timeout_s, self._referencing_done)
         else:
-            self._poll("move", timeout_s, lambda: not self.is_moving())
+            plan = self._plan if self._machine.state == "moving" else None
+            self._poll("move", timeout_s, lambda: not self.is_moving(), plan)
 
-    def _poll(self, action: str, timeout_s: float, done: Callable[[], bool]) -> None:
+    def _poll(
+        self, action: str, timeout_s: float, done: Callable[[], bool], plan: MotionPlan | None = None
+    ) -> None:
+        """Sleep, then query ``done``, on the plan's schedule (none: backing off) until it is True."""
         clock = self._clock
-        deadline = clock.now() + timeout_s
-        while True:
-            clock.sleep(self.poll_interval_s)
-            if done():
-                return
-            if clock.now() >= deadline:
-                raise MotionTimeout(self.name, action, timeout_s, f"state {self._machine.state!r}")
+        started = clock.now() if plan is None else plan.start
+        if not wait_planned(clock, done, plan=plan, timeout_s=timeout_s, slow_s=self.poll_interval_s):
+            waited = round(clock.now() - started, 3)
+            raise MotionTimeout(self.name, action, waited, f"state {self._machine.state!r}")
 
     # -- stopping --------------------------------------------------------------------------------------
     def halt(self) -> None:
@@ -503,6 +590,7 @@ class HexapodController:
         The latch is set even if the exchange fails, so nothing moves again before ``reset_stop``.
         """
         self._require_online("stop all")
+        self._plan = None
         try:
             self._connection.stop_all(device=self.name)
         finally:
@@ -510,6 +598,7 @@ class HexapodController:
         self._refresh_after_stop()
 
     def _after_stop(self, trigger: str) -> None:
+        self._plan = None
         self._machine.fire(trigger)
         self._refresh_after_stop()
 

@@ -21,7 +21,21 @@ class HexapodParams(BaseModel):
         default_factory=dict,
         description="per IEC couch axis (lateral_mm, …, roll_deg): [low, high], narrower than the travel",
     )
-    poll_interval_s: float = Field(default=0.05, gt=0, le=5, description="status poll period while waiting")
+    poll_interval_s: float = Field(
+        default=0.05, gt=0, le=5, description="longest pause between status queries while waiting"
+    )
+    # The motion profile the controller moves with (data sheet or controller settings): with VLS it plans
+    # each move's wait (sleep until just before the expected arrival). Unknown: a shorter, safe plan.
+    accel_mm_s2: float | None = Field(default=None, gt=0, description="platform acceleration (plans waits)")
+    angular_velocity_deg_s: float | None = Field(
+        default=None, gt=0, description="platform angular velocity (plans waits)"
+    )
+    angular_accel_deg_s2: float | None = Field(
+        default=None, gt=0, description="platform angular acceleration (plans waits)"
+    )
+    settle_s: float | None = Field(
+        default=None, ge=0, description="time from the end of a motion to on target (plans waits)"
+    )
     velocity_mm_s: float | None = Field(default=None, gt=0, description="platform velocity sent with VLS")
     check_queries: bool = Field(default=False, description="send ERR? after every query, as pipython does")
     pivot_tolerance_mm: float = Field(

@@ -1,10 +1,16 @@
-"""One Zaber linear axis as an ``AxisPositioner``: state machine, unit conversion, polling on the clock.
+"""One Zaber linear axis as an ``AxisPositioner``: state machine, unit conversion, waits planned on the clock.
 
 The axis owns what the wire does not say explicitly: whether it is referenced, whether a move is in
 flight, whether an emergency stop is latched. That knowledge lives in a ``transitions`` state machine
 declared below as data, so the documentation diagram and the guard on every public call come from one
 table. Every public call checks the state *before* any byte is sent, and every wait goes through the
 injected ``Clock`` so simulated rigs run in virtual time.
+
+A move's wait is planned from the motion commanded: the distance from where the axis is (the last arrival,
+else ``get pos``) and the device's own ``maxspeed`` and ``accel`` (read once before the first move, again
+after either is set) give the trapezoidal profile time; the axis sleeps until just before it and then
+looks closely (``drivers.clock.next_poll_delay``). Homing, whose distance is unknown, backs off from fast
+polls up to ``poll_interval_s``.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import logging
 import math
 from typing import Any, Final
 
-from drivers.clock import Clock
+from drivers.clock import Clock, MotionPlan, trapezoid_s, wait_planned
 from drivers.errors import (
     DeviceFault,
     DeviceRejected,
@@ -145,6 +151,12 @@ class ZaberAxis:
         self._limits_steps: tuple[int, int] | None = None
         self._identity: DeviceIdentity | None = None
         self._machine = DriverStateMachine(name, STATES, TRANSITIONS)
+        #: (top speed mm/s, acceleration mm/s²) as the device reported them; None until needed.
+        self._profile: tuple[float, float] | None = None
+        #: Where the axis is, in microsteps, when known without asking (the last completed move's target).
+        self._at_steps: int | None = None
+        self._moving_to: int | None = None
+        self._plan: MotionPlan | None = None
 
     # -- state ----------------------------------------------------------------------------------
     @property
@@ -170,6 +182,7 @@ class ZaberAxis:
         flag = reply.warning if reply.warning[0] == "F" else self._fault_in_alerts(reply.alerts)
         if flag is None or self._machine.state in ("fault", "estopped", "disconnected"):
             return  # already known, latched behind an estop, or connect() decides
+        self._forget_motion()
         self._machine.fire("faulted")
         raise DeviceFault(
             self.name, flag, f"{WARNING_FLAGS.get(flag, 'unknown fault')}; reported in reply to {text!r}"
@@ -287,6 +300,7 @@ class ZaberAxis:
         Also the way out of ``estopped``. A timeout leaves the axis in ``homing``; ``stop()`` ends it.
         """
         self._machine.require("home", "start_homing")
+        self._forget_motion()
         reply = self._send("home")
         self._machine.fire("start_homing")
         self._wait_idle("home", timeout_s, reply)
@@ -323,8 +337,8 @@ class ZaberAxis:
         steps = self._within_travel(
             mm_to_microsteps(target_mm, self.microstep_size_um) if finite else None, target_mm
         )
-        self._send(f"move abs {steps}")
-        self._machine.fire("start_moving")
+        start = self._start_steps()
+        self._command_move(start, steps)
 
     def move_to(self, target_mm: float, timeout_s: float = 120.0) -> None:
         self.start_move_to(target_mm)
@@ -341,9 +355,53 @@ class ZaberAxis:
         current = self._get_int("pos")
         target = current + mm_to_microsteps(delta_mm, self.microstep_size_um)
         self._within_travel(target, self._steps_to_mm(target))
-        self._send(f"move abs {target}")
-        self._machine.fire("start_moving")
+        self._command_move(current, target)
         self.wait_until_idle(timeout_s)
+
+    # -- motion planning --------------------------------------------------------------------------
+    def _start_steps(self) -> int:
+        """Where the move starts: the last arrival if nothing moved since, else ``get pos``."""
+        if self._at_steps is not None:
+            return self._at_steps
+        return self._get_int("pos")
+
+    def _motion_profile(self) -> tuple[float, float]:
+        """The device's ``maxspeed`` and ``accel`` in mm/s and mm/s², read once and kept until set."""
+        if self._profile is None:
+            speed = mm_per_s_from_maxspeed_data(self._get_int("maxspeed"), self.microstep_size_um)
+            accel = mm_per_s2_from_accel_data(self._get_int("accel"), self.microstep_size_um)
+            if not (speed > 0 and accel > 0):
+                raise ProtocolError(
+                    self.name, "get maxspeed / get accel", f"{speed} / {accel}", "speed and acceleration > 0"
+                )
+            self._profile = (speed, accel)
+        return self._profile
+
+    def expected_move_s(self, start_steps: int, target_steps: int) -> float:
+        """Trapezoidal profile time of a rest-to-rest move at the device's speed and acceleration."""
+        speed, accel = self._motion_profile()
+        distance_mm = abs(target_steps - start_steps) * self.microstep_size_um / 1000.0
+        return trapezoid_s(distance_mm, speed, accel)
+
+    def _command_move(self, start_steps: int, target_steps: int) -> None:
+        """``move abs``, then plan the wait from the moment the device accepted it."""
+        duration = self.expected_move_s(start_steps, target_steps)
+        self._forget_motion()
+        self._send(f"move abs {target_steps}")
+        self._machine.fire("start_moving")
+        self._moving_to = target_steps
+        self._plan = MotionPlan(self._clock.now(), duration)
+
+    def _forget_motion(self) -> None:
+        """The axis may be anywhere: the next move asks for ``pos``, and no wait is planned."""
+        self._at_steps = None
+        self._moving_to = None
+        self._plan = None
+
+    @property
+    def motion_plan(self) -> MotionPlan | None:
+        """The wait planned for the move in flight (None when idle, homing or after a stop)."""
+        return self._plan
 
     def is_moving(self) -> bool:
         """One status poll. Seeing IDLE completes a pending move (or homing) in the state machine."""
@@ -354,20 +412,37 @@ class ZaberAxis:
         return False
 
     def wait_until_idle(self, timeout_s: float = 120.0) -> None:
+        """Wait for the move in flight on its planned schedule (none planned: look at once, then back off).
+
+        A planned move still busy well after its expected arrival (``drivers.clock.MotionPlan``) times out
+        like one past ``timeout_s``.
+        """
         self._require_online("wait for idle")
-        self._wait_idle("wait for idle", timeout_s, self._send(""))
+        plan = self._plan if self._machine.state == "moving" else None
+        reply = self._send("") if plan is None else None
+        self._wait_idle("wait for idle", timeout_s, reply, plan)
         self._settle_idle()
 
-    def _wait_idle(self, action: str, timeout_s: float, reply: ZaberReply) -> None:
-        clock = self._clock
-        deadline = clock.now() + timeout_s
-        while reply.status == "BUSY":
-            if clock.now() >= deadline:
-                raise MotionTimeout(self.name, action, timeout_s, reply.raw)
-            clock.sleep(self.poll_interval_s)
-            reply = self._send("")
+    def _wait_idle(
+        self, action: str, timeout_s: float, reply: ZaberReply | None, plan: MotionPlan | None = None
+    ) -> None:
+        """Poll ``''`` on the plan's schedule until IDLE; ``reply`` is a status already in hand."""
+        last: list[ZaberReply] = [] if reply is None else [reply]
+
+        def idle() -> bool:
+            last.append(self._send(""))
+            return last[-1].status != "BUSY"
+
+        if not last or last[-1].status == "BUSY":
+            started = self._clock.now()
+            slow = self.poll_interval_s
+            if not wait_planned(self._clock, idle, plan=plan, timeout_s=timeout_s, slow_s=slow):
+                waited = self._clock.now() - (plan.start if plan is not None else started)
+                raise MotionTimeout(self.name, action, round(waited, 3), last[-1].raw)
+        reply = last[-1]
         if reply.warning in INCOMPLETE_MOTION_FLAGS and self._machine.state in ("moving", "homing"):
             # IDLE, but the motion ended early: taking the position as arrived would record a wrong point.
+            self._forget_motion()
             self._machine.fire("faulted")
             raise DeviceFault(
                 self.name,
@@ -379,6 +454,7 @@ class ZaberAxis:
         state = self._machine.state
         if state == "moving":
             self._machine.fire("arrived")
+            self._at_steps, self._moving_to, self._plan = self._moving_to, None, None
         elif state == "homing":
             self._finish_homing()
 
@@ -415,6 +491,7 @@ class ZaberAxis:
         accepted, and this is the call cleanup paths rely on.
         """
         self._machine.require("stop", "stopped")
+        self._forget_motion()
         reply = self._send("stop", check_fault=False)
         self._machine.fire("stopped")
         if reply.fault and self._machine.state not in ("fault", "estopped"):
@@ -428,6 +505,7 @@ class ZaberAxis:
         it), a plain ``stop`` is sent as the best remaining action and the rejection is re-raised.
         """
         self._machine.require("emergency stop", "estop")
+        self._forget_motion()
         try:
             try:
                 self._send("estop", check_fault=False)
@@ -465,6 +543,8 @@ class ZaberAxis:
         """``set <name> <value>``; bad values come back as ``BADDATA``, unknown names as ``BADCOMMAND``."""
         self._require_online("set a setting")
         _check_setting_name(name)
+        if name in ("maxspeed", "accel"):
+            self._profile = None  # the next move reads the new motion profile
         self._send(f"set {name} {_format_value(value)}")
 
     def warnings(self) -> tuple[str, ...]:
@@ -511,6 +591,7 @@ class ZaberAxis:
         self._require_online("set the speed")
         if not (speed_mm_s > 0 and math.isfinite(speed_mm_s)):
             raise ValueError(f"{self.name}: speed must be positive and finite, got {speed_mm_s!r}")
+        self._profile = None
         self._send(f"set maxspeed {maxspeed_data_from_mm_per_s(speed_mm_s, self.microstep_size_um)}")
 
     def acceleration_mm_s2(self) -> float:
@@ -521,6 +602,7 @@ class ZaberAxis:
         self._require_online("set the acceleration")
         if not (accel_mm_s2 > 0 and math.isfinite(accel_mm_s2)):
             raise ValueError(f"{self.name}: acceleration must be positive and finite, got {accel_mm_s2!r}")
+        self._profile = None
         self._send(f"set accel {accel_data_from_mm_per_s2(accel_mm_s2, self.microstep_size_um)}")
 
     def __repr__(self) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from drivers.clock import FAST_POLL_S, next_poll_delay
 from drivers.errors import IllegalStateError, LimitViolation, ProtocolError, TransportTimeout
 from drivers.pi_gcs import (
     STATES,
@@ -91,6 +92,20 @@ def connect_script(
         (q("POS?"), pos),
         (q("MOV?"), pos),
     ]
+
+
+def polls_until(deadline_s: float, slow_s: float = 0.05) -> int:
+    """How many status queries an unplanned wait makes before ``deadline_s`` on the virtual clock."""
+    now, polls = 0.0, 0
+    while now < deadline_s:
+        now += min(next_poll_delay(now, 0.0, None, slow_s), deadline_s - now)
+        polls += 1
+    return polls
+
+
+def unplanned_sleeps(sleeps: list[float], count: int) -> bool:
+    """An unplanned wait: the first look comes fast, later ones back off, never above the 50 ms poll."""
+    return len(sleeps) == count and sleeps[0] == pytest.approx(FAST_POLL_S) and max(sleeps) <= 0.05
 
 
 class Rig:
@@ -231,7 +246,7 @@ def test_reference_switches_servo_on_sends_frf_and_polls_ready_on_the_clock() ->
     )
     rig.hexapod.reference()
     assert rig.hexapod.state == "ready"
-    assert rig.clock.sleeps == [0.05, 0.05, 0.05]
+    assert unplanned_sleeps(rig.clock.sleeps, 3)
     rig.transport.assert_done()
 
 
@@ -269,8 +284,7 @@ def test_reference_timeout_leaves_referencing_and_halt_ends_it() -> None:
         (q("SVO?"), flags("111111")),
         (b"FRF X Y Z U V W\n", None),
         ERR_OK,
-        (b"\x07", BUSY_BYTE),
-        (b"\x07", BUSY_BYTE),
+        *[(b"\x07", BUSY_BYTE)] * polls_until(0.1),
         (b"HLT X Y Z U V W\n", None),
         (b"ERR?\n", b"10\n"),
         *STOPPED_AT_ZERO,
@@ -297,7 +311,8 @@ def test_move_asks_vmo_sends_mov_checks_err_then_polls_5_and_ont() -> None:
     assert rig.hexapod.state == "moving"
     rig.hexapod.wait_until_idle()
     assert rig.hexapod.state == "ready"
-    assert rig.clock.sleeps == [0.05, 0.05, 0.05]
+    assert rig.hexapod.motion_plan is None  # no velocity known to this controller: nothing to plan from
+    assert unplanned_sleeps(rig.clock.sleeps, 3)
     assert rig.hexapod.last_position == {"X": 10.0, "Y": 0.0, "Z": 0.0, "U": 0.0, "V": 0.0, "W": 0.0}
     rig.transport.assert_done()
 
@@ -424,8 +439,7 @@ def test_motion_error_1024_enters_fault_and_clear_fault_needs_a_new_reference() 
 def test_move_timeout_then_stp_latches_stopped_until_reset() -> None:
     rig = ready(
         *MOV_X10,
-        (b"\x05", b"1\n"),
-        (b"\x05", b"1\n"),
+        *[(b"\x05", b"1\n")] * polls_until(0.1),
         (b"STP\n", None),
         (b"ERR?\n", b"10\n"),
         (b"\x05", b"1\n"),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from drivers.clock import FAST_POLL_S, next_poll_delay
 from drivers.errors import (
     DeviceFault,
     DeviceRejected,
@@ -79,6 +80,24 @@ CONNECT_UNREFERENCED: Script = [
     (b"/1 1 get limit.max\n", ok("3048000", flag="WR")),
     *identity_steps("WR"),
 ]
+
+
+#: What the first move after connect asks before ``move abs``: where the axis is and its motion profile
+#: (10 mm/s, 100.1 mm/s² at 0.1 µm microsteps), from which the wait is planned.
+FIRST_MOVE: Script = [
+    (b"/1 1 get pos\n", ok("0")),
+    (b"/1 1 get maxspeed\n", ok("163840")),
+    (b"/1 1 get accel\n", ok("164")),
+]
+
+
+def polls_until(deadline_s: float, slow_s: float = 0.05) -> int:
+    """How many status queries an unplanned wait makes before ``deadline_s`` on the virtual clock."""
+    now, polls = 0.0, 0
+    while now < deadline_s:
+        now += min(next_poll_delay(now, 0.0, None, slow_s), deadline_s - now)
+        polls += 1
+    return polls
 
 
 class Rig:
@@ -211,7 +230,9 @@ def test_home_polls_on_the_clock_until_idle_then_checks_the_reference() -> None:
     )
     rig.axis.home()
     assert rig.axis.state == "ready"
-    assert rig.clock.sleeps == [0.05, 0.05, 0.05]
+    # homing has no planned arrival: the first look comes fast, later ones back off (never above 50 ms)
+    assert rig.clock.sleeps[0] == pytest.approx(FAST_POLL_S)
+    assert len(rig.clock.sleeps) == 3 and max(rig.clock.sleeps) <= 0.05
     rig.transport.assert_done()
 
 
@@ -229,8 +250,7 @@ def test_home_that_leaves_the_axis_unreferenced_raises() -> None:
 def test_stuck_busy_times_out_on_virtual_time_and_stop_ends_homing() -> None:
     rig = unreferenced(
         (b"/1 1 home\n", ok(status="BUSY", flag="WR")),
-        (STATUS, ok(status="BUSY", flag="WR")),
-        (STATUS, ok(status="BUSY", flag="WR")),
+        *[(STATUS, ok(status="BUSY", flag="WR"))] * polls_until(0.1),
         (b"/1 1 stop\n", ok(flag="WR")),
     )
     with pytest.raises(MotionTimeout, match=r"phantom-x: home still busy after 0\.1 s") as caught:
@@ -253,18 +273,20 @@ def test_home_fault_during_polling() -> None:
 # -- moves -------------------------------------------------------------------------------------------
 def test_move_to_sends_move_abs_and_polls_busy_to_idle() -> None:
     rig = ready(
-        (b"/1 1 move abs 125000\n", BUSY),
+        *FIRST_MOVE,
+        (b"/1 1 move abs 50000\n", BUSY),
         (STATUS, BUSY),
         (STATUS, IDLE),
     )
-    rig.axis.move_to(12.5)
+    rig.axis.move_to(5.0)
     assert rig.axis.state == "ready"
-    assert rig.clock.sleeps == [0.05]
+    # 5 mm at 10 mm/s and 100.1 mm/s²: 0.5999 s; first look 1.6 ms before, the next just after
+    assert rig.clock.sleeps == pytest.approx([0.5999 - 0.0016, 0.0016 + 1e-4], abs=1e-4)
     rig.transport.assert_done()
 
 
 def test_start_move_rounds_to_the_nearest_microstep_and_is_moving_settles() -> None:
-    rig = ready((b"/1 1 move abs 123457\n", BUSY), (STATUS, BUSY), (STATUS, IDLE))
+    rig = ready(*FIRST_MOVE, (b"/1 1 move abs 123457\n", BUSY), (STATUS, BUSY), (STATUS, IDLE))
     rig.axis.start_move_to(12.34567)
     assert rig.axis.state == "moving"
     assert rig.axis.is_moving() is True
@@ -283,7 +305,7 @@ def test_target_outside_travel_sends_nothing(target: float) -> None:
 
 
 def test_target_on_the_limit_after_rounding_is_allowed() -> None:
-    rig = ready((b"/1 1 move abs 3048000\n", BUSY))
+    rig = ready(*FIRST_MOVE, (b"/1 1 move abs 3048000\n", BUSY))
     rig.axis.start_move_to(304.80004)
     rig.transport.assert_done()
 
@@ -291,6 +313,7 @@ def test_target_on_the_limit_after_rounding_is_allowed() -> None:
 def test_move_relative_reads_pos_then_moves_absolute() -> None:
     rig = ready(
         (b"/1 1 get pos\n", ok("7500")),
+        *FIRST_MOVE[1:],
         (b"/1 1 move abs 107500\n", BUSY),
         (STATUS, IDLE),
     )
@@ -315,14 +338,14 @@ def test_non_finite_relative_move_sends_nothing(delta: float) -> None:
 
 
 def test_device_rejection_leaves_the_axis_ready() -> None:
-    rig = ready((b"/1 1 move abs 10000\n", b"@01 1 RJ IDLE -- STATUSBUSY\r\n"))
+    rig = ready(*FIRST_MOVE, (b"/1 1 move abs 10000\n", b"@01 1 RJ IDLE -- STATUSBUSY\r\n"))
     with pytest.raises(DeviceRejected, match="rejected with STATUSBUSY"):
         rig.axis.start_move_to(1.0)
     assert rig.axis.state == "ready"
 
 
 def test_fault_during_a_move_enters_fault() -> None:
-    rig = ready((b"/1 1 move abs 10000\n", BUSY), (STATUS, ok(flag="FS")))
+    rig = ready(*FIRST_MOVE, (b"/1 1 move abs 10000\n", BUSY), (STATUS, ok(flag="FS")))
     with pytest.raises(DeviceFault, match="device fault FS"):
         rig.axis.move_to(1.0)
     assert rig.axis.state == "fault"
@@ -330,7 +353,7 @@ def test_fault_during_a_move_enters_fault() -> None:
 
 def test_unexpected_limit_trigger_during_a_move_is_a_fault_not_an_arrival() -> None:
     """WL is a warning, but the move stopped at a tripped limit sensor: its position is not the target."""
-    rig = ready((b"/1 1 move abs 10000\n", BUSY), (STATUS, ok(flag="WL")))
+    rig = ready(*FIRST_MOVE, (b"/1 1 move abs 10000\n", BUSY), (STATUS, ok(flag="WL")))
     with pytest.raises(DeviceFault, match="WL: unexpected limit trigger: the motion stopped short"):
         rig.axis.move_to(1.0)
     assert rig.axis.state == "fault"
@@ -359,7 +382,7 @@ def test_move_while_unreferenced_is_illegal() -> None:
 
 
 def test_home_or_move_while_moving_is_illegal() -> None:
-    rig = ready((b"/1 1 move abs 10000\n", BUSY))
+    rig = ready(*FIRST_MOVE, (b"/1 1 move abs 10000\n", BUSY))
     rig.axis.start_move_to(1.0)
     with pytest.raises(IllegalStateError, match="cannot home while in state 'moving'"):
         rig.axis.home()
@@ -381,7 +404,7 @@ def test_close_is_idempotent_and_sends_nothing() -> None:
 
 # -- stop and estop ----------------------------------------------------------------------------------
 def test_stop_while_moving_returns_to_ready() -> None:
-    rig = ready((b"/1 1 move abs 10000\n", BUSY), (b"/1 1 stop\n", ok(status="BUSY", flag="NI")))
+    rig = ready(*FIRST_MOVE, (b"/1 1 move abs 10000\n", BUSY), (b"/1 1 stop\n", ok(status="BUSY", flag="NI")))
     rig.axis.start_move_to(1.0)
     rig.axis.stop()
     assert rig.axis.state == "ready"
@@ -396,6 +419,7 @@ def test_stop_reply_with_fault_records_it_without_raising() -> None:
 
 def test_estop_latches_until_home() -> None:
     rig = ready(
+        *FIRST_MOVE,
         (b"/1 1 move abs 10000\n", BUSY),
         (b"/1 1 estop\n", IDLE),
         (b"/1 1 home\n", BUSY),

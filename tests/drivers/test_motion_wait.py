@@ -1,0 +1,286 @@
+"""Waits planned from the commanded motion: Zaber and PI GCS against scripted bytes, on a fake clock.
+
+Each test lists the bytes the driver must send and the replies, and records the fake clock's time at every
+status query (a transport listener), so "no look before the expected arrival minus its margin" is checked
+on virtual time, never on the wall clock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+
+from drivers.clock import (
+    ARRIVAL_SLACK_S,
+    FAST_POLL_S,
+    LATE_FLOOR_S,
+    WATCH_S,
+    MotionPlan,
+    next_poll_delay,
+    trapezoid_s,
+)
+from drivers.errors import DeviceFault
+from drivers.pi_gcs import GcsConnection, GcsMotionError, HexapodController
+from drivers.transport.base import Exchange
+from drivers.transport.expected import ExpectedProtocolTransport
+from drivers.zaber import MotionTimeout, ZaberAxis, ZaberConnection
+from tests.drivers import test_pi_gcs_hexapod as gcs
+from tests.drivers.test_zaber_axis import BUSY, CONNECT_REFERENCED, FIRST_MOVE, IDLE, STATUS, FakeClock, ok
+
+#: The Zaber profile FIRST_MOVE reports: maxspeed 163840 → 10 mm/s, accel 164 → 100.098 mm/s².
+SPEED, ACCEL = 10.0, 164 / 1.6384e-4 * 0.1 / 1000.0
+
+
+class Timed:
+    """A scripted transport whose writes are stamped with the fake clock's time."""
+
+    def __init__(self, script: list[tuple[bytes | None, bytes | None]]) -> None:
+        self.clock = FakeClock()
+        self.transport = ExpectedProtocolTransport(script, device="port")
+        self.writes: list[tuple[float, bytes]] = []
+        self.transport.add_listener(self._heard)
+
+    def _heard(self, exchange: Exchange) -> None:
+        if exchange.direction == "tx":
+            self.writes.append((self.clock.now(), exchange.data))
+
+    def times_of(self, data: bytes) -> list[float]:
+        return [t for t, sent in self.writes if sent == data]
+
+
+def zaber(
+    *script: tuple[bytes | None, bytes | None], poll_interval_s: float = 0.05
+) -> tuple[ZaberAxis, Timed]:
+    timed = Timed([*CONNECT_REFERENCED, *script])
+    axis = ZaberAxis(
+        ZaberConnection(timed.transport),
+        name="phantom-x",
+        address=1,
+        axis=1,
+        microstep_size_um=0.1,
+        clock=timed.clock,
+        poll_interval_s=poll_interval_s,
+    )
+    axis.connect()
+    return axis, timed
+
+
+# -- the schedule itself ---------------------------------------------------------------------------------
+def test_trapezoid_and_triangle_profile_times() -> None:
+    assert trapezoid_s(100.0, 10.0, 100.0) == pytest.approx(10.1)  # d/v + v/a
+    assert trapezoid_s(0.5, 10.0, 100.0) == pytest.approx(2 * math.sqrt(0.5 / 100.0))  # never reaches v
+    assert trapezoid_s(0.5, 10.0, None) == pytest.approx(0.05)  # unknown acceleration: a lower bound
+    assert trapezoid_s(0.0, 10.0, 100.0) == 0.0
+
+
+def test_schedule_is_blind_until_the_margin_then_closes_in_then_backs_off() -> None:
+    plan = MotionPlan(start=0.0, duration_s=3.0)
+    now, looks = 0.0, []
+    while now < plan.arrival + 1.0:
+        now += next_poll_delay(now, 0.0, plan, 0.05)
+        looks.append(now)
+    before = [t for t in looks if t < plan.arrival - plan.margin_s - 1e-12]
+    assert before == pytest.approx([1.0, 2.0])  # supervision looks only, one per WATCH_S
+    assert any(abs(t - plan.arrival - ARRIVAL_SLACK_S) < 1e-9 for t in looks)  # one just after arrival
+    late = [b - a for a, b in itertools.pairwise(looks) if a > plan.arrival]
+    assert min(late) >= FAST_POLL_S - 1e-12 and max(late) <= 0.05 + 1e-12
+
+
+def test_an_exact_plan_overdue_is_a_stall_a_lower_bound_never_is() -> None:
+    assert MotionPlan(0.0, 2.0).stall_deadline == pytest.approx(2.0 + LATE_FLOOR_S)
+    assert MotionPlan(0.0, 30.0).stall_deadline == pytest.approx(60.0)
+    assert MotionPlan(0.0, 2.0, exact=False).stall_deadline == math.inf
+
+
+# -- Zaber --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("target_mm", "steps", "watch_looks", "closing_looks"), [(0.5, 5000, 0, 0), (100.0, 1_000_000, 10, 3)]
+)
+def test_zaber_move_is_not_polled_before_its_expected_arrival(
+    target_mm: float, steps: int, watch_looks: int, closing_looks: int
+) -> None:
+    """0.5 mm (a triangle, 0.14 s) and 100 mm (10.1 s): blind but for one look a second, then the margin."""
+    expected = trapezoid_s(target_mm, SPEED, ACCEL)
+    axis, timed = zaber(
+        *FIRST_MOVE,
+        (f"/1 1 move abs {steps}\n".encode(), BUSY),
+        *[(STATUS, BUSY)] * watch_looks,  # supervision: a stall or a limit switch is seen within 1 s
+        (STATUS, BUSY),  # the first look near the arrival, one margin before it
+        *[(STATUS, BUSY)] * closing_looks,  # each halving the gap to the arrival (1 ms steps at most)
+        (STATUS, IDLE),
+    )
+    axis.move_to(target_mm)
+    margin = 0.001 + 0.001 * expected
+    looks = timed.times_of(STATUS)[1:]  # the first status query is connect's
+    supervision, near = looks[:watch_looks], looks[watch_looks:]
+    assert supervision == pytest.approx([WATCH_S * (i + 1) for i in range(watch_looks)])
+    assert near[0] == pytest.approx(expected - margin)  # nothing between supervision and the margin
+    assert all(expected - margin - 1e-9 <= t <= expected + ARRIVAL_SLACK_S + 1e-9 for t in near)
+    assert near[-1] == pytest.approx(expected + ARRIVAL_SLACK_S)  # arrival seen 0.1 ms after it is due
+    assert axis.state == "ready"
+    timed.transport.assert_done()
+
+
+def test_zaber_next_move_starts_from_the_last_arrival_without_asking() -> None:
+    first = trapezoid_s(5.0, SPEED, ACCEL)
+    second = trapezoid_s(0.5, SPEED, ACCEL)
+    axis, timed = zaber(
+        *FIRST_MOVE,
+        (b"/1 1 move abs 50000\n", BUSY),
+        (STATUS, BUSY),
+        (STATUS, IDLE),
+        (b"/1 1 move abs 55000\n", BUSY),  # no get pos, no profile: both known
+        (STATUS, BUSY),
+        (STATUS, IDLE),
+    )
+    axis.move_to(5.0)
+    started = timed.clock.now()
+    axis.move_to(5.5)
+    assert timed.clock.now() - started == pytest.approx(second + ARRIVAL_SLACK_S)
+    assert first > second
+    timed.transport.assert_done()
+
+
+def test_zaber_setting_the_speed_makes_the_next_move_read_the_profile_again() -> None:
+    axis, timed = zaber(
+        *FIRST_MOVE,
+        (b"/1 1 move abs 50000\n", BUSY),
+        (STATUS, BUSY),
+        (STATUS, IDLE),
+        (b"/1 1 set maxspeed 327680\n", IDLE),  # 20 mm/s
+        (b"/1 1 get maxspeed\n", ok("327680")),
+        (b"/1 1 get accel\n", ok("164")),
+        (b"/1 1 move abs 150000\n", BUSY),
+        (STATUS, BUSY),
+        (STATUS, IDLE),
+    )
+    axis.move_to(5.0)
+    axis.set_max_speed_mm_s(20.0)
+    started = timed.clock.now()
+    axis.move_to(15.0)
+    assert timed.clock.now() - started == pytest.approx(trapezoid_s(10.0, 20.0, ACCEL) + ARRIVAL_SLACK_S)
+    timed.transport.assert_done()
+
+
+def test_zaber_stall_is_seen_at_the_next_supervision_look_not_at_the_planned_arrival() -> None:
+    axis, timed = zaber(*FIRST_MOVE, (b"/1 1 move abs 1000000\n", BUSY), (STATUS, ok(flag="FS")))
+    with pytest.raises(DeviceFault, match="FS"):
+        axis.move_to(100.0)  # planned for 10.1 s
+    assert timed.clock.now() == pytest.approx(WATCH_S)
+    assert axis.state == "fault"
+    assert axis.motion_plan is None
+
+
+def test_zaber_limit_switch_seen_before_arrival_is_a_fault_and_the_next_move_asks_where_it_is() -> None:
+    axis, timed = zaber(
+        *FIRST_MOVE,
+        (b"/1 1 move abs 20000\n", BUSY),
+        (STATUS, ok(flag="WL")),
+        (b"/1 1 warnings clear\n", ok("01 WL")),
+        (b"/1 1 warnings\n", ok("00")),
+        (b"/1 1 get pos\n", ok("9000")),  # stopped short: the start of the next move is read, not assumed
+        (b"/1 1 move abs 10000\n", BUSY),
+        (STATUS, BUSY),
+        (STATUS, IDLE),
+    )
+    with pytest.raises(DeviceFault, match="WL"):
+        axis.move_to(2.0)
+    axis.clear_warnings()
+    started = timed.clock.now()
+    axis.move_to(1.0)
+    assert timed.clock.now() - started == pytest.approx(trapezoid_s(0.1, SPEED, ACCEL) + ARRIVAL_SLACK_S)
+    timed.transport.assert_done()
+
+
+def _late_looks(plan: MotionPlan, slow_s: float) -> int:
+    """Status queries of a wait that never sees IDLE, up to the plan's stall deadline."""
+    now, looks = plan.start, 0
+    while now < plan.stall_deadline:
+        now += min(next_poll_delay(now, plan.start, plan, slow_s), plan.stall_deadline - now)
+        looks += 1
+    return looks
+
+
+def test_zaber_move_still_busy_long_after_its_arrival_times_out_before_the_callers_timeout() -> None:
+    plan = MotionPlan(0.0, trapezoid_s(0.5, SPEED, ACCEL))
+    axis, timed = zaber(
+        *FIRST_MOVE,
+        (b"/1 1 move abs 5000\n", BUSY),
+        *[(STATUS, BUSY)] * _late_looks(plan, 1.0),
+        poll_interval_s=1.0,
+    )
+    with pytest.raises(MotionTimeout, match="still busy after 10.14"):
+        axis.move_to(0.5, timeout_s=120.0)
+    assert timed.clock.now() == pytest.approx(plan.stall_deadline)
+    timed.transport.assert_done()
+
+
+# -- PI GCS hexapod -------------------------------------------------------------------------------------
+def hexapod(*script: tuple[bytes | None, bytes | None], **profile: float) -> tuple[HexapodController, Timed]:
+    timed = Timed([*gcs.connect_script(), *script])
+    controller = HexapodController(GcsConnection(timed.transport), name="couch", clock=timed.clock, **profile)
+    controller.connect()
+    return controller, timed
+
+
+PROFILE = {"accel_mm_s2": 50.0, "angular_velocity_deg_s": 5.0, "angular_accel_deg_s2": 20.0, "settle_s": 0.1}
+SET_VLS_10 = [(b"VLS 10\n", None), gcs.ERR_OK]
+
+
+def test_hexapod_translation_waits_for_profile_and_settle_before_looking() -> None:
+    expected = trapezoid_s(1.0, 10.0 / 10.0, 50.0 / 10.0) + 0.1  # 10 mm at 10 mm/s, 50 mm/s², 0.1 s settle
+    controller, timed = hexapod(
+        *SET_VLS_10,
+        *gcs.MOV_X10,
+        (b"\x05", b"1\n"),  # supervision look at 1 s
+        *[(b"\x05", b"0\n"), (gcs.q("ONT?"), gcs.flags("011111")), gcs.ERR_OK] * 2,  # settling, 2 looks
+        *gcs.ARRIVE,
+        **PROFILE,
+    )
+    controller.set_velocity(10.0)
+    controller.start_move({"X": 10.0})
+    plan = controller.motion_plan
+    assert plan is not None and plan.exact and plan.duration_s == pytest.approx(expected)
+    controller.wait_until_idle()
+    looks = timed.times_of(b"\x05")[1:]  # the first is connect's
+    assert looks[:2] == pytest.approx([WATCH_S, expected - plan.margin_s])
+    assert looks[-1] == pytest.approx(expected + ARRIVAL_SLACK_S)
+    assert controller.state == "ready" and controller.motion_plan is None
+    timed.transport.assert_done()
+
+
+def test_hexapod_rotation_uses_the_angular_limits_and_unknowns_give_a_lower_bound_or_none() -> None:
+    move_w = [(b"VMO? W 2\n", b"1\n"), (b"MOV W 2\n", None), gcs.ERR_OK]
+    controller, _ = hexapod(*SET_VLS_10, *move_w, **PROFILE)
+    controller.set_velocity(10.0)
+    controller.start_move({"W": 2.0})
+    plan = controller.motion_plan
+    assert plan is not None and plan.duration_s == pytest.approx(trapezoid_s(2.0, 5.0, 20.0) + 0.1)
+    bare, _ = hexapod(*SET_VLS_10, *move_w)
+    bare.set_velocity(10.0)
+    bare.start_move({"W": 2.0})
+    assert bare.motion_plan is None  # no angular velocity given: nothing bounds a pure rotation
+    lower, _ = hexapod(*SET_VLS_10, *gcs.MOV_X10)
+    lower.set_velocity(10.0)
+    lower.start_move({"X": 10.0})
+    plan = lower.motion_plan
+    assert plan is not None and not plan.exact and plan.duration_s == pytest.approx(1.0)  # d/v only
+
+
+def test_hexapod_stall_during_a_planned_move_is_seen_at_the_supervision_look() -> None:
+    controller, timed = hexapod(
+        *SET_VLS_10,
+        *gcs.MOV_X10,
+        (b"\x05", b"0\n"),  # stopped dead half-way: no motion, not on target, error 1024
+        (gcs.q("ONT?"), gcs.flags("011111")),
+        (b"ERR?\n", b"1024\n"),
+        **PROFILE,
+    )
+    controller.set_velocity(10.0)
+    controller.start_move({"X": 10.0})
+    with pytest.raises(GcsMotionError):
+        controller.wait_until_idle()
+    assert timed.clock.now() == pytest.approx(WATCH_S)
+    assert controller.state == "fault"
