@@ -232,6 +232,9 @@ def _step(index: int, message: Message, seconds: float, category: str) -> StepPr
     elif isinstance(message, ConfigureDosimeter):
         s = message.settings
         detail = ", ".join(f"{k}={v}" for k, v in _settings(s).items())
+    elif isinstance(message, SwapChambers):
+        where = "at each other's positions" if message.swapped else "home"
+        detail = f"{where} with {message.other}"
     elif isinstance(message, ReadTracker) and message.samples != 1:
         detail = f"{message.samples} samples"
     return StepPreview(
