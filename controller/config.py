@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from controller.collision import MotionSafety
 from controller.errors import ConfigError, describe_validation_errors
 from controller.interlocks_live import InterlockConfig
+from controller.journal import FsyncMode
 from drivers.roles.couch import COUCH_AXES
 from geometry import AxisMounting, Direction, Point, System
 
@@ -142,6 +143,20 @@ class DeviceConfig(BaseModel):
         return value
 
 
+class JournalSettings(BaseModel):
+    """How hard the run journal pushes its records to disk (docs/journal.md, "Durability modes")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fsync: FsyncMode = Field(
+        default="checkpoint",
+        description="when the journal fsyncs beyond results, state changes and the end of the run: "
+        "'checkpoint' also at every Checkpoint (one fsync for all records since the last: a power cut "
+        "loses at most the work since the last checkpoint), 'record' after every record (loses nothing "
+        "written, slowest), 'state' only at those points (loses what followed the last state change)",
+    )
+
+
 class RigConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -176,6 +191,10 @@ class RigConfig(BaseModel):
         min_length=1,
         description="VISA library for VISA resource ports (GPIB, TCPIP, USB, ASRL): '@py' (pyvisa-py), "
         "'@ivi' (the installed vendor VISA: NI-VISA, Keysight), '@sim' (pyvisa-sim) or a library path",
+    )
+    journal: JournalSettings = Field(
+        default_factory=JournalSettings,
+        description="the run journal's durability: when it fsyncs (docs/journal.md)",
     )
 
     @model_validator(mode="after")

@@ -3,8 +3,10 @@
 Durability contract (docs/journal.md):
 * each record is one ``os.write`` on an ``O_APPEND`` descriptor, so it reaches the kernel before the
   call returns: a killed process (SIGKILL, crash, Ctrl-C) loses nothing already written;
-* the file is ``fsync``-ed at every result, at every state change of the run and at the end, so a
-  power loss loses at most the raw exchanges since the last result;
+* the file is ``fsync``-ed at every result, at every state change of the run and at the end, and — by
+  the ``fsync`` setting — also at every ``Checkpoint`` (group commit, the default) or after every record,
+  so a power loss loses at most the records since the last checkpoint (or none, or since the last state
+  change);
 * a record is never rewritten; a torn final line (power loss mid-write) is detected and reported by the
   reader, never silently dropped, and a reopened journal closes it off with a ``torn_tail`` record
   instead of gluing the next record onto it.
@@ -13,6 +15,13 @@ Tamper evidence: every record carries ``prev``, the SHA-256 of the previous reco
 first record chains to ``GENESIS``). Changing, inserting or deleting any record breaks the chain at the
 next one; the head hash (SHA-256 of the last record) pins the whole file, so a sign-off or
 ``results.json`` that states it detects a truncated or rewritten tail as well.
+
+Encoding: a record's bytes are what the stdlib encoder (``json``, ``ensure_ascii=False``, compact
+separators) writes for ``{"n", "prev", "wall", "clock", "kind", **fields}``; the verifier hashes the bytes
+as they are in the file and never re-encodes. ``orjson`` writes the same bytes ten times faster except
+for floats printed with a one-digit negative exponent (``1e-7`` for ``1e-07``) and non-finite floats
+(``null`` for ``NaN``): its output is checked for those spellings and re-encoded with ``json`` when one may
+be there, so every line is exactly what the stdlib would write (docs/journal.md, "Encoding").
 """
 
 from __future__ import annotations
@@ -22,10 +31,12 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import orjson
 
 from drivers.clock import Clock
 from drivers.transport.base import Exchange
@@ -35,6 +46,12 @@ JOURNAL_NAME = "journal.jsonl"
 GENESIS = "0" * 64
 #: The record kind a reopened journal writes to close off a torn final line (its bytes in ``data``).
 TORN_TAIL = "torn_tail"
+
+#: When the journal fsyncs beyond results, state changes and close (docs/journal.md, "Durability modes"):
+#: ``checkpoint`` also at every ``Checkpoint`` message (one fsync for all records since the last),
+#: ``record`` after every record, ``state`` only at those points.
+FsyncMode = Literal["checkpoint", "record", "state"]
+FSYNC_MODES: tuple[FsyncMode, ...] = ("checkpoint", "record", "state")
 
 
 def record_hash(line: bytes) -> str:
@@ -53,19 +70,23 @@ class JournalIntegrityError(ValueError):
 
 
 class Journal:
-    def __init__(self, run_dir: Path, clock: Clock) -> None:
+    def __init__(self, run_dir: Path, clock: Clock, *, fsync: FsyncMode = "checkpoint") -> None:
+        if fsync not in FSYNC_MODES:
+            raise ValueError(f"journal fsync mode {fsync!r}: expected one of {', '.join(FSYNC_MODES)}")
         run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / JOURNAL_NAME
+        self.fsync_mode: FsyncMode = fsync
         self._clock = clock
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
-        self._dumps = json.JSONEncoder(
-            ensure_ascii=False, separators=(",", ":"), default=_encode_default
-        ).encode
         existing = _parse(self.path, self.path.read_bytes(), verify=False)
         self._count = len(existing.records)
         self._head = existing.head
         self._size = os.fstat(self._fd).st_size
+        self._synced = self._size  # bytes known to be on disk (the file as found counts as synced)
+        #: Set before a write and cleared once the bookkeeping follows it: an interrupt in between leaves
+        #: it set, and the next append re-reads the file's tail (``_reconcile``).
+        self._dirty = False
         if existing.torn_tail is not None:
             # Terminate the partial line so the next record starts a line of its own, and say so.
             os.write(self._fd, b"\n")
@@ -82,38 +103,60 @@ class Journal:
         return self._head
 
     def append(self, kind: str, durable: bool = False, **fields: Any) -> int:
-        """Write one record through to the OS; ``durable`` also fsyncs (results, state changes)."""
+        """Write one record through to the OS; ``durable`` also fsyncs (results, state changes).
+
+        The record is built once and encoded once (``encode_record``). With ``fsync`` ``checkpoint`` the
+        ``msg`` record of a ``Checkpoint`` commits everything since the last fsync; with ``record`` every
+        record does.
+        """
         with self._lock:
-            self._reconcile()
+            if self._dirty:
+                self._reconcile()
             number = self._count
-            record = {
-                "n": number,
-                "prev": self._head,
-                "wall": time.time(),
-                "clock": self._clock.now(),
-                "kind": kind,
-            }
-            record.update(fields)
-            line = self._dumps(record).encode("utf-8")
-            os.write(self._fd, line + b"\n")
-            self._head = record_hash(line)
+            data = encode_record(
+                {
+                    "n": number,
+                    "prev": self._head,
+                    "wall": time.time(),
+                    "clock": self._clock.now(),
+                    "kind": kind,
+                    **fields,  # a field named like a header field replaces it in place, as ``update`` did
+                }
+            )
+            self._dirty = True
+            os.write(self._fd, data)
+            self._head = hashlib.sha256(memoryview(data)[:-1]).hexdigest()
             self._count = number + 1
-            self._size += len(line) + 1
-            if durable:
-                os.fsync(self._fd)
+            self._size += len(data)
+            self._dirty = False
+            if (
+                durable
+                or self.fsync_mode == "record"
+                or (self.fsync_mode == "checkpoint" and kind == "msg" and _is_checkpoint(fields))
+            ):
+                self._commit()
         return number
+
+    def _commit(self) -> None:
+        """fsync everything written since the last fsync (one call covers them all: group commit)."""
+        if self._synced != self._size:
+            os.fsync(self._fd)
+            self._synced = self._size
 
     def _reconcile(self) -> None:
         """Make the head and count the file's own if a record reached the file but not the bookkeeping.
 
         Ctrl-C or SIGTERM raises in the main thread between any two bytecodes, whichever thread the OS
         delivered the signal to: one landing after a write but before the head moved would make the next
-        record repeat its number and prev. The file's size says so; the journal then reads its own tail.
+        record repeat its number and prev. ``append`` marks the journal dirty before its write and clean
+        after the bookkeeping, so an interrupt anywhere between leaves the mark; the file's size then says
+        whether the record got out, and the journal reads its own tail.
         """
         size = os.fstat(self._fd).st_size
         if size != self._size:
             contents = _parse(self.path, self.path.read_bytes(), verify=False)
             self._count, self._head, self._size = len(contents.records), contents.head, size
+        self._dirty = False
 
     def record_exchange(self, exchange: Exchange) -> None:
         """Transport listener: the raw bytes, byte-exact (latin-1 maps each byte to one code point)."""
@@ -127,6 +170,7 @@ class Journal:
     def sync(self) -> None:
         with self._lock:
             os.fsync(self._fd)
+            self._synced = self._size
 
     def close(self) -> None:
         with self._lock:
@@ -134,6 +178,62 @@ class Journal:
                 os.fsync(self._fd)
                 os.close(self._fd)
                 self._fd = -1
+
+
+#: Spellings in orjson's output that the stdlib would write otherwise: ``e-`` (``1e-7``, the stdlib's
+#: ``1e-07``) and a number starting ``0.0000`` (floats in [1e-5, 1e-4), the stdlib's ``1e-05``; compact JSON
+#: puts ``:``, ``,`` or ``[`` before a number). Finding one (in a number or merely in a string) sends the
+#: record to the stdlib encoder. orjson also writes NaN and the infinities as ``null``: see ``_plain``.
+_SMALL_FLOAT = (b":0.0000", b",0.0000", b"[0.0000", b"-0.0000")
+_ORJSON_OPTIONS = (
+    orjson.OPT_APPEND_NEWLINE | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+)
+_INF = float("inf")
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """One record's line with its newline: exactly the bytes the stdlib encoder writes.
+
+    orjson first (types it knows but the stdlib does not, dataclasses and datetimes, go to the same
+    ``default`` hook the stdlib uses, so both raise alike); the stdlib when orjson cannot (an int past 64
+    bits, a non-string key) or its output may hold a spelling the stdlib would write otherwise.
+    """
+    try:
+        out = orjson.dumps(record, default=_encode_default, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return _stdlib_encode(record).encode("utf-8") + b"\n"
+    if (
+        b"e-" in out
+        or (b"0.0000" in out and any(spelling in out for spelling in _SMALL_FLOAT))
+        or (b"null" in out and not _plain(record))
+    ):
+        return _stdlib_encode(record).encode("utf-8") + b"\n"
+    return out
+
+
+def _plain(container: dict[str, Any] | list[Any] | tuple[Any, ...]) -> bool:
+    """Whether ``container`` holds only JSON's own types and finite floats, so each ``null`` is a ``None``.
+
+    Anything else (a model, an array: what ``default`` turns into JSON) counts as not plain, since a NaN
+    could hide in it.
+    """
+    items: Iterable[Any] = container.values() if isinstance(container, dict) else container
+    for item in items:
+        kind = type(item)
+        if kind is float:
+            if not -_INF < item < _INF:  # false for NaN too
+                return False
+        elif kind is dict or kind is list or kind is tuple:
+            if not _plain(item):
+                return False
+        elif not (item is None or kind is str or kind is int or kind is bool):
+            return False
+    return True
+
+
+def _is_checkpoint(fields: dict[str, Any]) -> bool:
+    message = fields.get("message")
+    return isinstance(message, dict) and message.get("type") == "Checkpoint"
 
 
 def _encode_default(value: object) -> object:
@@ -148,6 +248,10 @@ def _encode_default(value: object) -> object:
     if callable(tolist):
         return tolist()
     raise TypeError(f"journal cannot encode {type(value).__name__}")
+
+
+#: The encoder that defines a record's bytes (and encodes whatever orjson would write otherwise).
+_stdlib_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_encode_default).encode
 
 
 @dataclass(frozen=True)

@@ -435,7 +435,7 @@ def _execute(
     error: str | None = None
     results: list[SequenceResult] = []
     rig_config = rig.config
-    journal = Journal(run_dir, rig.clock)
+    journal = Journal(run_dir, rig.clock, fsync=rig_config.journal.fsync)
     run_log = open_run_log(run_dir)  # driver warnings and info of this run go to its hilcal.log
     clock_start = rig.clock.now()
     staged = run_dir / STAGED_MANIFEST
