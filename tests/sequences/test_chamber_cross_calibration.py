@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 
 from controller.config import RigConfig, load_rig_config
-from controller.devices import place_chambers_instruction
+from controller.devices import DeviceSet, place_chambers_instruction
+from controller.engine import RunEngine
 from controller.errors import ConfigError
-from controller.journal import read_journal
+from controller.interlocks import SafetyEnvelope
+from controller.journal import Journal, read_journal
+from controller.messages import Checkpoint, SwapChambers
 from controller.results import Outcome
 from controller.session import run_sequence
 from sequences.chamber_cross_calibration import CrossCalibrationParams, estimate_ratio
@@ -152,3 +155,37 @@ def test_the_reference_coefficient_comes_from_the_rig_file_certificate(tmp_path:
             config, "chamber-cross-calibration", {**FAST, "reference_coefficient_gy_per_c": 5.0e7},
             runs_dir=tmp_path, write_report=False,
         )  # fmt: skip
+
+
+class _RecordingOperator:
+    def __init__(self) -> None:
+        self.placed: list[tuple[str, str, bool]] = []
+
+    def load_couch(self, device: str, payload_kg: float, description: str) -> None:
+        raise AssertionError("not used")
+
+    def place_chambers(self, device: str, other: str, swapped: bool, description: str) -> None:
+        self.placed.append((device, other, swapped))
+
+
+def test_a_resumed_run_puts_the_chambers_back_where_the_journal_left_them(tmp_path: Path, step_clock):
+    """The arrangement is a setting: after a replay the newest one is made again before going live."""
+
+    def plan():
+        yield SwapChambers("a", "b", True)
+        yield Checkpoint("swapped")
+        yield SwapChambers("a", "b", False)
+        yield Checkpoint("home")
+
+    operator = _RecordingOperator()
+    journal = Journal(tmp_path, step_clock)
+    engine = RunEngine(DeviceSet(operator=operator), step_clock, journal, SafetyEnvelope())
+    replay = [
+        ({"type": "SwapChambers", "device": "a", "other": "b", "swapped": True, "description": ""}, None),
+        ({"type": "Checkpoint", "label": "swapped"}, None),
+    ]
+    engine.run(plan(), replay=replay)
+    journal.close()
+    assert operator.placed == [("a", "b", True), ("a", "b", False)]  # restored, then the live step
+    restored = [r for r in read_journal(journal.path).records if r["kind"] == "restore"]
+    assert restored[0]["message"]["type"] == "SwapChambers"
