@@ -651,7 +651,7 @@ def lateral_profile_figure(result: SequenceResult) -> Any:
         ]
         xs = np.array([p["position_mm"] for p in pts])
         ax.errorbar(xs, [p["charge_pC"] for p in pts], yerr=[2 * p["u_pC"] for p in pts], fmt="ko", ms=3,
-                    capsize=2, label="readings (± 2u)")  # fmt: skip
+                    capsize=2, label="readings (± 2σᵢ of the weights)")  # fmt: skip
         grid = np.linspace(float(xs.min()), float(xs.max()), 200)
         amp, bg = line["amplitude_pC"], line["background_pC"]
         sigma = line["sigma_mm"]
@@ -661,7 +661,7 @@ def lateral_profile_figure(result: SequenceResult) -> Any:
         ax.set_xlabel(f"IEC f {line['axis'].upper()} (mm)")
         ax.set_ylabel("charge (pC)")
         ax.set_title(f"{line['axis'].upper()} profile at {line['depth_mm']:g} mm", fontsize=10)
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="upper left")
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
