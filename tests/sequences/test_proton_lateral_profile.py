@@ -68,7 +68,7 @@ def run(config: RigConfig, tmp_path: Path, **params: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ pure parts
-def test_baseline_sigma_is_the_rig_beam_model_by_hand():
+def test_baseline_sigma_is_the_rig_beam_model_by_hand() -> None:
     assert commissioned_sigma_mm(150.0, 4.0, 0.0) == pytest.approx(4.0)
     for depth in (20.0, 100.0, 140.0):
         assert commissioned_sigma_mm(150.0, 4.0, depth) == pytest.approx(true_sigma_mm(0.0, depth), rel=2e-4)
@@ -76,7 +76,7 @@ def test_baseline_sigma_is_the_rig_beam_model_by_hand():
     assert LateralProfileParams(baseline_sigma_mm=[4.5]).baselines_mm() == [4.5]
 
 
-def test_scan_is_symmetric_fine_in_the_core_and_coarse_outside():
+def test_scan_is_symmetric_fine_in_the_core_and_coarse_outside() -> None:
     params = LateralProfileParams()
     offsets = scan_offsets(params, 4.0)
     assert offsets == pytest.approx(-offsets[::-1])
@@ -86,7 +86,7 @@ def test_scan_is_symmetric_fine_in_the_core_and_coarse_outside():
     assert offsets.max() == pytest.approx(14.0) and offsets.size == 23
 
 
-def test_an_exact_gaussian_is_recovered_and_the_80_20_constant_is_right():
+def test_an_exact_gaussian_is_recovered_and_the_80_20_constant_is_right() -> None:
     x = np.linspace(-12.0, 12.0, 25)
     q = gaussian(x, 4e-10, 0.7, 4.2, 3e-15)
     fit = fit_gaussian(x, q, 1e-3, 1e-15, 0.0)
@@ -95,7 +95,7 @@ def test_an_exact_gaussian_is_recovered_and_the_80_20_constant_is_right():
     assert pytest.approx(low80 - low20) == PENUMBRA_80_20_PER_SIGMA * 4.2
 
 
-def test_the_recombination_correction_restores_the_flattened_top():
+def test_the_recombination_correction_restores_the_flattened_top() -> None:
     x = np.linspace(-12.0, 12.0, 25)
     dose = gaussian(x, 4e-10, 0.0, 4.0, 0.0)  # charge over 2 s: 0.2 nA at the peak
     kappa = 2.0  # % per nA
@@ -106,7 +106,7 @@ def test_the_recombination_correction_restores_the_flattened_top():
     assert corrected.sigma == pytest.approx(4.0, rel=1e-4)
 
 
-def test_the_fit_uncertainty_covers_at_its_stated_probability():
+def test_the_fit_uncertainty_covers_at_its_stated_probability() -> None:
     """Noise of several times the stated reading noise: the χ²/ν scaling and t(ν) must still cover."""
     rng = np.random.default_rng(5)
     x = np.linspace(-12.0, 12.0, 17)
@@ -131,12 +131,12 @@ def test_the_fit_uncertainty_covers_at_its_stated_probability():
         ({"profile": "tg142"}, "unknown"),
     ],
 )
-def test_bad_parameters_are_refused_with_the_field_named(change: dict[str, Any], message: str):
+def test_bad_parameters_are_refused_with_the_field_named(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         get_sequence(SEQUENCE).parse_params(change)
 
 
-def test_a_scan_outside_the_tank_travel_is_refused_before_anything_opens(tmp_path: Path):
+def test_a_scan_outside_the_tank_travel_is_refused_before_anything_opens(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"phantom_x: the scan needs .* outside its travel"):
         run_sequence(load_rig_config(), SEQUENCE, {**FAST, "spot_position_mm": [140.0, 0.0]},
                      runs_dir=tmp_path, write_report=False)  # fmt: skip
@@ -144,7 +144,9 @@ def test_a_scan_outside_the_tank_travel_is_refused_before_anything_opens(tmp_pat
 
 
 # ------------------------------------------------------------------------------------------ simulated rig
-def test_defaults_run_on_the_built_in_rig_and_the_tank_moves_while_the_electrometer_resets(tmp_path: Path):
+def test_defaults_run_on_the_built_in_rig_and_the_tank_moves_while_the_electrometer_resets(
+    tmp_path: Path,
+) -> None:
     outcome = run(load_rig_config(), tmp_path)
     assert outcome.result.outcome is Outcome.PASS
     assert [v.metric for v in outcome.result.verdicts] == ["Δx@20mm", "Δσx@20mm", "Δy@20mm", "Δσy@20mm"]
@@ -168,7 +170,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_injected_spot_offset_and_size_are_recovered_within_u(tmp_path: Path, case: str):
+def test_injected_spot_offset_and_size_are_recovered_within_u(tmp_path: Path, case: str) -> None:
     offset, size_error, depths, (position_outcome, size_outcome) = CASES[case]
     outcome = run(proton_rig(offset, size_error, seed=sorted(CASES).index(case)), tmp_path, depths_mm=depths)
     result = outcome.result
