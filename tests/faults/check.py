@@ -74,9 +74,12 @@ def baseline(variant_spec: dict[str, Any], work: Path) -> dict[str, Any]:
     records = read_journal(run_dir / "journal.jsonl").records
     used: list[str] = []
     for record in records:
-        device = record.get("message", {}).get("device") if record["kind"] == "msg" else None
-        if isinstance(device, str) and device not in used:
-            used.append(device)
+        message = record.get("message", {}) if record["kind"] == "msg" else {}
+        # a Together group's members each name their own device
+        for member in message.get("messages") or [message]:
+            device = member.get("device") if isinstance(member, dict) else None
+            if isinstance(device, str) and device not in used:
+                used.append(device)
     return {**report, "exit_code": code, "used": used}
 
 
