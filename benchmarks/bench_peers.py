@@ -3,9 +3,9 @@
 A scan point is: move an axis, read it back, a checkpoint, read a detector, everything journaled. Every
 side drives zero-delay simulated devices, so what is measured is each framework's own cost per point.
 
-* hilcal: ``RunEngine.run`` of ``MoveTo``, ``ReadAxis``, ``Checkpoint``, ``ReadDosimeter`` per point
-  (``scan_plan``) on ``drivers.testing.InstantAxis`` and a zero-delay detector, journal on: six records
-  per point. hilcal's engine, journal and messages are imported, so this measures whatever is committed.
+* hilcal: the scan point of ``bench_engine`` (imported from it, so both benchmarks time the same thing,
+  and whatever hilcal code is committed): ``RunEngine.run`` of ``MoveTo``, ``ReadAxis``, ``Checkpoint``,
+  ``ReadDosimeter`` per point on a zero-delay axis and electrometer, journal on: six records per point.
   Two rows: the journal fsyncing only at state changes (the durability the bluesky side has: every record
   reaches the kernel at once, fsync at the end of the run), and the journal's default (group commit:
   also an fsync at every checkpoint, so a power cut loses at most the point under way).
@@ -27,25 +27,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
-import inspect
 import io
-import math
 import os
 import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from controller.devices import DeviceSet
-from controller.engine import RunEngine
-from controller.interlocks import SafetyEnvelope
-from controller.journal import Journal
-from controller.messages import Checkpoint, Message, MoveTo, ReadAxis, ReadDosimeter
-from drivers.clock import WallClock
-from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
-from drivers.testing import InstantAxis
+sys.path.insert(0, str(Path(__file__).parent))
+
+import bench_engine
 
 PEERS = ("bluesky", "ophyd", "qcodes")
 INSTALL_HINT = "pip install -e '.[bench]'"
@@ -54,8 +48,6 @@ QUICK_POINTS = (100,)
 FULL_POINTS = (100, 1000, 10000)
 REPEATS = 5
 START, STOP = 0.0, 299.0
-#: The Gaussian every side's detector answers (centre and width in mm, as ophyd.sim's SynGauss here).
-CENTER_MM, SIGMA_MM = 150.0, 50.0
 
 
 def require_peers() -> None:
@@ -66,85 +58,6 @@ def require_peers() -> None:
             f"bench_peers: {', '.join(missing)} not installed; the peer benchmark needs the bench extra: "
             f"{INSTALL_HINT} (make bench installs it)"
         )
-
-
-def scan_plan(n: int) -> Generator[Message, Any, None]:
-    """hilcal's 1-D scan of ``n`` points from START to STOP: move, read back, checkpoint, detector read."""
-    for i in range(n):
-        yield MoveTo("x", START + (STOP - START) * i / max(n - 1, 1))
-        yield ReadAxis("x")
-        yield Checkpoint()
-        yield ReadDosimeter("det")
-
-
-class InstantDetector:
-    """A zero-delay detector on the dosimeter role: a Gaussian of the axis position, like SynGauss."""
-
-    def __init__(self, name: str, axis: InstantAxis) -> None:
-        self.name = name
-        self.state = "idle"
-        self._axis = axis
-        self._clock = WallClock()
-
-    def connect(self) -> None:
-        self.state = "idle"
-
-    def close(self) -> None:
-        self.state = "disconnected"
-
-    def identify(self) -> str:
-        return "bench_peers instant detector"
-
-    def configure(self, settings: DosimeterSettings) -> None:
-        return None
-
-    def zero(self, timeout_s: float = 120.0) -> None:
-        return None
-
-    def start_integration(self) -> None:
-        self.state = "integrating"
-
-    def hold(self) -> None:
-        self.state = "holding"
-
-    def reset(self) -> None:
-        self.state = "idle"
-
-    def read(self) -> DosimeterReading:
-        x = self._axis.position_mm()
-        value = math.exp(-((x - CENTER_MM) ** 2) / (2 * SIGMA_MM**2))
-        return DosimeterReading(value, "C", self._clock.now())
-
-    def stop(self) -> None:
-        self.state = "idle"
-
-
-def has_fsync_modes() -> bool:
-    """Whether the committed journal takes an ``fsync`` mode (group commit at checkpoints)."""
-    return "fsync" in inspect.signature(Journal).parameters
-
-
-def scan_once(n: int, folder: Path, fsync: str | None = None) -> float:
-    """Seconds for hilcal's engine to run ``scan_plan(n)`` with its journal in ``folder``.
-
-    ``fsync`` None is the journal's default; ``"state"`` fsyncs at state changes only.
-    """
-    axis = InstantAxis("x")
-    axis.connect()
-    axis.home()
-    envelope = SafetyEnvelope()
-    envelope.set_axis_limits("x", 0.0, 300.0, "bench")
-    devices = DeviceSet(positioners={"x": axis}, dosimeters={"det": InstantDetector("det", axis)})
-    with tempfile.TemporaryDirectory(dir=folder, prefix="hilcal-") as tmp:
-        options: dict[str, Any] = {} if fsync is None else {"fsync": fsync}
-        journal = Journal(Path(tmp), WallClock(), **options)
-        engine = RunEngine(devices, WallClock(), journal, envelope)
-        try:
-            start = time.perf_counter()
-            engine.run(scan_plan(n))
-            return time.perf_counter() - start
-        finally:
-            journal.close()
 
 
 class BlueskySide:
@@ -257,12 +170,11 @@ def run(points: Sequence[int] = POINTS, repeats: int = REPEATS) -> dict[str, Any
 
     with tempfile.TemporaryDirectory(prefix="bench_peers-") as tmp:
         folder = Path(tmp)
-        sides: dict[str, Callable[[int], float]] = {}
-        if has_fsync_modes():
-            sides["hilcal"] = lambda n: scan_once(n, folder, fsync="state")
-            sides["hilcal_default"] = lambda n: scan_once(n, folder)
-        else:
-            sides["hilcal"] = lambda n: scan_once(n, folder)
+        sides: dict[str, Callable[[int], float]] = {
+            # bench_engine's scan point, in seconds per point: "now" fsyncs at state changes only.
+            "hilcal": lambda n: bench_engine._scan_once(n, "now") * n,
+            "hilcal_default": lambda n: bench_engine._scan_once(n, "default") * n,
+        }
         blue = BlueskySide(folder)
         sides["bluesky"] = blue.once
         qc = QcodesSide(folder)
