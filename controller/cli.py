@@ -46,6 +46,10 @@ from records.store import DEFAULT_DB_FILE
 if TYPE_CHECKING:
     from controller.commissioning import SessionReports
 
+#: Python's thread switch interval during a real-time rehearsal: the simulated world answers from threads
+#: of this process, and the default 5 ms would let a busy thread delay a reply by that much.
+REHEARSAL_SWITCH_INTERVAL_S = 0.0005
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -107,6 +111,56 @@ def _apply_overrides(config: RigConfig, overrides: list[str]) -> RigConfig:
     except ValidationError as err:
         problems = describe_validation_errors(err.errors())
         raise ConfigError("--set (rig after the overrides)", problems) from err
+
+
+def _with_clock(config: RigConfig, clock: str | None) -> RigConfig:
+    """``--clock realtime|virtual``: the simulated rig's clock (``simulation.clock``) for this run."""
+    if clock is None:
+        return config
+    if clock not in ("realtime", "virtual"):
+        raise ConfigError("--clock", [f"{clock!r}: expected realtime or virtual"])
+    if config.simulation is None:
+        raise ConfigError("--clock", ["a real rig runs on wall time; --clock is for a simulated rig"])
+    return _apply_overrides(config, [f"simulation.clock={clock}"])
+
+
+def _realtime_rehearsal(config: RigConfig) -> bool:
+    """A simulated rig on the real-time clock: the world moves at true speed (docs/rehearsal.md)."""
+    if config.simulation is None or config.simulation.get("clock") != "realtime":
+        return False
+    sys.setswitchinterval(REHEARSAL_SWITCH_INTERVAL_S)  # the world's threads answer within 0.5 ms
+    return True
+
+
+def _print_rehearsal_ratio(config: RigConfig, step: Any, outcome: RunOutcome) -> None:
+    """Wall time of a real-time rehearsal against the physical bound of its plan (docs/rehearsal.md).
+
+    The bound is the plan estimate (``hilcal plan``) with no polling granularity: every motion profile,
+    settle, referencing, dwell, integration and tracker frame as the rig file gives them.
+    """
+    from controller.plan_preview import build_preview
+    from drivers.registry import DRIVERS
+
+    raw = config.model_dump(mode="json")
+    for device in raw["devices"].values():
+        spec = DRIVERS.get(device.get("driver", ""))
+        if spec is not None and "poll_interval_s" in spec.params_model.model_fields:
+            device["params"] = {**(device.get("params") or {}), "poll_interval_s": 1e-6}
+    try:
+        preview = build_preview(RigConfig.model_validate(raw), step.sequence, step.params)
+    except Exception as err:  # the ratio is information; the run's own result stands
+        err_console.print(f"[yellow]real-time rehearsal:[/yellow] no physical bound ({err})", highlight=False)
+        return
+    if preview.estimate is None or preview.estimate.total_s <= 0:
+        return
+    summary = outcome.summary
+    wall = summary.ended_wall - summary.started_wall
+    bound = preview.estimate.total_s
+    console.print(
+        f"Real-time rehearsal: {wall:.2f} s wall for a physical bound of {bound:.2f} s "
+        f"(motion profiles, settle, dwells as the rig file gives them): [bold]{wall / bound:.3f}×[/bold]",
+        highlight=False,
+    )
 
 
 def _air_entry(
@@ -255,6 +309,13 @@ def run(
     yes: Annotated[
         bool, typer.Option("--yes", help="real rig: run after the plan preview without asking")
     ] = False,
+    clock: Annotated[
+        str | None,
+        typer.Option(
+            "--clock",
+            help="simulated rig: realtime rehearses at true speed, virtual runs as fast as it can",
+        ),
+    ] = None,
 ) -> None:
     """Run a sequence, or a whole commissioning session, and print the verdicts.
 
@@ -269,6 +330,7 @@ def run(
         config = load_rig_config(rig)
         if set_:
             config = _apply_overrides(config, set_)
+        config = _with_clock(config, clock)
         air = _air_entry(air_temperature_c, air_pressure_kpa, operator)
         if sequence is not None:
             if session is not None:
@@ -300,6 +362,9 @@ def run(
 
     pause_control = install_pause(console, err_console)  # Ctrl-C pauses; again: safe stop (docs/pause.md)
     where = f"Rig [bold]{config.name}[/bold]{' (simulated)' if config.simulated else ''}"
+    rehearsal = _realtime_rehearsal(config)
+    if rehearsal:
+        where += ", real-time clock (rehearsal at true speed)"
 
     def run_step(step: SessionStep) -> RunOutcome:
         seq = get_sequence(step.sequence)
@@ -318,6 +383,8 @@ def run(
             tolerances=site,
         )
         _print_outcome(outcome, store)
+        if rehearsal:
+            _print_rehearsal_ratio(config, step, outcome)
         report_run_log(outcome.run_dir, err_console)
         return outcome
 
