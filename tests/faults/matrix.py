@@ -84,6 +84,19 @@ VARIANTS: tuple[Variant, ...] = (
         prefer=("electrometer_unidos",),
     ),
     Variant("air-density-stability", "air-density-stability", {"duration_s": 600.0}, prefer=("room_sensor",)),
+    # x, y and z share one Zaber chain; 55 % into its replies phantom_x is homing or centring the chamber
+    Variant(
+        "proton-range-check",
+        "proton-range-check",
+        {"coarse_step_mm": 5.0, "fine_step_mm": 1.0, "noise_repeats": 3, "settle_s": 0.0},
+        prefer=("electrometer_tank", "phantom_x"),
+    ),
+    Variant(
+        "proton-output-constancy",
+        "proton-output-constancy",
+        {"deliveries": 3, "settle_s": 0.0},
+        prefer=("electrometer_tank", "phantom_x"),
+    ),
 )
 
 
