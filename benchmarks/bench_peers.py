@@ -78,7 +78,8 @@ class BlueskySide:
         self.engine = RunEngine({})
         self._runs = 0
 
-    def once(self, n: int) -> float:
+    def once(self, n: int) -> tuple[float, float]:
+        """Wall and CPU seconds (all threads of the process: the RunEngine's loop runs in its own)."""
         self._runs += 1
         fd = os.open(
             self._folder / f"bluesky-{self._runs}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
@@ -92,9 +93,9 @@ class BlueskySide:
 
         token = self.engine.subscribe(journal)  # type: ignore[no-untyped-call]
         try:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             self.engine(self._scan([self.det], self.motor, START, STOP, n))
-            return time.perf_counter() - start
+            return time.perf_counter() - start, time.process_time() - cpu
         finally:
             self.engine.unsubscribe(token)  # type: ignore[no-untyped-call]
             os.close(fd)
@@ -117,10 +118,11 @@ class QcodesSide:
         self.stage.add_parameter("ch1_readback", get_cmd=self.stage.ch1.get, unit="V")
         self.meter = DummyInstrumentWithMeasurement("bench_meter", setter_instr=self.stage)
 
-    def once(self, n: int) -> float:
+    def once(self, n: int) -> tuple[float, float]:
+        """Wall and CPU seconds of one do1d run."""
         stage = self.stage
         with contextlib.redirect_stdout(io.StringIO()):  # do1d prints a line per run
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             self._do1d(
                 stage.ch1,
                 START,
@@ -133,7 +135,7 @@ class QcodesSide:
                 do_plot=False,
                 show_progress=False,
             )
-            return time.perf_counter() - start
+            return time.perf_counter() - start, time.process_time() - cpu
 
     def close(self) -> None:
         self.meter.close()
@@ -161,6 +163,17 @@ def _ratios(peer: Sequence[float], ours: Sequence[float]) -> dict[str, float]:
     return {"median": statistics.median(paired), "min": min(paired), "max": max(paired)}
 
 
+def _hilcal_once(n: int, journal: str) -> tuple[float, float]:
+    """Wall seconds of bench_engine's scan of ``n`` points, and the CPU seconds around it.
+
+    The CPU figure also counts building the axis, the journal and the engine (outside the wall figure):
+    a few hundred microseconds per run, a few µs per point at 100 points.
+    """
+    cpu = time.process_time()
+    wall = bench_engine._scan_once(n, journal) * n
+    return wall, time.process_time() - cpu
+
+
 def run(points: Sequence[int] = POINTS, repeats: int = REPEATS) -> dict[str, Any]:
     """Per-point figures (µs) of each side at each number of points, and the paired peer/hilcal ratios."""
     require_peers()
@@ -170,10 +183,9 @@ def run(points: Sequence[int] = POINTS, repeats: int = REPEATS) -> dict[str, Any
 
     with tempfile.TemporaryDirectory(prefix="bench_peers-") as tmp:
         folder = Path(tmp)
-        sides: dict[str, Callable[[int], float]] = {
-            # bench_engine's scan point, in seconds per point: "now" fsyncs at state changes only.
-            "hilcal": lambda n: bench_engine._scan_once(n, "now") * n,
-            "hilcal_default": lambda n: bench_engine._scan_once(n, "default") * n,
+        sides: dict[str, Callable[[int], tuple[float, float]]] = {
+            "hilcal": lambda n: _hilcal_once(n, "now"),  # bench_engine's "now": fsync at state changes
+            "hilcal_default": lambda n: _hilcal_once(n, "default"),
         }
         blue = BlueskySide(folder)
         sides["bluesky"] = blue.once
@@ -183,10 +195,13 @@ def run(points: Sequence[int] = POINTS, repeats: int = REPEATS) -> dict[str, Any
             for once in sides.values():  # warm up imports, caches and the database
                 once(20)
             samples: dict[int, dict[str, list[float]]] = {n: {name: [] for name in sides} for n in points}
+            cpu: dict[int, dict[str, list[float]]] = {n: {name: [] for name in sides} for n in points}
             for _ in range(repeats):
                 for n in points:
                     for name, once in sides.items():
-                        samples[n][name].append(once(n) / n * 1e6)
+                        wall_s, cpu_s = once(n)
+                        samples[n][name].append(wall_s / n * 1e6)
+                        cpu[n][name].append(cpu_s / n * 1e6)
         finally:
             qc.close()
     figures: dict[str, Any] = {
@@ -198,6 +213,7 @@ def run(points: Sequence[int] = POINTS, repeats: int = REPEATS) -> dict[str, Any
         "repeats": repeats,
         "points": list(points),
         "samples_us": {str(n): by_side for n, by_side in samples.items()},
+        "cpu_samples_us": {str(n): by_side for n, by_side in cpu.items()},
     }
     for n, by_side in samples.items():
         block: dict[str, Any] = {name: _summary(values) for name, values in by_side.items()}
@@ -207,6 +223,11 @@ def run(points: Sequence[int] = POINTS, repeats: int = REPEATS) -> dict[str, Any
                     block[f"{peer}_over_{ours}"] = _ratios(by_side[peer], by_side[ours])
         if "hilcal_default" in by_side:
             block["hilcal_default_over_hilcal"] = _ratios(by_side["hilcal_default"], by_side["hilcal"])
+        # CPU time: what each side costs in work, less sensitive than wall time to a shared machine's load
+        # (and blind to fsync waits, which are I/O).
+        block["cpu"] = {name: _summary(values) for name, values in cpu[n].items()}
+        for peer in ("bluesky", "qcodes"):
+            block["cpu"][f"{peer}_over_hilcal"] = _ratios(cpu[n][peer], cpu[n]["hilcal"])
         figures[str(n)] = block
     return figures
 
@@ -230,25 +251,40 @@ def report(figures: dict[str, Any]) -> None:
         f"{figures['repeats']} interleaved repeats; bluesky {versions['bluesky']} + ophyd "
         f"{versions['ophyd']}, QCoDeS {versions['qcodes']}. Paired ratios: median (range)."
     )
-    default = "hilcal_default" in figures[str(figures["points"][0])]
-    header = f"  {'points':>6s}  {'side':33s}{'median':>9s}{'IQR':>18s}{'range':>18s}{'/ hilcal':>27s}"
-    print(header + (f"{'/ hilcal, checkpoint fsync':>29s}" if default else ""))
+    print(
+        f"  {'points':>6s}  {'wall time':33s}{'median':>9s}{'IQR':>18s}{'range':>18s}{'/ hilcal':>27s}"
+        f"{'/ hilcal, checkpoint fsync':>29s}"
+    )
     for n in figures["points"]:
         block = figures[str(n)]
-        for name in LABELS:
-            if name not in block:
-                continue
+        for name, label in LABELS.items():
             s = block[name]
             line = (
-                f"  {n:6d}  {LABELS[name]:33s} {s['median_us']:8.1f} "
+                f"  {n:6d}  {label:33s} {s['median_us']:8.1f} "
                 f"{s['q1_us']:8.1f}–{s['q3_us']:<8.1f} {s['min_us']:8.1f}–{s['max_us']:<8.1f}"
             )
             if name in ("bluesky", "qcodes"):
                 line += f"   {_ratio(block[f'{name}_over_hilcal']):>24s}"
-                if default:
-                    line += f"     {_ratio(block[f'{name}_over_hilcal_default']):>24s}"
+                line += f"     {_ratio(block[f'{name}_over_hilcal_default']):>24s}"
             elif name == "hilcal_default":
                 line += f"   {_ratio(block['hilcal_default_over_hilcal']):>24s}"
+            print(line)
+    print(
+        f"  {'points':>6s}  {'CPU time (all threads)':33s}{'median':>9s}{'IQR':>18s}{'range':>18s}"
+        f"{'/ hilcal':>27s}"
+    )
+    for n in figures["points"]:
+        cpu = figures[str(n)]["cpu"]
+        for name, label in LABELS.items():
+            if name == "hilcal_default":
+                continue
+            s = cpu[name]
+            line = (
+                f"  {n:6d}  {label:33s} {s['median_us']:8.1f} "
+                f"{s['q1_us']:8.1f}–{s['q3_us']:<8.1f} {s['min_us']:8.1f}–{s['max_us']:<8.1f}"
+            )
+            if name != "hilcal":
+                line += f"   {_ratio(cpu[f'{name}_over_hilcal']):>24s}"
             print(line)
 
 
