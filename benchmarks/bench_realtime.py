@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -176,6 +178,7 @@ def run_realtime() -> dict[str, dict[str, float]]:
 
 def run_session(runs_dir: Path) -> dict[str, float]:
     """``hilcal run`` (the default session, virtual clock, no report): rig-clock and wall seconds per run."""
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "controller.cli", "run", "--runs-dir", str(runs_dir), "--no-report"],
@@ -183,6 +186,8 @@ def run_session(runs_dir: Path) -> dict[str, float]:
         check=False,
     )
     command_wall = time.perf_counter() - began
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    command_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     clock = wall = motion_clock = motion_wall = 0.0
     for results in sorted(runs_dir.glob("*/results.json")):
         summary = json.loads(results.read_text())
@@ -198,6 +203,8 @@ def run_session(runs_dir: Path) -> dict[str, float]:
         "virtual_s": clock,
         "runs_wall_s": wall,
         "command_wall_s": command_wall,
+        "command_cpu_s": command_cpu,
+        "virtual_over_command_cpu": clock / command_cpu,
         "virtual_over_runs_wall": clock / wall if wall else math.nan,
         "virtual_over_command_wall": clock / command_wall,
         "motion_virtual_over_wall": motion_clock / motion_wall if motion_wall else math.nan,
@@ -237,6 +244,11 @@ def report_session(session: dict[str, float]) -> None:
         f"({session['virtual_over_command_wall']:.0f}× over the whole command, "
         f"{session['command_wall_s']:.1f} s with start-up and session reports; "
         f"motion sequences alone {session['motion_virtual_over_wall']:.0f}×)"
+    )
+    print(
+        f"  CPU of the whole command {session['command_cpu_s']:.1f} s: "
+        f"{session['virtual_over_command_cpu']:.0f} virtual s per CPU s (load-independent); "
+        f"load average at the end {os.getloadavg()[0]:.1f}"
     )
 
 

@@ -77,6 +77,7 @@ def build_hexapod_couch(
         angular_velocity_deg_s=params.angular_velocity_deg_s,
         angular_accel_deg_s2=params.angular_accel_deg_s2,
         settle_s=params.settle_s,
+        reference_time_s=params.reference_time_s,
     )
     return HexapodCouch(
         controller,

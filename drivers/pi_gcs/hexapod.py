@@ -11,8 +11,9 @@ so the path from the last target to the new one, the system velocity (``VLS`` as
 read it; no query is added) and, when the rig file gives them, the acceleration, angular velocity and
 acceleration and the settle time, give a trapezoidal profile time. The controller sleeps until just
 before it and then looks closely (``drivers.clock``). A quantity left unknown makes that time a lower
-bound, after which the looks back off up to ``poll_interval_s``; referencing and stops, whose duration is
-unknown, back off the same way.
+bound, after which the looks back off up to ``poll_interval_s``. A reference run waits for
+``reference_time_s`` when the rig file gives it (a lower bound, looked at once a second); otherwise it, and
+the wait after a stop, back off the same way.
 
 Coordinates here are the controller's own: X Y Z in mm and U V W in degrees about the pivot (``SPI``).
 The IEC 61217 meaning of those numbers is ``drivers.pi_gcs.iec``'s business, one layer up.
@@ -101,7 +102,8 @@ class HexapodController:
 
     ``poll_interval_s`` is the longest rig-clock pause between status queries while waiting. The motion
     profile (``accel_mm_s2``, ``angular_velocity_deg_s``, ``angular_accel_deg_s2``, ``settle_s``; None:
-    unknown) plans each move's wait together with the system velocity.
+    unknown) plans each move's wait together with the system velocity; ``reference_time_s`` (None:
+    unknown) the reference run's, as a lower bound watched once a second.
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class HexapodController:
         angular_velocity_deg_s: float | None = None,
         angular_accel_deg_s2: float | None = None,
         settle_s: float | None = None,
+        reference_time_s: float | None = None,
     ) -> None:
         if not (poll_interval_s > 0 and math.isfinite(poll_interval_s)):
             raise ValueError(f"{name}: poll_interval_s must be positive and finite, got {poll_interval_s!r}")
@@ -133,8 +136,10 @@ class HexapodController:
         ):
             if value is not None and not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name}: {label} must be positive and finite, got {value!r}")
-        if settle_s is not None and not (settle_s >= 0 and math.isfinite(settle_s)):
-            raise ValueError(f"{name}: settle_s must be non-negative and finite, got {settle_s!r}")
+        for label, value in (("settle_s", settle_s), ("reference_time_s", reference_time_s)):
+            if value is not None and not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{name}: {label} must be non-negative and finite, got {value!r}")
+        self.reference_time_s = reference_time_s
         self.accel_mm_s2 = accel_mm_s2
         self.angular_velocity_deg_s = angular_velocity_deg_s
         self.angular_accel_deg_s2 = angular_accel_deg_s2
@@ -394,7 +399,14 @@ class HexapodController:
             self._send("SVO", *[part for axis in self.axes for part in (axis, "1")])
         self._send("FRF", *self.axes)
         self._machine.fire("start_referencing")
-        self._poll("reference", timeout_s, self._referencing_done)
+        self._plan = self._reference_plan()
+        self._poll("reference", timeout_s, self._referencing_done, self._plan)
+
+    def _reference_plan(self) -> MotionPlan | None:
+        """A reference run of ``reference_time_s``, never exact: its length depends on the pose."""
+        if self.reference_time_s is None:
+            return None
+        return MotionPlan(self._clock.now(), self.reference_time_s, exact=False)
 
     def _referencing_done(self) -> bool:
         if not self._connection.controller_ready(device=self.name):
@@ -404,6 +416,7 @@ class HexapodController:
 
     def _finish_referencing(self) -> None:
         referenced = self._flags("FRF?")
+        self._plan = None
         if all(referenced.values()):
             self._position = self._floats("POS?")
             self._target = dict(self._position)
@@ -552,7 +565,7 @@ class HexapodController:
         """
         self._require_online("wait for idle")
         if self._machine.state == "referencing":
-            self._poll("reference", timeout_s, self._referencing_done)
+            self._poll("reference", timeout_s, self._referencing_done, self._plan)
         else:
             plan = self._plan if self._machine.state == "moving" else None
             self._poll("move", timeout_s, lambda: not self.is_moving(), plan)

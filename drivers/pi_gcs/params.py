@@ -36,6 +36,9 @@ class HexapodParams(BaseModel):
     settle_s: float | None = Field(
         default=None, ge=0, description="time from the end of a motion to on target (plans waits)"
     )
+    reference_time_s: float | None = Field(
+        default=None, ge=0, description="how long a reference run (FRF) takes (plans its wait)"
+    )
     velocity_mm_s: float | None = Field(default=None, gt=0, description="platform velocity sent with VLS")
     check_queries: bool = Field(default=False, description="send ERR? after every query, as pipython does")
     pivot_tolerance_mm: float = Field(

@@ -284,3 +284,20 @@ def test_hexapod_stall_during_a_planned_move_is_seen_at_the_supervision_look() -
         controller.wait_until_idle()
     assert timed.clock.now() == pytest.approx(WATCH_S)
     assert controller.state == "fault"
+
+
+def test_hexapod_reference_run_waits_its_given_time_watched_once_a_second() -> None:
+    controller, timed = hexapod(
+        (gcs.q("SVO?"), gcs.flags("111111")),
+        (b"FRF X Y Z U V W\n", None),
+        gcs.ERR_OK,
+        (b"\x07", gcs.BUSY_BYTE),  # supervision look at 1 s
+        (b"\x07", gcs.READY_BYTE),  # done early, before the 2.5 s given: seen at the 2 s look
+        (gcs.q("FRF?"), gcs.flags("111111")),
+        (gcs.q("POS?"), gcs.ZERO),
+        reference_time_s=2.5,
+    )
+    controller.reference()
+    assert timed.times_of(b"\x07") == pytest.approx([WATCH_S, 2 * WATCH_S])
+    assert controller.state == "ready" and controller.motion_plan is None
+    timed.transport.assert_done()
