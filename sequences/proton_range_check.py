@@ -428,8 +428,9 @@ def fine_window(params: RangeCheckParams, coarse: list[dict[str, Any]]) -> tuple
             r20 = curve.ranges[0.2]
             if r20 is not None:
                 found = (curve.peak_depth_mm - params.fine_margin_mm, r20 + params.fine_margin_mm)
-    if found is None:  # the peak lies some 2 mm before R90, R20 some 4–6 mm beyond R80
-        found = (params.baseline_r90_mm - 4.0 - params.fine_margin_mm, params.baseline_r80_mm + 6.0)
+    if found is None:  # the peak lies some 2 mm before R90, R20 some 4–5 mm beyond R80
+        margin = params.fine_margin_mm
+        found = (params.baseline_r90_mm - 2.0 - margin, params.baseline_r80_mm + 4.5 + margin)
     low = min(max(found[0], low_limit), high_limit - params.fine_step_mm)
     high = max(min(found[1], high_limit), low + params.fine_step_mm)
     return float(low), float(high)
@@ -663,26 +664,40 @@ def analyze_range_check(params: RangeCheckParams, data: dict[str, Any]) -> Seque
 
 
 def range_figure(result: SequenceResult) -> Any:
-    from sequences.plots import _pyplot
+    from sequences.plots import _pyplot, _verdict, verdict_limits
 
     plt = _pyplot()
     rows = result.tables["curve"]
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    fig, (ax, shifts) = plt.subplots(1, 2, figsize=(10, 4), dpi=100, gridspec_kw={"width_ratios": [3, 1]})
     ax.plot([r["depth_mm"] for r in rows], [100 * r["relative"] for r in rows], "k.-", lw=0.8, ms=4,
             label="readings / peak")  # fmt: skip
     for name, style in (("R90", "--"), ("R80", ":")):
         if name in result.informative:
-            ax.axvline(
-                result.informative[name].value, color="black", ls=style, lw=1.0, label=f"{name} measured"
-            )
+            value = result.informative[name].value
+            ax.axvline(value, color="black", ls=style, lw=1.0, label=f"{name} measured")
     for row in result.tables["baselines"]:
         ax.axvline(row["baseline_mm"], color="grey", ls="-", lw=0.8, alpha=0.7)
     ax.axhline(90, color="grey", lw=0.5)
     ax.axhline(80, color="grey", lw=0.5)
     ax.set_xlabel("depth in water (mm)")
     ax.set_ylabel("relative reading (%)")
-    ax.set_title(f"{result.device}: distal fall-off (grey verticals: baselines)", fontsize=10)
+    ax.set_title(f"{result.device}: depth scan (grey verticals: baselines)", fontsize=10)
     ax.legend(fontsize=7, loc="lower left")
     ax.grid(True, alpha=0.3)
+    names = [n for n in ("R90_shift", "R80_shift") if n in result.informative]
+    shifts.errorbar(
+        range(len(names)),
+        [result.informative[n].value for n in names],
+        yerr=[result.informative[n].expanded_uncertainty for n in names],
+        fmt="ko",
+        capsize=3,
+    )
+    verdict_limits(shifts, _verdict(result, "ΔR90"), symmetric=True)
+    shifts.axhline(0, color="grey", lw=0.6)
+    shifts.set_xticks(range(len(names)), [n.replace("_shift", " − baseline") for n in names], fontsize=8)
+    shifts.set_xlim(-0.5, len(names) - 0.5)
+    shifts.set_ylabel("shift ± U (mm)")
+    shifts.legend(fontsize=6, loc="upper right")
+    shifts.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig

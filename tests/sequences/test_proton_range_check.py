@@ -147,4 +147,5 @@ def test_noisier_readings_widen_u_and_still_cover(tmp_path: Path):
         r for r in result.tables["budget"] if r["range"] == "R90" and r["component"] == "readings' scatter"
     )
     assert scatter["u_mm"] > 0.005  # the scatter term now matters
-    assert "distal fall-off" in (outcome.run_dir / "report.html").read_text(encoding="utf-8")
+    report = (outcome.run_dir / "report.html").read_text(encoding="utf-8")
+    assert "limit-line" in report and "action-line" in report  # the figure draws tolerance and action level
