@@ -6,7 +6,8 @@ message dispatch, the envelope check, the state machine and three journal record
 Also a whole scan point (``MoveTo``, ``ReadAxis``, ``Checkpoint``, ``ReadDosimeter``: six journal records)
 through the engine with the journal as it is now, as it was up to d03f699 (``bench_journal.LegacyJournal``),
 and with no journal at all, interleaved; the first two fsync at state changes only (the old durability),
-and the default fsync mode (group commit at every checkpoint) is timed beside them.
+and the default fsync mode (group commit at every checkpoint) is timed beside them, as is the journal now
+on tmpfs (a write there never waits behind another process's fsync on a shared disk).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from drivers.testing import InstantAxis
 STEPS = 5000
 REPEATS = 7
 POINTS = 2000
-#: The journals a scan point is timed with (``default``: the journal's default fsync mode).
-SCAN_JOURNALS = ("now", "before", "none", "default")
+#: The journals a scan point is timed with (``default``: the journal's default fsync mode; ``now_tmpfs``:
+#: the journal now, fsync at states, in /dev/shm instead of the temporary directory's filesystem).
+SCAN_JOURNALS = ("now", "before", "none", "default", "now_tmpfs")
+TMPFS = Path("/dev/shm")
 
 
 def _plan(n: int):
@@ -114,11 +117,13 @@ def _scan_once(n: int, journal_kind: str) -> float:
     envelope = SafetyEnvelope()
     envelope.set_axis_limits("x", 0.0, 300.0, "bench")
     devices = DeviceSet(positioners={"x": axis}, dosimeters={"charge": InstantDosimeter("charge")})
-    with tempfile.TemporaryDirectory() as tmp:
+    root = TMPFS if journal_kind == "now_tmpfs" and TMPFS.is_dir() else None
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
         if journal_kind == "default":
             journal = Journal(Path(tmp), WallClock())
         else:
-            kind = {"now": Journal, "before": LegacyJournal, "none": NoJournal}[journal_kind]
+            kinds = {"now": Journal, "now_tmpfs": Journal, "before": LegacyJournal, "none": NoJournal}
+            kind = kinds[journal_kind]
             journal = kind(Path(tmp), WallClock(), fsync="state")
         engine = RunEngine(devices, WallClock(), journal, envelope)
         start = time.perf_counter()
@@ -186,6 +191,7 @@ def report_scan_point(scan: dict[str, Any]) -> None:
     print(
         f"  journal now, default fsync     {_fmt(scan['scan_point_default_us'])}   (group commit per point)"
     )
+    print(f"  journal now, on tmpfs          {_fmt(scan['scan_point_now_tmpfs_us'])}   (fsync at states)")
 
 
 if __name__ == "__main__":

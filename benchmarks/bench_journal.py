@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from controller.journal import FSYNC_MODES, Journal, _encode_default, encode_record
+from controller.journal import _HEADER_PREFIX, FSYNC_MODES, Journal, _encode_default, encode_record
 from controller.messages import (
     AxisReading,
     Checkpoint,
@@ -109,7 +109,7 @@ def _encoders() -> dict[str, Callable[[dict[str, Any]], object]]:
     encoders: dict[str, Callable[[dict[str, Any]], object]] = {
         "stdlib_json": lambda r: _stdlib(r).encode("utf-8"),
         "orjson_raw": lambda r: orjson.dumps(r, default=_encode_default),
-        "encode_record": encode_record,
+        "encode_record": lambda r: encode_record(r, _HEADER_PREFIX),
     }
     if importlib.util.find_spec("msgspec") is not None:  # measured when installed; not a dependency
         import msgspec
@@ -131,12 +131,16 @@ def bench_encoders(points: int = POINTS, repeats: int = REPEATS) -> dict[str, An
             times[name].append((time.perf_counter() - start) / points * 1e6)
     same = sum(encode_record(r) == _stdlib(r).encode("utf-8") + b"\n" for r in records)
     raw_same = sum(orjson.dumps(r) == _stdlib(r).encode("utf-8") for r in records)
+    msgspec_same = None
+    if "msgspec_raw" in encoders:
+        msgspec_same = sum(encoders["msgspec_raw"](r) == _stdlib(r).encode("utf-8") for r in records)
     out: dict[str, Any] = {name: _quartiles(values) for name, values in times.items()}
     ratios = [old / new for old, new in zip(times["stdlib_json"], times["encode_record"], strict=True)]
     out["ratio_stdlib_vs_encode_record"] = _quartiles(ratios)
     out["records"] = len(records)
     out["encode_record_identical_to_stdlib"] = same
     out["orjson_raw_identical_to_stdlib"] = raw_same
+    out["msgspec_raw_identical_to_stdlib"] = msgspec_same
     return out
 
 
@@ -228,6 +232,11 @@ def report(figures: dict[str, Any]) -> None:
     print(
         f"  lines identical to the stdlib's: encode_record {enc['encode_record_identical_to_stdlib']}"
         f"/{enc['records']}, orjson raw {enc['orjson_raw_identical_to_stdlib']}/{enc['records']}"
+        + (
+            f", msgspec raw {enc['msgspec_raw_identical_to_stdlib']}/{enc['records']}"
+            if enc["msgspec_raw_identical_to_stdlib"] is not None
+            else ""
+        )
     )
     app = figures["append"]
     print(f"  append, journal before       {_fmt(app['before'])}")

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_driver
 import bench_engine
+import bench_journal
 import bench_peers
 import bench_records
 import bench_together
@@ -26,6 +27,7 @@ def main() -> None:
     args = parser.parse_args()
     bench_peers.require_peers()  # before minutes of other benchmarks: say how to install them
     engine = bench_engine.run()
+    journal = bench_journal.run()
     peers = bench_peers.run(bench_peers.QUICK_POINTS if args.quick else bench_peers.POINTS)
     driver = bench_driver.run()
     validation = bench_validation.run()
@@ -37,6 +39,8 @@ def main() -> None:
     print(f"  engine step            {engine['engine_step_us']:9.1f} µs")
     print(f"  same calls by hand     {engine['raw_step_us']:9.1f} µs")
     print(f"  engine overhead        {engine['engine_overhead_us']:9.1f} µs   (budget 100 µs)")
+    bench_engine.report_scan_point(engine["scan_point"])
+    bench_journal.report(journal)
     bench_peers.report(peers)
     bench_driver.report(driver)
     print(
@@ -61,6 +65,7 @@ def main() -> None:
     figures = {"engine": engine, "driver": driver, "validation": validation, "records": records}
     figures["together"] = together
     figures["peers"] = peers
+    figures["journal"] = journal
     (out / f"bench-{stamp}.json").write_text(json.dumps(figures, indent=2))
 
 

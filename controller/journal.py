@@ -121,7 +121,8 @@ class Journal:
                     "clock": self._clock.now(),
                     "kind": kind,
                     **fields,  # a field named like a header field replaces it in place, as ``update`` did
-                }
+                },
+                0 if "n" in fields or "prev" in fields else _HEADER_PREFIX,
             )
             self._dirty = True
             os.write(self._fd, data)
@@ -189,23 +190,26 @@ _ORJSON_OPTIONS = (
     orjson.OPT_APPEND_NEWLINE | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 )
 _INF = float("inf")
+#: ``{"n":0,"prev":"`` and 64 hex digits: the shortest header prefix, which holds no suspect spelling.
+_HEADER_PREFIX = 79
 
 
-def encode_record(record: dict[str, Any]) -> bytes:
+def encode_record(record: dict[str, Any], start: int = 0) -> bytes:
     """One record's line with its newline: exactly the bytes the stdlib encoder writes.
 
     orjson first (types it knows but the stdlib does not, dataclasses and datetimes, go to the same
     ``default`` hook the stdlib uses, so both raise alike); the stdlib when orjson cannot (an int past 64
-    bits, a non-string key) or its output may hold a spelling the stdlib would write otherwise.
+    bits, a non-string key) or its output may hold a spelling the stdlib would write otherwise. ``start``
+    skips a prefix known to hold none of them (``append``: the number and the previous record's hash).
     """
     try:
         out = orjson.dumps(record, default=_encode_default, option=_ORJSON_OPTIONS)
     except TypeError:
         return _stdlib_encode(record).encode("utf-8") + b"\n"
     if (
-        b"e-" in out
-        or (b"0.0000" in out and any(spelling in out for spelling in _SMALL_FLOAT))
-        or (b"null" in out and not _plain(record))
+        out.find(b"e-", start) >= 0
+        or (out.find(b"0.0000", start) >= 0 and any(spelling in out for spelling in _SMALL_FLOAT))
+        or (out.find(b"null", start) >= 0 and not _plain(record))
     ):
         return _stdlib_encode(record).encode("utf-8") + b"\n"
     return out
