@@ -37,8 +37,11 @@ class WallClock:
 
 
 # -- waits planned from the motion a driver commanded --------------------------------------------------
-#: Shortest pause between status queries (near an arrival): one pty round trip is 0.3–0.9 ms.
-FAST_POLL_S = 0.001
+#: Shortest pause between status queries: once an arrival is due (or with no plan) the first looks come
+#: this fast; a pty round trip (0.3–0.9 ms) already spaces them.
+FAST_POLL_S = 0.0002
+#: Closing in on an expected arrival, each look halves the gap until it is at most two of these steps.
+CLOSING_STEP_S = 0.001
 #: First look this long before the expected arrival, plus ``ARRIVAL_MARGIN_FRACTION`` of the motion time
 #: (a device's integer speed and acceleration settings round its profile by about 0.1 %).
 ARRIVAL_MARGIN_S = 0.001
@@ -100,7 +103,7 @@ def next_poll_delay(now: float, started: float, plan: MotionPlan | None, slow_s:
     """How long to sleep before the next status query.
 
     With a plan: blind (at most ``WATCH_S`` at a time) until the arrival minus its margin, then halving
-    the gap to just after the arrival (down to ``FAST_POLL_S`` steps). After the arrival, or without a
+    the gap to just after the arrival (down to ``CLOSING_STEP_S`` steps). After the arrival, or without a
     plan, each pause is ``BACKOFF_FRACTION`` of the time waited since then (since ``started`` without a
     plan), kept within ``FAST_POLL_S``..``slow_s``: a late or unplanned motion costs a few polls per
     doubling of its time.
@@ -114,7 +117,7 @@ def next_poll_delay(now: float, started: float, plan: MotionPlan | None, slow_s:
         wake = arrival + ARRIVAL_SLACK_S
         left = wake - now
         if left > 0:
-            return left if left <= 2 * FAST_POLL_S else left / 2  # closing in: each look halves the gap
+            return left if left <= 2 * CLOSING_STEP_S else left / 2  # closing in: each look halves the gap
         since = wake
     return min(slow_s, max(FAST_POLL_S, BACKOFF_FRACTION * (now - since)))
 
