@@ -212,11 +212,22 @@ def run_session(runs_dir: Path) -> dict[str, float]:
 
 
 def run(repeats: int = 1) -> dict[str, Any]:
-    rounds = [run_realtime() for _ in range(repeats)]
+    """Medians of ``repeats`` real-time rounds; Python's switch interval is restored afterwards."""
+    before = sys.getswitchinterval()
+    try:
+        rounds = [run_realtime() for _ in range(repeats)]
+    finally:
+        sys.setswitchinterval(before)
     return {
         case: {key: statistics.median(r[case][key] for r in rounds) for key in rounds[0][case]}
         for case in rounds[0]
     }
+
+
+def session() -> dict[str, float]:
+    """``run_session`` in a throwaway runs directory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return run_session(Path(tmp))
 
 
 def report(figures: dict[str, Any]) -> None:
@@ -259,5 +270,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     report(run(args.repeats))
     if args.session:
-        with tempfile.TemporaryDirectory() as tmp:
-            report_session(run_session(Path(tmp)))
+        report_session(session())

@@ -16,6 +16,7 @@ import bench_driver
 import bench_engine
 import bench_journal
 import bench_peers
+import bench_realtime
 import bench_records
 import bench_together
 import bench_validation
@@ -33,6 +34,8 @@ def main() -> None:
     validation = bench_validation.run()
     records = bench_records.run()
     together = bench_together.run()
+    realtime = bench_realtime.run()
+    session_speed = bench_realtime.session()
     python = f"{platform.python_implementation()} {platform.python_version()}"
     print(f"hilcal benchmarks — {python}, {platform.machine()}")
     print("\nRun engine, per step (MoveTo + ReadAxis on a zero-delay in-memory axis, journal on):")
@@ -59,6 +62,8 @@ def main() -> None:
     )
     bench_records.report(records)
     bench_together.report(together)
+    bench_realtime.report(realtime)
+    bench_realtime.report_session(session_speed)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -66,6 +71,8 @@ def main() -> None:
     figures["together"] = together
     figures["peers"] = peers
     figures["journal"] = journal
+    figures["realtime"] = realtime
+    figures["session_speed"] = session_speed
     (out / f"bench-{stamp}.json").write_text(json.dumps(figures, indent=2))
 
 
