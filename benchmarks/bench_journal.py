@@ -100,7 +100,15 @@ def _records(points: int) -> list[dict[str, Any]]:
     for i in range(points):
         for k, (kind, fields) in enumerate(scan_point_fields(i)):
             n = 6 * i + k
-            out.append({"n": n, "prev": "0" * 64, "wall": 1.8e9 + n * 1e-5, "clock": 12.5 + i, "kind": kind})
+            out.append(
+                {
+                    "n": n,
+                    "prev": "0" * 64,
+                    "wall": 1796304602.9088202 + n * 1.37e-5,
+                    "clock": 12.5 + i,
+                    "kind": kind,
+                }
+            )
             out[-1].update(fields)
     return out
 

@@ -31,7 +31,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -182,9 +182,9 @@ class Journal:
 
 
 #: Spellings in orjson's output that the stdlib would write otherwise: ``e-`` (``1e-7``, the stdlib's
-#: ``1e-07``) and a number starting ``0.0000`` (floats in [1e-5, 1e-4), the stdlib's ``1e-05``; compact JSON
-#: puts ``:``, ``,`` or ``[`` before a number). Finding one (in a number or merely in a string) sends the
-#: record to the stdlib encoder. orjson also writes NaN and the infinities as ``null``: see ``_plain``.
+#: ``1e-07``), a number starting ``0.0000`` (floats in [1e-5, 1e-4), the stdlib's ``1e-05``; compact JSON
+#: puts ``:``, ``,`` or ``[`` before a number) and ``null`` (orjson's NaN and infinities, or a ``None``).
+#: Finding one, in a number or merely in a string, makes ``encode_record`` look at the values themselves.
 _SMALL_FLOAT = (b":0.0000", b",0.0000", b"[0.0000", b"-0.0000")
 _ORJSON_OPTIONS = (
     orjson.OPT_APPEND_NEWLINE | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
@@ -197,42 +197,61 @@ _HEADER_PREFIX = 79
 def encode_record(record: dict[str, Any], start: int = 0) -> bytes:
     """One record's line with its newline: exactly the bytes the stdlib encoder writes.
 
-    orjson first (types it knows but the stdlib does not, dataclasses and datetimes, go to the same
-    ``default`` hook the stdlib uses, so both raise alike); the stdlib when orjson cannot (an int past 64
-    bits, a non-string key) or its output may hold a spelling the stdlib would write otherwise. ``start``
-    skips a prefix known to hold none of them (``append``: the number and the previous record's hash).
+    orjson writes the stdlib's bytes for every value but floats below 1e-4 in magnitude and non-finite
+    floats. Its output is searched (after ``start``: ``append`` skips the number and the previous hash)
+    for the spellings those take; if one may be there, each such float is written as the stdlib spells
+    it (an ``orjson.Fragment``) in a copy of the record. A record holding anything but JSON's own types
+    (a model, an array: what ``default`` converts, where a NaN could hide), or that orjson refuses (an
+    int past 64 bits, a non-string key), is encoded by the stdlib itself.
     """
     try:
         out = orjson.dumps(record, default=_encode_default, option=_ORJSON_OPTIONS)
     except TypeError:
         return _stdlib_encode(record).encode("utf-8") + b"\n"
     if (
-        out.find(b"e-", start) >= 0
-        or (out.find(b"0.0000", start) >= 0 and any(spelling in out for spelling in _SMALL_FLOAT))
-        or (out.find(b"null", start) >= 0 and not _plain(record))
+        out.find(b"e-", start) < 0
+        and out.find(b"null", start) < 0
+        and (out.find(b"0.0000", start) < 0 or not any(spelling in out for spelling in _SMALL_FLOAT))
     ):
+        return out
+    respelled = _respell(record)
+    if respelled is _NOT_PLAIN:
         return _stdlib_encode(record).encode("utf-8") + b"\n"
-    return out
+    return orjson.dumps(respelled, option=_ORJSON_OPTIONS)
 
 
-def _plain(container: dict[str, Any] | list[Any] | tuple[Any, ...]) -> bool:
-    """Whether ``container`` holds only JSON's own types and finite floats, so each ``null`` is a ``None``.
+_NOT_PLAIN = object()
 
-    Anything else (a model, an array: what ``default`` turns into JSON) counts as not plain, since a NaN
-    could hide in it.
+
+def _respell(value: Any) -> Any:
+    """``value`` with each float orjson spells otherwise as an ``orjson.Fragment`` of the stdlib's spelling.
+
+    ``_NOT_PLAIN`` if it holds anything but dicts, lists, tuples, strings, ints, bools, None and floats.
     """
-    items: Iterable[Any] = container.values() if isinstance(container, dict) else container
-    for item in items:
-        kind = type(item)
-        if kind is float:
-            if not -_INF < item < _INF:  # false for NaN too
-                return False
-        elif kind is dict or kind is list or kind is tuple:
-            if not _plain(item):
-                return False
-        elif not (item is None or kind is str or kind is int or kind is bool):
-            return False
-    return True
+    kind = type(value)
+    if kind is float:
+        if not -_INF < value < _INF:  # NaN too
+            return orjson.Fragment(_stdlib_encode(value))
+        if -1e-4 < value < 1e-4 and value != 0.0:
+            return orjson.Fragment(float.__repr__(value))
+        return value
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        copy: dict[str, Any] = {}
+        for key, item in value.items():
+            copy[key] = new = _respell(item)
+            if new is _NOT_PLAIN:
+                return _NOT_PLAIN
+        return copy
+    if kind is list or kind is tuple:
+        items: list[Any] = []
+        for item in value:
+            items.append(new := _respell(item))
+            if new is _NOT_PLAIN:
+                return _NOT_PLAIN
+        return items
+    return _NOT_PLAIN
 
 
 def _is_checkpoint(fields: dict[str, Any]) -> bool:
