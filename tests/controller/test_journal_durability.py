@@ -129,3 +129,15 @@ def test_non_finite_values_keep_their_stdlib_spelling_beside_nulls():
     record = {"a": None, "b": [math.nan, None], "c": {"d": -math.inf}, "e": 1.5e-07, "f": 0.00001}
     line = encode_record(record)
     assert line == b'{"a":null,"b":[NaN,null],"c":{"d":-Infinity},"e":1.5e-07,"f":1e-05}\n'
+
+
+def test_a_run_journals_with_the_rig_files_fsync_mode(tmp_path: Path, mocker):
+    from controller import session
+    from controller.config import JournalSettings
+
+    opened = mocker.patch.object(session, "Journal", wraps=Journal)
+    rig = load_rig_config().model_copy(update={"journal": JournalSettings(fsync="record")})
+    outcome = session.run_sequence(rig, "electrometer-end-effect", {}, runs_dir=tmp_path, write_report=False)
+    assert outcome.summary.state == "completed"
+    assert opened.call_args.kwargs["fsync"] == "record"
+    assert read_journal(outcome.run_dir / "journal.jsonl").records[-1]["kind"] == "run_end"
