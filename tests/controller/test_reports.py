@@ -108,7 +108,7 @@ def test_run_report_in_chromium(session: tuple[SessionReports, list[RunOutcome]]
     assert len(u_cells) == len(results["results"][0]["verdicts"])
     assert all(re.fullmatch(r"[\d.]+ mm", cell) for cell in u_cells), u_cells
     assert "{'" not in page and "': " not in page  # no Python dict repr in any cell
-    assert "tilts (deg)" in page and re.search(r"Y: [\d.]+, Z: [\d.]+", page)
+    assert "tilts (deg)" in page and re.search(r"Y: [-−]?[\d.]+, Z: [-−]?[\d.]+", page)  # signed tilts
     figures = re.findall(r'<figure class="plot">(.*?)</figure>', page, re.S)
     assert len(figures) == 1 and figures[0].count("<svg") == 1
     assert figures[0].count('id="limit-line-') >= 4  # a limit in each C1 axis panel and in C2
