@@ -4,9 +4,10 @@ Durability contract (docs/journal.md):
 * each record is one ``os.write`` on an ``O_APPEND`` descriptor, so it reaches the kernel before the
   call returns: a killed process (SIGKILL, crash, Ctrl-C) loses nothing already written;
 * the file is ``fsync``-ed at every result, at every state change of the run and at the end, and — by
-  the ``fsync`` setting — also at every ``Checkpoint`` (group commit, the default) or after every record,
-  so a power loss loses at most the records since the last checkpoint (or none, or since the last state
-  change);
+  the ``fsync`` setting — also at every ``Checkpoint`` (group commit, the default: a background thread
+  fsyncs what was written up to the checkpoint while the run goes on) or after every record (the caller
+  waits), so a power loss loses at most the records since the last checkpoint and the one fsync then in
+  flight (or none, or since the last state change);
 * a record is never rewritten; a torn final line (power loss mid-write) is detected and reported by the
   reader, never silently dropped, and a reopened journal closes it off with a ``torn_tail`` record
   instead of gluing the next record onto it.
@@ -84,6 +85,13 @@ class Journal:
         self._head = existing.head
         self._size = os.fstat(self._fd).st_size
         self._synced = self._size  # bytes known to be on disk (the file as found counts as synced)
+        #: Group commit beside the run: a checkpoint asks for the bytes so far to be synced and goes on;
+        #: this thread fsyncs them (one call covers every request since the last), so a scan point never
+        #: waits for the disk. Results, state changes and close still sync in the caller.
+        self._wanted = self._size
+        self._sync_cv = threading.Condition(threading.Lock())
+        self._syncer: threading.Thread | None = None
+        self._stopping = False
         #: Set before a write and cleared once the bookkeeping follows it: an interrupt in between leaves
         #: it set, and the next append re-reads the file's tail (``_reconcile``).
         self._dirty = False
@@ -130,19 +138,57 @@ class Journal:
             self._count = number + 1
             self._size += len(data)
             self._dirty = False
-            if (
-                durable
-                or self.fsync_mode == "record"
-                or (self.fsync_mode == "checkpoint" and kind == "msg" and _is_checkpoint(fields))
-            ):
+            if durable or self.fsync_mode == "record":
                 self._commit()
+            elif self.fsync_mode == "checkpoint" and kind == "msg" and _is_checkpoint(fields):
+                self._request_commit()
         return number
 
     def _commit(self) -> None:
-        """fsync everything written since the last fsync (one call covers them all: group commit)."""
+        """fsync everything written since the last fsync, now (one call covers them all)."""
         if self._synced != self._size:
+            size = self._size
             os.fsync(self._fd)
-            self._synced = self._size
+            with self._sync_cv:
+                self._synced = max(self._synced, size)
+                self._sync_cv.notify_all()
+
+    def _request_commit(self) -> None:
+        """Ask the syncer to fsync what is written so far; return at once (group commit at a checkpoint)."""
+        with self._sync_cv:
+            if self._size <= max(self._synced, self._wanted):
+                return
+            self._wanted = self._size
+            if self._syncer is None:
+                self._syncer = threading.Thread(target=self._sync_loop, name="journal-sync", daemon=True)
+                self._syncer.start()
+            self._sync_cv.notify_all()
+
+    def _sync_loop(self) -> None:
+        while True:
+            with self._sync_cv:
+                while not self._stopping and self._wanted <= self._synced:
+                    self._sync_cv.wait()
+                if self._wanted <= self._synced:
+                    return
+                target = self._wanted
+            os.fsync(self._fd)  # outside the lock: appends go on while the disk works
+            with self._sync_cv:
+                self._synced = max(self._synced, target)
+                self._sync_cv.notify_all()
+
+    def wait_committed(self, timeout: float | None = None) -> bool:
+        """Block until every group commit asked for so far is on disk (tests, and before a review)."""
+        with self._sync_cv:
+            return self._sync_cv.wait_for(lambda: self._synced >= self._wanted, timeout)
+
+    def _stop_syncer(self) -> None:
+        with self._sync_cv:
+            self._stopping = True
+            self._sync_cv.notify_all()
+            syncer = self._syncer
+        if syncer is not None:
+            syncer.join()
 
     def _reconcile(self) -> None:
         """Make the head and count the file's own if a record reached the file but not the bookkeeping.
@@ -170,10 +216,14 @@ class Journal:
 
     def sync(self) -> None:
         with self._lock:
+            size = self._size
             os.fsync(self._fd)
-            self._synced = self._size
+            with self._sync_cv:
+                self._synced = max(self._synced, size)
+                self._sync_cv.notify_all()
 
     def close(self) -> None:
+        self._stop_syncer()  # its last fsync (if one was asked for) finishes before the descriptor goes
         with self._lock:
             if self._fd >= 0:
                 os.fsync(self._fd)

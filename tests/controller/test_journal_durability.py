@@ -38,6 +38,7 @@ def test_each_fsync_mode_syncs_where_it_says(tmp_path: Path, step_clock, mocker,
     journal = Journal(tmp_path, step_clock, fsync=mode)  # type: ignore[arg-type]
     for i in range(5):
         _scan_point(journal, i)
+        assert journal.wait_committed(timeout=10.0)  # the checkpoint's group commit runs beside the run
     journal.append("state", durable=True, state="completed")
     assert fsync.call_count == expected
     journal.close()
@@ -50,10 +51,39 @@ def test_a_checkpoint_with_nothing_new_to_commit_does_not_fsync_again(tmp_path: 
     journal.append("state", durable=True, state="running")
     fsync = mocker.spy(os, "fsync")
     journal.append("msg", index=0, message=message_to_record(Checkpoint()))  # new bytes: one fsync
+    assert journal.wait_committed(timeout=10.0)
     journal.sync()  # an explicit sync always syncs
     journal.append("replayed", index=0, message=message_to_record(Checkpoint()))  # not a live checkpoint
     assert fsync.call_count == 2
     journal.close()
+
+
+def test_a_checkpoint_does_not_wait_for_the_disk_and_a_state_change_does(tmp_path: Path, step_clock, mocker):
+    """Group commit: the checkpoint's fsync runs on the journal's sync thread, so the run goes on while the
+    disk works; a durable record (state change, result) is on disk when append returns."""
+    import threading
+
+    disk = threading.Event()
+    real_fsync = os.fsync
+    calls: list[str] = []
+
+    def slow_fsync(fd: int) -> None:
+        calls.append(threading.current_thread().name)
+        if threading.current_thread().name == "journal-sync":
+            assert disk.wait(10.0)
+        real_fsync(fd)
+
+    mocker.patch.object(journal_module.os, "fsync", side_effect=slow_fsync)
+    journal = Journal(tmp_path, step_clock)
+    journal.append("msg", index=0, message=message_to_record(Checkpoint("point 0")))
+    journal.append("msg", index=1, message=message_to_record(MoveTo("x", 1.0)))  # not blocked by the disk
+    assert not journal.wait_committed(timeout=0.05)  # the sync thread is still waiting for the disk
+    disk.set()
+    assert journal.wait_committed(timeout=10.0)
+    journal.append("state", durable=True, state="completed")
+    assert calls == ["journal-sync", threading.current_thread().name]
+    journal.close()
+    assert len(read_journal(journal.path).records) == 3
 
 
 def test_an_unknown_fsync_mode_is_refused(tmp_path: Path, step_clock):
