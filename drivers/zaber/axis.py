@@ -151,8 +151,9 @@ class ZaberAxis:
         self._limits_steps: tuple[int, int] | None = None
         self._identity: DeviceIdentity | None = None
         self._machine = DriverStateMachine(name, STATES, TRANSITIONS)
-        #: (top speed mm/s, acceleration mm/s²) as the device reported them; None until needed.
-        self._profile: tuple[float, float] | None = None
+        #: Top speed (mm/s) and acceleration (mm/s²) as the device last reported them; None until read.
+        self._speed: float | None = None
+        self._accel: float | None = None
         #: Where the axis is, in microsteps, when known without asking (the last completed move's target).
         self._at_steps: int | None = None
         self._moving_to: int | None = None
@@ -367,15 +368,14 @@ class ZaberAxis:
 
     def _motion_profile(self) -> tuple[float, float]:
         """The device's ``maxspeed`` and ``accel`` in mm/s and mm/s², read once and kept until set."""
-        if self._profile is None:
-            speed = mm_per_s_from_maxspeed_data(self._get_int("maxspeed"), self.microstep_size_um)
-            accel = mm_per_s2_from_accel_data(self._get_int("accel"), self.microstep_size_um)
-            if not (speed > 0 and accel > 0):
-                raise ProtocolError(
-                    self.name, "get maxspeed / get accel", f"{speed} / {accel}", "speed and acceleration > 0"
-                )
-            self._profile = (speed, accel)
-        return self._profile
+        speed = self._speed if self._speed is not None else self.max_speed_mm_s()
+        accel = self._accel if self._accel is not None else self.acceleration_mm_s2()
+        if not (speed > 0 and accel > 0):
+            self._speed = self._accel = None
+            raise ProtocolError(
+                self.name, "get maxspeed / get accel", f"{speed} / {accel}", "speed and acceleration > 0"
+            )
+        return speed, accel
 
     def expected_move_s(self, start_steps: int, target_steps: int) -> float:
         """Trapezoidal profile time of a rest-to-rest move at the device's speed and acceleration."""
@@ -463,6 +463,8 @@ class ZaberAxis:
         self._require_online("read position")
         reply = self._send("get pos")
         steps = parse_int(reply.data, device=self.name, command="get pos", raw=reply.raw)
+        if self._machine.state == "ready" and reply.status == "IDLE":
+            self._at_steps = steps  # at rest: the next move starts here
         return steps * self.microstep_size_um / 1000.0
 
     def encoder_position_mm(self) -> float | None:
@@ -544,7 +546,7 @@ class ZaberAxis:
         self._require_online("set a setting")
         _check_setting_name(name)
         if name in ("maxspeed", "accel"):
-            self._profile = None  # the next move reads the new motion profile
+            self._speed = self._accel = None  # the next move reads the new motion profile
         self._send(f"set {name} {_format_value(value)}")
 
     def warnings(self) -> tuple[str, ...]:
@@ -584,25 +586,29 @@ class ZaberAxis:
 
     # -- speed and acceleration (unit scale unverified, see docs) --------------------------------
     def max_speed_mm_s(self) -> float:
+        """``get maxspeed`` in mm/s; kept to plan the next move's wait."""
         self._require_online("read the speed")
-        return mm_per_s_from_maxspeed_data(self._get_int("maxspeed"), self.microstep_size_um)
+        self._speed = mm_per_s_from_maxspeed_data(self._get_int("maxspeed"), self.microstep_size_um)
+        return self._speed
 
     def set_max_speed_mm_s(self, speed_mm_s: float) -> None:
         self._require_online("set the speed")
         if not (speed_mm_s > 0 and math.isfinite(speed_mm_s)):
             raise ValueError(f"{self.name}: speed must be positive and finite, got {speed_mm_s!r}")
-        self._profile = None
+        self._speed = None
         self._send(f"set maxspeed {maxspeed_data_from_mm_per_s(speed_mm_s, self.microstep_size_um)}")
 
     def acceleration_mm_s2(self) -> float:
+        """``get accel`` in mm/s²; kept to plan the next move's wait."""
         self._require_online("read the acceleration")
-        return mm_per_s2_from_accel_data(self._get_int("accel"), self.microstep_size_um)
+        self._accel = mm_per_s2_from_accel_data(self._get_int("accel"), self.microstep_size_um)
+        return self._accel
 
     def set_acceleration_mm_s2(self, accel_mm_s2: float) -> None:
         self._require_online("set the acceleration")
         if not (accel_mm_s2 > 0 and math.isfinite(accel_mm_s2)):
             raise ValueError(f"{self.name}: acceleration must be positive and finite, got {accel_mm_s2!r}")
-        self._profile = None
+        self._accel = None
         self._send(f"set accel {accel_data_from_mm_per_s2(accel_mm_s2, self.microstep_size_um)}")
 
     def __repr__(self) -> str:

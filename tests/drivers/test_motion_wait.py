@@ -143,15 +143,31 @@ def test_zaber_next_move_starts_from_the_last_arrival_without_asking() -> None:
     timed.transport.assert_done()
 
 
-def test_zaber_setting_the_speed_makes_the_next_move_read_the_profile_again() -> None:
+def test_zaber_reads_made_at_rest_plan_the_next_move_without_asking_again() -> None:
+    axis, timed = zaber(
+        (b"/1 1 get pos\n", ok("7500")),
+        (b"/1 1 get maxspeed\n", ok("163840")),
+        (b"/1 1 get accel\n", ok("164")),
+        (b"/1 1 move abs 57500\n", BUSY),  # plans 5 mm from 0.75 mm with what it just read
+        (STATUS, BUSY),
+        (STATUS, IDLE),
+    )
+    assert axis.position_mm() == pytest.approx(0.75)
+    axis.max_speed_mm_s()
+    axis.acceleration_mm_s2()
+    axis.move_to(5.75)
+    assert timed.clock.now() == pytest.approx(trapezoid_s(5.0, SPEED, ACCEL) + ARRIVAL_SLACK_S)
+    timed.transport.assert_done()
+
+
+def test_zaber_setting_the_speed_makes_the_next_move_read_it_again() -> None:
     axis, timed = zaber(
         *FIRST_MOVE,
         (b"/1 1 move abs 50000\n", BUSY),
         (STATUS, BUSY),
         (STATUS, IDLE),
         (b"/1 1 set maxspeed 327680\n", IDLE),  # 20 mm/s
-        (b"/1 1 get maxspeed\n", ok("327680")),
-        (b"/1 1 get accel\n", ok("164")),
+        (b"/1 1 get maxspeed\n", ok("327680")),  # the acceleration is still known
         (b"/1 1 move abs 150000\n", BUSY),
         (STATUS, BUSY),
         (STATUS, IDLE),

@@ -109,7 +109,7 @@ def _zaber(transport: Transport) -> Steps:
         axis.warnings,
         axis.max_speed_mm_s,
         axis.acceleration_mm_s2,
-        lambda: axis.move_to(10.0, timeout_s=1.0),
+        lambda: axis.move_to(10.0, timeout_s=5.0),  # the planned move takes 1.06 s
         axis.position_mm,
     ]
 
