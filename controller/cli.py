@@ -383,7 +383,7 @@ def run(
             tolerances=site,
         )
         _print_outcome(outcome, store)
-        if rehearsal:
+        if rehearsal and outcome.summary.state == "completed":  # a cut-short run has no bound to meet
             _print_rehearsal_ratio(config, step, outcome)
         report_run_log(outcome.run_dir, err_console)
         return outcome
