@@ -76,12 +76,14 @@ class MotionPlan:
 
     ``duration_s`` is the profile (plus any settle the driver knows) from ``start``; ``exact`` is False
     when a quantity was unknown and the duration is only a lower bound (then no stall deadline is drawn
-    from it).
+    from it). ``uncertain_s`` is a part of the duration the driver only estimated (a settle time it
+    learned): the first close look comes that much earlier.
     """
 
     start: float
     duration_s: float
     exact: bool = True
+    uncertain_s: float = 0.0
 
     @property
     def arrival(self) -> float:
@@ -89,7 +91,7 @@ class MotionPlan:
 
     @property
     def margin_s(self) -> float:
-        return ARRIVAL_MARGIN_S + ARRIVAL_MARGIN_FRACTION * self.duration_s
+        return ARRIVAL_MARGIN_S + ARRIVAL_MARGIN_FRACTION * self.duration_s + self.uncertain_s
 
     @property
     def stall_deadline(self) -> float:

@@ -19,7 +19,7 @@ import logging
 import math
 from typing import Any, Final
 
-from drivers.clock import Clock, MotionPlan, trapezoid_s, wait_planned
+from drivers.clock import ARRIVAL_SLACK_S, Clock, MotionPlan, trapezoid_s, wait_planned
 from drivers.errors import (
     DeviceFault,
     DeviceRejected,
@@ -158,6 +158,10 @@ class ZaberAxis:
         self._at_steps: int | None = None
         self._moving_to: int | None = None
         self._plan: MotionPlan | None = None
+        #: When the planned move's profile ends, and the settle learned so far: the least time the device
+        #: has stayed BUSY after a profile ended (the device reports no settle time of its own).
+        self._profile_end: float | None = None
+        self._settle_s: float | None = None
 
     # -- state ----------------------------------------------------------------------------------
     @property
@@ -384,19 +388,34 @@ class ZaberAxis:
         return trapezoid_s(distance_mm, speed, accel)
 
     def _command_move(self, start_steps: int, target_steps: int) -> None:
-        """``move abs``, then plan the wait from the moment the device accepted it."""
-        duration = self.expected_move_s(start_steps, target_steps)
+        """``move abs``, then plan the wait from the moment the device accepted it.
+
+        The plan adds the settle learned on earlier moves, and looks first at the profile's end, so a
+        shorter settle is seen (and learned) too.
+        """
+        profile = self.expected_move_s(start_steps, target_steps)
+        settle = self._settle_s or 0.0
         self._forget_motion()
         self._send(f"move abs {target_steps}")
         self._machine.fire("start_moving")
         self._moving_to = target_steps
-        self._plan = MotionPlan(self._clock.now(), duration)
+        now = self._clock.now()
+        self._plan = MotionPlan(now, profile + settle, uncertain_s=settle)
+        self._profile_end = now + profile
+
+    def _learn_settle(self) -> None:
+        """After a planned move seen IDLE: keep the least time BUSY after its profile ended."""
+        if self._profile_end is None:
+            return
+        seen = max(0.0, self._clock.now() - self._profile_end - ARRIVAL_SLACK_S)
+        self._settle_s = seen if self._settle_s is None else min(self._settle_s, seen)
 
     def _forget_motion(self) -> None:
         """The axis may be anywhere: the next move asks for ``pos``, and no wait is planned."""
         self._at_steps = None
         self._moving_to = None
         self._plan = None
+        self._profile_end = None
 
     @property
     def motion_plan(self) -> MotionPlan | None:
@@ -449,6 +468,8 @@ class ZaberAxis:
                 reply.warning,
                 f"{WARNING_FLAGS[reply.warning]}: the motion stopped short; reported in reply to ''",
             )
+        if plan is not None:
+            self._learn_settle()
 
     def _settle_idle(self) -> None:
         state = self._machine.state

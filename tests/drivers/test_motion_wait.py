@@ -317,3 +317,24 @@ def test_hexapod_reference_run_waits_its_given_time_watched_once_a_second() -> N
     assert timed.times_of(b"\x07") == pytest.approx([WATCH_S, 2 * WATCH_S])
     assert controller.state == "ready" and controller.motion_plan is None
     timed.transport.assert_done()
+
+
+def test_zaber_learns_the_stages_settle_and_still_looks_from_the_profiles_end() -> None:
+    """A stage BUSY for a while after its profile: the next plan adds that settle but looks from the end."""
+    profile = trapezoid_s(5.0, SPEED, ACCEL)
+    axis, timed = zaber(
+        *FIRST_MOVE,
+        (b"/1 1 move abs 50000\n", BUSY),
+        *[(STATUS, BUSY)] * 14,  # margin look, arrival look, then twelve late looks while it settles
+        (STATUS, IDLE),
+        (b"/1 1 move abs 100000\n", BUSY),
+        (STATUS, IDLE),  # this time settled already when the profile ended
+    )
+    axis.move_to(5.0)
+    settle = timed.clock.now() - profile - ARRIVAL_SLACK_S
+    assert settle > 0.002  # late looks back off: it was seen some milliseconds after the profile
+    started = timed.clock.now()
+    axis.move_to(10.0)
+    plan_margin = 0.001 + 0.001 * (profile + settle)
+    assert timed.times_of(STATUS)[-1] - started == pytest.approx(profile - plan_margin)
+    timed.transport.assert_done()
