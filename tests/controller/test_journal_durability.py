@@ -132,6 +132,15 @@ def test_an_interrupt_between_the_write_and_the_head_move_is_mended(tmp_path: Pa
     assert contents.head == journal.head
 
 
+def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Lists, pairs and objects of ``children`` (a named function: hypothesis inspects a lambda's source)."""
+    return (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    )
+
+
 _json_values = st.recursive(
     st.none()
     | st.booleans()
@@ -139,11 +148,7 @@ _json_values = st.recursive(
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.floats(min_value=-1e-3, max_value=1e-3)
     | st.text(max_size=12),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.tuples(children, children)
-        | st.dictionaries(st.text(max_size=6), children, max_size=4)
-    ),
+    _containers,
     max_leaves=12,
 )
 
