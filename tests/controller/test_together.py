@@ -345,8 +345,10 @@ def test_on_the_real_time_simulated_rig_the_members_exchanges_interleave_and_eac
         # each device's own sequence: one request, its reply, in order, on a monotonic clock
         assert [r["kind"] for r in exchanges] == ["tx", "rx"] * (len(exchanges) // 2)
         assert [r["mono"] for r in exchanges] == sorted(r["mono"] for r in exchanges)
-    for exchanges in by_device.values():  # they overlapped the move: the tank was polled after them
-        assert exchanges[0]["mono"] < tank[-1]["mono"] and tank[0]["mono"] < exchanges[-1]["mono"]
+    for exchanges in by_device.values():
+        # The group lists the move first: run one after the other, the reads would follow the move's end.
+        # Run together, they finish while the move goes on (which thread sends its first byte first is the
+        # scheduler's choice, so only the move's end is compared).
         assert tank[-1]["mono"] - exchanges[-1]["mono"] > 0.3  # the move went on long after the read
 
 
