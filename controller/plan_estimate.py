@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from controller.config import DeviceConfig, RigConfig
-from controller.messages import Dwell, Home, Message, MoveCouch, MoveTo, ReadTracker, ZeroDosimeter
+from controller.messages import Dwell, Home, Message, MoveCouch, MoveTo, ReadTracker, Together, ZeroDosimeter
 from drivers.ndi.tracker import INIT_SETTLE_S
 from drivers.pi_gcs.iec import HexapodMounting, setpoint_to_hexapod
 from drivers.registry import DRIVERS
@@ -352,6 +352,10 @@ class PlanClock:
         return seconds, category
 
     def _seconds(self, message: Message) -> tuple[float, Category]:
+        if isinstance(message, Together):
+            # The members run at once, each on its own device: the group lasts as long as its longest.
+            timed = [self._seconds(member) for member in message.messages]
+            return max(timed, key=lambda t: t[0], default=(0.0, "instant"))
         if isinstance(message, Dwell):
             return message.seconds, "dwell"
         if isinstance(message, Home):

@@ -196,3 +196,17 @@ def test_simulated_rig_run_asks_nothing(tmp_path: Path) -> None:
     )
     assert "Rig default-simulated (simulated); one sequence" in result.output
     assert "[y/N]" not in result.output and "Estimated duration:" not in result.output
+
+
+def test_a_together_group_lasts_as_long_as_its_longest_member() -> None:
+    """A move inside a group (the tank moving while the electrometer resets) is motion on the clock; the
+    group takes the longest member's time, not the sum (they run at once)."""
+    from controller.config import load_rig_config
+    from controller.messages import MoveTo, ResetIntegration, Together
+    from controller.plan_estimate import PlanClock
+
+    alone = PlanClock(load_rig_config(), ["phantom_z", "electrometer_tank"])
+    grouped = PlanClock(load_rig_config(), ["phantom_z", "electrometer_tank"])
+    move = alone.step(MoveTo("phantom_z", 100.0))
+    group = grouped.step(Together((MoveTo("phantom_z", 100.0), ResetIntegration("electrometer_tank"))))
+    assert move[0] > 1.0 and group == move  # the move is timed; the reset beside it adds nothing
