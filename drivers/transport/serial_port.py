@@ -7,6 +7,9 @@ One class covers a device path (``/dev/ttyUSB0``), a pty (``/dev/pts/7``), ``soc
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import select
 
 import serial
 
@@ -40,6 +43,11 @@ class SerialTransport(BufferedTransport):
             )
         except (serial.SerialException, ValueError, OSError) as err:
             raise TransportError(device, f"cannot open serial URL {url!r}: {err}") from err
+        #: A device or pty has a descriptor of its own: read it with ``select`` + ``os.read`` (two system
+        #: calls a reply) instead of pyserial's ``in_waiting``/``read`` dance (about six). Other URL
+        #: schemes (``socket://``, ``rfc2217://``, ``loop://``) keep pyserial's read.
+        fd = getattr(self._port, "fd", None)
+        self._fd: int | None = fd if isinstance(fd, int) and fd >= 0 else None
 
     def _write(self, data: bytes) -> None:
         try:
@@ -48,6 +56,8 @@ class SerialTransport(BufferedTransport):
             raise TransportError(self.device, f"write of {data!r} failed: {err}") from err
 
     def _receive(self, wait_s: float) -> bytes:
+        if self._fd is not None:
+            return self._receive_fd(self._fd, wait_s)
         port = self._port
         try:
             waiting = port.in_waiting
@@ -63,6 +73,27 @@ class SerialTransport(BufferedTransport):
             return first
         except (serial.SerialException, OSError) as err:
             raise TransportError(self.device, f"read failed: {err}") from err
+
+    def _receive_fd(self, fd: int, wait_s: float) -> bytes:
+        """Whatever has arrived, waiting at most the port's short poll (0.05 s) for the first byte."""
+        try:
+            ready, _, _ = select.select([fd], [], [], min(max(wait_s, 0.0), 0.05))
+            if not ready:
+                return b""
+            data = os.read(fd, 4096)
+        except InterruptedError:
+            return b""
+        except OSError as err:
+            if err.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                return b""
+            raise TransportError(self.device, f"read failed: {err}") from err
+        if not data:  # readable but nothing to read: the other end has gone (as pyserial reports it)
+            raise TransportError(
+                self.device,
+                "read failed: the device reports data but returned none "
+                "(disconnected, or another program has the port open)",
+            )
+        return data
 
     def _close(self) -> None:
         with contextlib.suppress(serial.SerialException, OSError):  # closing a vanished port
