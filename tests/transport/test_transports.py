@@ -189,3 +189,23 @@ def test_closed_transport_refuses_io(pty_echo):
 def test_unopenable_port_names_device_and_url():
     with pytest.raises(TransportError, match=r"stage: cannot open serial URL '/dev/nonexistent-hilcal'"):
         SerialTransport("/dev/nonexistent-hilcal", device="stage")
+
+
+def test_a_pty_whose_other_end_hangs_up_is_a_named_transport_error():
+    """The descriptor path (select + os.read) reports a vanished peer as pyserial does: a TransportError
+    naming the device, not an empty reply or a hang."""
+    from drivers.errors import TransportError
+    from drivers.transport.serial_port import SerialTransport
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    transport = SerialTransport(os.ttyname(slave), device="stage_x", timeout_s=0.5)
+    os.close(slave)
+    assert transport._fd is not None  # a pty is read through its own descriptor
+    os.write(master, b"@01 0 OK IDLE -- 0\r\n")
+    assert transport.read_until(b"\n") == b"@01 0 OK IDLE -- 0\r\n"
+    os.close(master)  # the device side goes away
+    with pytest.raises(TransportError, match="stage_x") as caught:
+        transport.read_until(b"\n")
+    assert "read failed" in str(caught.value), caught.value  # EIO from the pty, not a timeout
+    transport.close()
