@@ -128,6 +128,8 @@ class RunEngine:
         self._integrating: set[str] = set()
         self._beam_on = False
         self._history: list[tuple[dict[str, Any], Any]] = []
+        #: The record ``_execute`` journaled for the message under way (None: build it again).
+        self._last_record: dict[str, Any] | None = None
         self._cut_short = False
         #: Whether this run ever asked for the beam: only then does a safe stop switch it off (on a real
         #: rig that is a prompt to the operator, which a run that never used the beam must not raise).
@@ -226,7 +228,8 @@ class RunEngine:
                     except _Repeat:
                         plan, message, index = self._repeat_from_checkpoint(plan, restart, index)
                         continue
-                self._history.append((message_to_record(message), response))
+                record, self._last_record = self._last_record, None
+                self._history.append((record if record is not None else message_to_record(message), response))
                 if on_progress is not None:
                     on_progress(index, describe(message))  # e.g. "MoveTo phantom_x 150 mm"
                 index += 1
@@ -250,6 +253,7 @@ class RunEngine:
 
     def _live(self, index: int, message: Message) -> Any:
         """One live message at a safe point; a dwell a pause cut short is done again, in full."""
+        self._last_record = None
         while True:
             self._safe_point(index, message)
             response = self._execute(index, message)
@@ -263,7 +267,9 @@ class RunEngine:
         if isinstance(message, Together):
             return run_together(self, index, message)
         self.envelope.check(message)
-        self.journal.append("msg", index=index, message=message_to_record(message))
+        record = message_to_record(message)
+        self.journal.append("msg", index=index, message=record)
+        self._last_record = record  # the run's history keeps the same record (built once per message)
         try:
             response = self._dispatch[type(message)](message)
         except Exception as err:
@@ -596,9 +602,7 @@ def _dry_answer(
     elif isinstance(message, MoveCouch):
         nominal_couch[message.device] = message.setpoint
     elif isinstance(message, ReadCouch):
-        response = CouchReading(
-            message.device, nominal_couch.get(message.device, CouchSetpoint()), 0.0
-        )
+        response = CouchReading(message.device, nominal_couch.get(message.device, CouchSetpoint()), 0.0)
     elif isinstance(message, ReadDosimeter):
         response = DosimeterReading(value=0.0, unit="C", clock_s=0.0)
     elif isinstance(message, ReadEnvironment):
