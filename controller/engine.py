@@ -128,8 +128,6 @@ class RunEngine:
         self._integrating: set[str] = set()
         self._beam_on = False
         self._history: list[tuple[dict[str, Any], Any]] = []
-        #: The record ``_execute`` journaled for the message under way (None: build it again).
-        self._last_record: dict[str, Any] | None = None
         self._cut_short = False
         #: Whether this run ever asked for the beam: only then does a safe stop switch it off (on a real
         #: rig that is a prompt to the operator, which a run that never used the beam must not raise).
@@ -211,8 +209,9 @@ class RunEngine:
         try:
             message = next(plan)
             while True:
+                record = message_to_record(message)  # once: journal, replay check and history share it
                 if index < len(replay) and not live:
-                    response = self._replayed(index, message, replay[index])
+                    response = self._replayed(index, message, record, replay[index])
                     for member in members(message):  # a group's settings are restored member by member
                         key = _setting_key(member)
                         if key is not None:
@@ -224,12 +223,11 @@ class RunEngine:
                         self._go_live(before_live, list(restore.values()))
                     live = True
                     try:
-                        response = self._live(index, message)
+                        response = self._live(index, message, record)
                     except _Repeat:
                         plan, message, index = self._repeat_from_checkpoint(plan, restart, index)
                         continue
-                record, self._last_record = self._last_record, None
-                self._history.append((record if record is not None else message_to_record(message), response))
+                self._history.append((record, response))
                 if on_progress is not None:
                     on_progress(index, describe(message))  # e.g. "MoveTo phantom_x 150 mm"
                 index += 1
@@ -251,25 +249,22 @@ class RunEngine:
             if self.control is not None:
                 self.control.detach(self)
 
-    def _live(self, index: int, message: Message) -> Any:
+    def _live(self, index: int, message: Message, record: dict[str, Any]) -> Any:
         """One live message at a safe point; a dwell a pause cut short is done again, in full."""
-        self._last_record = None
         while True:
             self._safe_point(index, message)
-            response = self._execute(index, message)
+            response = self._execute(index, message, record)
             if not self._cut_short:
                 return response
             self._cut_short = False
 
-    def _execute(self, index: int, message: Message) -> Any:
+    def _execute(self, index: int, message: Message, record: dict[str, Any]) -> Any:
         if self._abort_requested.is_set():
             raise RunAborted("abort requested")
         if isinstance(message, Together):
-            return run_together(self, index, message)
+            return run_together(self, index, message, record)
         self.envelope.check(message)
-        record = message_to_record(message)
         self.journal.append("msg", index=index, message=record)
-        self._last_record = record  # the run's history keeps the same record (built once per message)
         try:
             response = self._dispatch[type(message)](message)
         except Exception as err:
@@ -304,13 +299,13 @@ class RunEngine:
             self.journal.append("restore", message=message_to_record(message))
             self._dispatch[type(message)](message)
 
-    def _replayed(self, index: int, message: Message, recorded: tuple[dict[str, Any], Any]) -> Any:
-        record, response = recorded
-        if message_to_record(message) != record:
-            raise ReplayMismatch(
-                f"message {index}: plan yields {message_to_record(message)} but the journal has {record}"
-            )
-        self.journal.append("replayed", index=index, message=record)
+    def _replayed(
+        self, index: int, message: Message, record: dict[str, Any], recorded: tuple[dict[str, Any], Any]
+    ) -> Any:
+        journaled, response = recorded
+        if record != journaled:
+            raise ReplayMismatch(f"message {index}: plan yields {record} but the journal has {journaled}")
+        self.journal.append("replayed", index=index, message=journaled)
         if isinstance(message, Together) and isinstance(response, list):
             return tuple(response)  # a group's responses were journaled as a list
         return response

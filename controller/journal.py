@@ -147,11 +147,15 @@ class Journal:
     def _commit(self) -> None:
         """fsync everything written since the last fsync, now (one call covers them all)."""
         if self._synced != self._size:
-            size = self._size
-            os.fsync(self._fd)
-            with self._sync_cv:
-                self._synced = max(self._synced, size)
-                self._sync_cv.notify_all()
+            self._fsync_now()
+
+    def _fsync_now(self) -> None:
+        """fsync in the caller (its lock held) and tell waiters the bytes so far are on disk."""
+        size = self._size
+        os.fsync(self._fd)
+        with self._sync_cv:
+            self._synced = max(self._synced, size)
+            self._sync_cv.notify_all()
 
     def _request_commit(self) -> None:
         """Ask the syncer to fsync what is written so far; return at once (group commit at a checkpoint)."""
@@ -216,11 +220,7 @@ class Journal:
 
     def sync(self) -> None:
         with self._lock:
-            size = self._size
-            os.fsync(self._fd)
-            with self._sync_cv:
-                self._synced = max(self._synced, size)
-                self._sync_cv.notify_all()
+            self._fsync_now()
 
     def close(self) -> None:
         self._stop_syncer()  # its last fsync (if one was asked for) finishes before the descriptor goes

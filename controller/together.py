@@ -39,11 +39,12 @@ class _Outcome:
     error: BaseException | None = None
 
 
-def run_together(engine: RunEngine, index: int, group: Together) -> tuple[Any, ...]:
-    """Check every member, start them all, wait for all; the responses in member order."""
+def run_together(engine: RunEngine, index: int, group: Together, record: dict[str, Any]) -> tuple[Any, ...]:
+    """Check every member, start them all, wait for all; the responses in member order. ``record`` is the
+    group as the engine journals it (built once per message)."""
     for member in group.messages:
         engine.envelope.check(member)
-    engine.journal.append("msg", index=index, message=to_record(group))
+    engine.journal.append("msg", index=index, message=record)
     outcomes = [_Outcome() for _ in group.messages]
 
     def work(position: int) -> None:
