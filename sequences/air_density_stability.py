@@ -24,8 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from controller.messages import Checkpoint, Dwell, ReadEnvironment
 from controller.results import Measurement, SequenceResult, Tolerance, decide
 from dosimetry import TG51_REFERENCE, TRS398_REFERENCE, TRS398_REFERENCE_22C, ReferenceConditions, k_tp
-from drivers.environment import EnvironmentReading
-from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import (
+    DeviceNeed,
+    Plan,
+    Sequence,
+    SequenceContext,
+    environment_record,
+    require_known_profile,
+)
 from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.uncertainty import t_coverage_factor
 
@@ -81,16 +87,6 @@ class AirDensityParams(BaseModel):
         return self.profile_override or PROFILES[self.profile]
 
 
-def _record(reading: EnvironmentReading) -> dict[str, Any]:
-    return {
-        "temperature_c": reading.temperature_c,
-        "pressure_kpa": reading.pressure_kpa,
-        "provenance": reading.provenance,
-        "operator": reading.operator,
-        "clock_s": reading.clock_s,
-    }
-
-
 class AirDensityStability(Sequence[AirDensityParams]):
     name = "air-density-stability"
     title = "Air density (k_TP) over a session"
@@ -107,7 +103,7 @@ class AirDensityStability(Sequence[AirDensityParams]):
         for index in range(params.samples):
             if index:
                 yield Dwell(params.interval_s)
-            readings.append(_record((yield ReadEnvironment(params.environment))))
+            readings.append(environment_record((yield ReadEnvironment(params.environment))))
             yield Checkpoint(f"air reading {index + 1}/{params.samples}")
         return {"readings": readings}
 

@@ -21,6 +21,7 @@ from controller.errors import ConfigError, describe_validation_errors
 from controller.interlocks import AxisLimits
 from controller.messages import Message
 from controller.results import SequenceResult
+from drivers.environment import EnvironmentReading
 from geometry import AxisMounting
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
@@ -31,6 +32,17 @@ def require_known_profile(profile: str, override: object | None, profiles: Mappi
     """A params validator's check: the named tolerance profile exists, unless a site profile replaces it."""
     if override is None and profile not in profiles:
         raise ValueError(f"profile {profile!r} is unknown; known: {sorted(profiles)}")
+
+
+def environment_record(reading: EnvironmentReading) -> dict[str, Any]:
+    """A room-air reading as plan data: what k_TP needs, when it was read, and who or what gave it."""
+    return {
+        "temperature_c": reading.temperature_c,
+        "pressure_kpa": reading.pressure_kpa,
+        "provenance": reading.provenance,
+        "operator": reading.operator,
+        "clock_s": reading.clock_s,
+    }
 
 
 DeviceRole = Literal["positioner", "couch", "dosimeter", "environment", "tracker"]

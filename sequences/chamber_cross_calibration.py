@@ -53,9 +53,15 @@ from controller.messages import (
 )
 from controller.results import Measurement, SequenceResult, Tolerance, decide
 from dosimetry import TG51_REFERENCE, TRS398_REFERENCE, TRS398_REFERENCE_22C, ReferenceConditions, k_tp
-from drivers.environment import EnvironmentReading
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
-from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import (
+    DeviceNeed,
+    Plan,
+    Sequence,
+    SequenceContext,
+    environment_record,
+    require_known_profile,
+)
 from sequences.electrometer_leakage_reproducibility import display_resolution
 from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.uncertainty import COVERAGE_P, sd_interval, t_coverage_factor, welch_satterthwaite
@@ -235,15 +241,6 @@ def _coefficient(
     return {"value": default, "source": "default for the built-in simulated rig"}
 
 
-def _environment_record(reading: EnvironmentReading) -> dict[str, Any]:
-    return {
-        "temperature_c": reading.temperature_c,
-        "pressure_kpa": reading.pressure_kpa,
-        "provenance": reading.provenance,
-        "clock_s": reading.clock_s,
-    }
-
-
 def _charge(reading: DosimeterReading) -> dict[str, Any]:
     return {"value": reading.value, "unit": reading.unit, "clock_s": reading.clock_s}
 
@@ -302,7 +299,7 @@ class ChamberCrossCalibration(Sequence[CrossCalibrationParams]):
                 yield Dwell(params.after_swap_s)
             if params.environment is not None:
                 air.append(
-                    {"block": block, **_environment_record((yield ReadEnvironment(params.environment)))}
+                    {"block": block, **environment_record((yield ReadEnvironment(params.environment)))}
                 )
             for index in range(params.readings):
                 yield Together((ResetIntegration(ref), ResetIntegration(fld)))
@@ -331,7 +328,7 @@ class ChamberCrossCalibration(Sequence[CrossCalibrationParams]):
                 yield Checkpoint(f"block {block + 1}/{2 * params.cycles}, delivery {index + 1}")
             if params.environment is not None:
                 air.append(
-                    {"block": block, **_environment_record((yield ReadEnvironment(params.environment)))}
+                    {"block": block, **environment_record((yield ReadEnvironment(params.environment)))}
                 )
         if arrangement:
             yield SwapChambers(

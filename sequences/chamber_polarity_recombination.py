@@ -48,9 +48,16 @@ from controller.messages import (
 )
 from controller.results import Measurement, SequenceResult, Tolerance, decide
 from dosimetry import TRS398_KS_PULSED, TRS398_REFERENCE, k_s_trs398, k_tp, p_ion_tg51, p_pol
-from drivers.environment import EnvironmentReading
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
-from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, chamber_needs, require_known_profile
+from sequences.base import (
+    DeviceNeed,
+    Plan,
+    Sequence,
+    SequenceContext,
+    chamber_needs,
+    environment_record,
+    require_known_profile,
+)
 from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.uncertainty import t_coverage_factor, welch_satterthwaite
 
@@ -198,7 +205,7 @@ class ChamberPolarityRecombination(Sequence[PolarityRecombinationParams]):
             readings: list[dict[str, Any]] = []
             air: list[dict[str, Any]] = []
             if params.environment is not None:
-                air.append(_air((yield ReadEnvironment(params.environment))))
+                air.append(environment_record((yield ReadEnvironment(params.environment))))
             for _ in range(params.readings):
                 yield ResetIntegration(device)
                 yield Beam(
@@ -215,7 +222,7 @@ class ChamberPolarityRecombination(Sequence[PolarityRecombinationParams]):
                 yield Beam(on=False)
                 readings.append({"value": reading.value, "unit": reading.unit, "clock_s": reading.clock_s})
             if params.environment is not None:
-                air.append(_air((yield ReadEnvironment(params.environment))))
+                air.append(environment_record((yield ReadEnvironment(params.environment))))
             steps.append({"step": label, "bias_v": bias, "readings": readings, "air": air})
             yield Checkpoint(f"bias {bias:g} V ({label})")
         return {"steps": steps}
@@ -227,14 +234,6 @@ class ChamberPolarityRecombination(Sequence[PolarityRecombinationParams]):
         from sequences.plots import verdict_figure
 
         return [jaffe_figure(result), verdict_figure(result, f"{result.device}: polarity and recombination")]
-
-
-def _air(reading: EnvironmentReading) -> dict[str, Any]:
-    return {
-        "temperature_c": reading.temperature_c,
-        "pressure_kpa": reading.pressure_kpa,
-        "clock_s": reading.clock_s,
-    }
 
 
 # --------------------------------------------------------------------------------------------- estimators

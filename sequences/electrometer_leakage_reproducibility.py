@@ -43,9 +43,16 @@ from controller.messages import (
 )
 from controller.results import Measurement, SequenceResult, Tolerance, decide
 from dosimetry import TG51_REFERENCE, TRS398_REFERENCE, TRS398_REFERENCE_22C, k_tp
-from drivers.environment import EnvironmentReading
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
-from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, chamber_needs, require_known_profile
+from sequences.base import (
+    DeviceNeed,
+    Plan,
+    Sequence,
+    SequenceContext,
+    chamber_needs,
+    environment_record,
+    require_known_profile,
+)
 from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.uncertainty import COVERAGE_P, sd_interval, t_coverage_factor, welch_satterthwaite
 
@@ -164,16 +171,6 @@ class LeakageReproducibilityParams(BaseModel):
         return self.beam_settle_s + self.beam_time_s
 
 
-def _environment_record(reading: EnvironmentReading) -> dict[str, Any]:
-    return {
-        "temperature_c": reading.temperature_c,
-        "pressure_kpa": reading.pressure_kpa,
-        "provenance": reading.provenance,
-        "operator": reading.operator,
-        "clock_s": reading.clock_s,
-    }
-
-
 REFERENCES = {"TRS-398": TRS398_REFERENCE, "TRS-398-22C": TRS398_REFERENCE_22C, "TG-51": TG51_REFERENCE}
 
 
@@ -226,7 +223,7 @@ class ElectrometerLeakageReproducibility(Sequence[LeakageReproducibilityParams])
         signal: list[dict[str, Any]] = []
         environment: list[dict[str, Any]] = []
         if params.environment is not None:
-            environment.append(_environment_record((yield ReadEnvironment(params.environment))))
+            environment.append(environment_record((yield ReadEnvironment(params.environment))))
         yield Beam(on=False)
         yield ConfigureDosimeter(device, settings)
         yield Dwell(params.settle_s)
@@ -255,7 +252,7 @@ class ElectrometerLeakageReproducibility(Sequence[LeakageReproducibilityParams])
         yield ConfigureDosimeter(device, settings)
         yield from self._leakage(params, "after", leakage)
         if params.environment is not None:
-            environment.append(_environment_record((yield ReadEnvironment(params.environment))))
+            environment.append(environment_record((yield ReadEnvironment(params.environment))))
         return {"leakage": leakage, "signal": signal, "environment": environment}
 
     def analyze(self, params: LeakageReproducibilityParams, data: Any) -> SequenceResult:

@@ -33,7 +33,14 @@ from controller.messages import (
 from controller.results import Measurement, SequenceResult, Tolerance, decide
 from dosimetry import k_tp
 from drivers.environment import EnvironmentReading
-from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import (
+    DeviceNeed,
+    Plan,
+    Sequence,
+    SequenceContext,
+    environment_record,
+    require_known_profile,
+)
 from sequences.electrometer_leakage_reproducibility import REFERENCES, ReferenceName, display_resolution
 from sequences.proton_range_check import (
     TankChamberParams,
@@ -94,15 +101,6 @@ class OutputConstancyParams(TankChamberParams):
         return self.profile_override or PROFILES[self.profile]
 
 
-def _air(reading: EnvironmentReading) -> dict[str, Any]:
-    return {
-        "temperature_c": reading.temperature_c,
-        "pressure_kpa": reading.pressure_kpa,
-        "provenance": reading.provenance,
-        "operator": reading.operator,
-    }
-
-
 class ProtonOutputConstancy(Sequence[OutputConstancyParams]):
     name = "proton-output-constancy"
     title = "Proton output constancy at the reference depth, k_TP-corrected"
@@ -137,7 +135,7 @@ class ProtonOutputConstancy(Sequence[OutputConstancyParams]):
             air, _ = yield Together((ReadEnvironment(params.environment), ResetIntegration(params.dosimeter)))
             assert isinstance(air, EnvironmentReading)
             reading = yield from gated_reading(params, params.beam_time_s)
-            rows.append({"index": index, **reading, **_air(air)})
+            rows.append({"index": index, **environment_record(air), **reading})  # the charge's clock_s
             yield Checkpoint(f"delivery {index + 1}/{params.deliveries}")
         return {"deliveries": rows, "depth_mm": geometry.depth_of_stage(measured)}
 
