@@ -124,6 +124,18 @@ def prepare(params: DeliveryParams) -> Plan:
     yield ZeroDosimeter(params.dosimeter)
 
 
+def gated_tail(params: DeliveryParams, beam_time_s: float) -> Plan:
+    """The integration already running: ``pre_s``, the beam for ``beam_time_s``, ``post_s``, hold."""
+    yield Dwell(params.pre_s)
+    yield Beam(
+        on=True, dose_rate_gy_per_min=params.dose_rate_gy_per_min, duration_s=beam_time_s, beam=params.beam
+    )
+    yield Dwell(beam_time_s)
+    yield Beam(on=False)
+    yield Dwell(params.post_s)
+    yield HoldIntegration(params.dosimeter)
+
+
 def deliveries(params: DeliveryParams, beam_times_s: Seq[float], gap_s: float = 0.0) -> Plan:
     """One integration over several beam-on intervals (gap_s of beam off between them): its reading."""
     device = params.dosimeter

@@ -34,7 +34,6 @@ from controller.messages import (
     Checkpoint,
     ConfigureDosimeter,
     Dwell,
-    HoldIntegration,
     Home,
     MoveTo,
     ReadAxis,
@@ -50,7 +49,7 @@ from geometry import AxisMounting
 from geometry.frames import Point
 from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
 from sequences.electrometer_leakage_reproducibility import display_resolution
-from sequences.electrometer_linearity import DeliveryParams
+from sequences.electrometer_linearity import DeliveryParams, gated_tail
 from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.uncertainty import t_coverage_factor, welch_satterthwaite
 
@@ -277,17 +276,7 @@ class ProtonLateralProfile(Sequence[LateralProfileParams]):
             for index, point in enumerate(points):
                 yield Together((MoveTo(moving, targets[scan][index]), ResetIntegration(params.dosimeter)))
                 axis_reading, _ = yield Together((ReadAxis(moving), StartIntegration(params.dosimeter)))
-                yield Dwell(params.pre_s)
-                yield Beam(
-                    on=True,
-                    dose_rate_gy_per_min=params.dose_rate_gy_per_min,
-                    duration_s=params.beam_time_s,
-                    beam=params.beam,
-                )
-                yield Dwell(params.beam_time_s)
-                yield Beam(on=False)
-                yield Dwell(params.post_s)
-                yield HoldIntegration(params.dosimeter)
+                yield from gated_tail(params, params.beam_time_s)
                 charge = yield ReadDosimeter(params.dosimeter)
                 rows.append(
                     {

@@ -34,7 +34,6 @@ from controller.messages import (
     Checkpoint,
     ConfigureDosimeter,
     Dwell,
-    HoldIntegration,
     Home,
     MoveTo,
     ReadAxis,
@@ -49,7 +48,7 @@ from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
 from geometry import AxisMounting, Point
 from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
 from sequences.electrometer_leakage_reproducibility import display_resolution
-from sequences.electrometer_linearity import DeliveryParams
+from sequences.electrometer_linearity import DeliveryParams, gated_tail
 from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.uncertainty import t_coverage_factor, welch_satterthwaite
 
@@ -276,20 +275,9 @@ def place_on_spot_axis(params: TankChamberParams, geometry: TankGeometry, contex
 def gated_reading(params: DeliveryParams, beam_time_s: float) -> Plan:
     """Integration already reset: start, beam for ``beam_time_s`` between pre and post, hold, read (C)."""
     yield StartIntegration(params.dosimeter)
-    yield from _gated_tail(params, beam_time_s)
+    yield from gated_tail(params, beam_time_s)
     reading: DosimeterReading = yield ReadDosimeter(params.dosimeter)
     return {"value": reading.value, "unit": reading.unit, "clock_s": reading.clock_s}
-
-
-def _gated_tail(params: DeliveryParams, beam_time_s: float) -> Plan:
-    yield Dwell(params.pre_s)
-    yield Beam(
-        on=True, dose_rate_gy_per_min=params.dose_rate_gy_per_min, duration_s=beam_time_s, beam=params.beam
-    )
-    yield Dwell(beam_time_s)
-    yield Beam(on=False)
-    yield Dwell(params.post_s)
-    yield HoldIntegration(params.dosimeter)
 
 
 def depth_point(params: RangeCheckParams, geometry: TankGeometry, stage_mm: float) -> Plan:
@@ -297,7 +285,7 @@ def depth_point(params: RangeCheckParams, geometry: TankGeometry, stage_mm: floa
     yield Together((MoveTo(params.depth_axis, stage_mm), ResetIntegration(params.dosimeter)))
     axis, _ = yield Together((ReadAxis(params.depth_axis), StartIntegration(params.dosimeter)))
     assert isinstance(axis, AxisReading)
-    yield from _gated_tail(params, params.beam_time_s)
+    yield from gated_tail(params, params.beam_time_s)
     reading: DosimeterReading = yield ReadDosimeter(params.dosimeter)
     measured = axis.encoder_mm if axis.encoder_mm is not None else axis.position_mm
     return {
