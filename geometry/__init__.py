@@ -1,8 +1,9 @@
 """IEC 61217 geometry for hilcal: coordinate systems, typed frames, machine scales, DICOM mapping and fits.
 
 Pure numpy + pydantic, no I/O, and no import of any other hilcal package, so drivers, simulators, sequences
-and the controller can all share one tested implementation. Conventions and open ambiguities are described in
-``docs/iec61217.md``; the site-level choices live in :class:`MachineModel`.
+and the controller can all share one tested implementation. The systems are those of IEC 61217:2011 (with
+Amd 1 and 2) and their DICOM mapping that of DICOM PS3.3 C.8.8.25.6; the project's page ``docs/iec61217.md``
+describes the conventions and open ambiguities, and the site-level choices live in :class:`MachineModel`.
 """
 
 from geometry.angles import angle_difference_deg, wrap180, wrap360
