@@ -89,6 +89,10 @@ DWELL_SLICE_S = 0.5
 PAUSE_POLL_S = 0.5
 
 
+#: The message types ``RunEngine._track`` follows; any other message leaves integrations and the beam alone.
+_TRACKED = frozenset({Together, StartIntegration, HoldIntegration, ResetIntegration, Beam})
+
+
 class _Repeat(Exception):
     """Raised at a resumed safe point: the work since the last checkpoint must be done again."""
 
@@ -121,8 +125,12 @@ class RunEngine:
         self._resume_requested = threading.Event()
         self._abort_requested = threading.Event()
         self._wake = threading.Event()  # any request: a paused engine re-checks at once
+        #: Set (never cleared) by the first pause or abort request: until then, with no interlock
+        #: sources, a safe point has nothing to look at and the message goes straight through.
+        self._requested = False
         self._pause_reason = "operator request"
         self.interlocks = InterlockMonitor(interlocks, clock, journal.append)
+        self._watching = bool(self.interlocks)  # interlock sources to read at each safe point
         self.control = control
         #: What is on that a pause must hold or switch off, and what a repeat goes back over.
         self._integrating: set[str] = set()
@@ -167,6 +175,7 @@ class RunEngine:
     def request_pause(self, reason: str = "operator request") -> None:
         self._pause_reason = reason
         self._pause_requested.set()
+        self._requested = True
         self._wake.set()
 
     def request_resume(self) -> None:
@@ -175,6 +184,7 @@ class RunEngine:
 
     def request_abort(self) -> None:
         self._abort_requested.set()
+        self._requested = True
         self._resume_requested.set()
         self._wake.set()
 
@@ -252,16 +262,17 @@ class RunEngine:
     def _live(self, index: int, message: Message, record: dict[str, Any]) -> Any:
         """One live message at a safe point; a dwell a pause cut short is done again, in full."""
         while True:
-            self._safe_point(index, message)
+            if self._requested or self._watching:
+                self._safe_point(index, message)
             response = self._execute(index, message, record)
             if not self._cut_short:
                 return response
             self._cut_short = False
 
     def _execute(self, index: int, message: Message, record: dict[str, Any]) -> Any:
-        if self._abort_requested.is_set():
+        if self._requested and self._abort_requested.is_set():
             raise RunAborted("abort requested")
-        if isinstance(message, Together):
+        if type(message) is Together:
             return run_together(self, index, message, record)
         self.envelope.check(message)
         self.journal.append("msg", index=index, message=record)
@@ -280,6 +291,8 @@ class RunEngine:
 
     def _track(self, message: Message) -> None:
         """Keep what a pause must hold: open integrations and the beam."""
+        if type(message) not in _TRACKED:
+            return  # most messages (moves, reads, checkpoints) change neither
         if isinstance(message, Together):
             for member in message.messages:
                 self._track(member)

@@ -7,6 +7,7 @@ generator. Because a plan is data, it can be dry-run before any motion, and repl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from typing import Any, get_args
@@ -250,32 +251,51 @@ VALUE_TYPES: dict[str, type[Any]] = {
 }
 
 
-_PLAIN = (str, int, float, bool, type(None))
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+#: One compiled builder per dataclass type (``_record_builder``): the field names are looked up once.
+_BUILDERS: dict[type, Callable[[Any], dict[str, Any]]] = {}
 
 
 def to_record(value: Any) -> Any:
     """A dataclass (possibly nested) as a JSON-able dict tagged with its type; other values unchanged.
 
-    Runs twice per engine step (message and reading), so plain values return first and each dataclass's
-    field names are looked up once per type.
+    Runs for every message and every reading the engine journals, so plain values return first and
+    each dataclass type gets a builder of its own, made once (``_record_builder``).
     """
     kind = type(value)
     if kind in _PLAIN:
         return value
-    names = _FIELD_NAMES.get(kind)
-    if names is None and is_dataclass(value) and not isinstance(value, type):
-        names = _FIELD_NAMES.setdefault(kind, tuple(f.name for f in fields(value)))
-    if names is not None:
-        record: dict[str, Any] = {"type": kind.__name__}
-        for name in names:
-            record[name] = to_record(getattr(value, name))
-        return record
+    build = _BUILDERS.get(kind)
+    if build is not None:
+        return build(value)
+    if kind is tuple or kind is list:
+        return [item if type(item) in _PLAIN else to_record(item) for item in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return _BUILDERS.setdefault(kind, _record_builder(kind))(value)
     if isinstance(value, datetime):
         return {"type": "datetime", "iso": value.isoformat()}
     if isinstance(value, tuple | list):
         return [to_record(item) for item in value]
     return value
+
+
+def _record_builder(kind: type) -> Callable[[Any], dict[str, Any]]:
+    """A function writing ``kind``'s record with one dict display: what a loop over its fields did.
+
+    Generated once per type (as ``dataclasses`` generates ``__init__``), from field names that are
+    identifiers by construction; each field stays as it is when plain and goes through ``to_record``
+    otherwise, so nested dataclasses, tuples and datetimes are tagged exactly as before.
+    """
+    names = [f.name for f in fields(kind)]
+    reads = "".join(f"    v{i} = value.{name}\n" for i, name in enumerate(names))
+    items = "".join(
+        f", {name!r}: v{i} if type(v{i}) in _PLAIN else to_record(v{i})" for i, name in enumerate(names)
+    )
+    source = f"def build(value):\n{reads}    return {{'type': {kind.__name__!r}{items}}}\n"
+    namespace: dict[str, Any] = {"_PLAIN": _PLAIN, "to_record": to_record}
+    exec(compile(source, f"<record builder for {kind.__qualname__}>", "exec"), namespace)
+    build: Callable[[Any], dict[str, Any]] = namespace["build"]
+    return build
 
 
 def from_record(record: Any) -> Any:
@@ -298,6 +318,9 @@ def from_record(record: Any) -> Any:
 
 
 def message_to_record(message: Message) -> dict[str, Any]:
+    build = _BUILDERS.get(type(message))
+    if build is not None:
+        return build(message)
     record = to_record(message)
     assert isinstance(record, dict)
     return record
