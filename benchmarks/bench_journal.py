@@ -5,9 +5,10 @@ A scan point journals six records: ``msg`` MoveTo, ``msg`` ReadAxis, the ``readi
 median over interleaved repeats with its interquartile range, so the encoders (and the modes) see the
 same machine load.
 
-* Encoders, per scan point's six records: the stdlib ``json`` (what the journal used up to d03f699, and
-  what still defines a record's bytes), ``orjson`` raw, msgspec raw, and ``encode_record`` (orjson checked
-  for the spellings the stdlib would write otherwise; what the journal uses now).
+* Encoders, per scan point's six records: the stdlib ``json`` (what the journal used up to d03f699),
+  ``orjson`` raw, msgspec raw, and ``encode_record`` (orjson, with the stdlib for records holding a NaN
+  or an infinity; what the journal uses now). Also how many lines are byte-identical to the stdlib's, and
+  how many read back as the same record (what matters to a reader).
 * Whole ``append`` per scan point: the journal before (``LegacyJournal``: dict built and updated, stdlib
   encode, an ``fstat`` before every record) against now, both fsyncing at state changes only.
 * fsync modes per scan point (``state``, ``checkpoint``, ``record``) on the checkout's own filesystem and
@@ -138,6 +139,7 @@ def bench_encoders(points: int = POINTS, repeats: int = REPEATS) -> dict[str, An
                 encode(record)
             times[name].append((time.perf_counter() - start) / points * 1e6)
     same = sum(encode_record(r) == _stdlib(r).encode("utf-8") + b"\n" for r in records)
+    read_back = sum(json.loads(encode_record(r)) == json.loads(_stdlib(r)) for r in records)
     raw_same = sum(orjson.dumps(r) == _stdlib(r).encode("utf-8") for r in records)
     msgspec_same = None
     if "msgspec_raw" in encoders:
@@ -147,6 +149,7 @@ def bench_encoders(points: int = POINTS, repeats: int = REPEATS) -> dict[str, An
     out["ratio_stdlib_vs_encode_record"] = _quartiles(ratios)
     out["records"] = len(records)
     out["encode_record_identical_to_stdlib"] = same
+    out["encode_record_reads_back_as_stdlib"] = read_back
     out["orjson_raw_identical_to_stdlib"] = raw_same
     out["msgspec_raw_identical_to_stdlib"] = msgspec_same
     return out
@@ -246,6 +249,8 @@ def report(figures: dict[str, Any]) -> None:
             else ""
         )
     )
+    same = enc["encode_record_reads_back_as_stdlib"]
+    print(f"  lines reading back as the stdlib's do: encode_record {same}/{enc['records']}")
     app = figures["append"]
     print(f"  append, journal before       {_fmt(app['before'])}")
     print(f"  append, journal now          {_fmt(app['now'])}")

@@ -17,12 +17,11 @@ first record chains to ``GENESIS``). Changing, inserting or deleting any record 
 next one; the head hash (SHA-256 of the last record) pins the whole file, so a sign-off or
 ``results.json`` that states it detects a truncated or rewritten tail as well.
 
-Encoding: a record's bytes are what the stdlib encoder (``json``, ``ensure_ascii=False``, compact
-separators) writes for ``{"n", "prev", "wall", "clock", "kind", **fields}``; the verifier hashes the bytes
-as they are in the file and never re-encodes. ``orjson`` writes the same bytes ten times faster except
-for floats printed with a one-digit negative exponent (``1e-7`` for ``1e-07``) and non-finite floats
-(``null`` for ``NaN``): its output is checked for those spellings and re-encoded with ``json`` when one may
-be there, so every line is exactly what the stdlib would write (docs/journal.md, "Encoding").
+Encoding: a record is ``{"n", "prev", "wall", "clock", "kind", **fields}`` as one line of compact JSON
+written by ``orjson``, or by the stdlib ``json`` where orjson's line would not read back the same (NaN and
+infinities, ints past 64 bits); the verifier hashes the bytes as they are in the file and never
+re-encodes, so journals written by either (and by earlier hilcal) verify alike (docs/journal.md,
+"Encoding").
 """
 
 from __future__ import annotations
@@ -77,6 +76,8 @@ class Journal:
         run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / JOURNAL_NAME
         self.fsync_mode: FsyncMode = fsync
+        self._sync_each_record = fsync == "record"
+        self._sync_at_checkpoints = fsync == "checkpoint"
         self._clock = clock
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
@@ -121,26 +122,31 @@ class Journal:
             if self._dirty:
                 self._reconcile()
             number = self._count
-            data = encode_record(
-                {
-                    "n": number,
-                    "prev": self._head,
-                    "wall": time.time(),
-                    "clock": self._clock.now(),
-                    "kind": kind,
-                    **fields,  # a field named like a header field replaces it in place, as ``update`` did
-                },
-                0 if "n" in fields or "prev" in fields else _HEADER_PREFIX,
-            )
+            record = {
+                "n": number,
+                "prev": self._head,
+                "wall": time.time(),
+                "clock": self._clock.now(),
+                "kind": kind,
+                **fields,  # a field named like a header field replaces it in place, as ``update`` did
+            }
+            try:
+                data = _orjson_dumps(record, default=_encode_default, option=_ORJSON_OPTIONS)
+            except TypeError:
+                data = encode_record(record)
+            else:
+                start = 0 if "n" in fields or "prev" in fields else _HEADER_PREFIX
+                if data.find(b"null", start) >= 0 and _holds_non_finite(record):
+                    data = encode_record(record)  # the same test and fallback as ``encode_record``
             self._dirty = True
             os.write(self._fd, data)
-            self._head = hashlib.sha256(memoryview(data)[:-1]).hexdigest()
+            self._head = _sha256(data[:-1]).hexdigest()
             self._count = number + 1
             self._size += len(data)
             self._dirty = False
-            if durable or self.fsync_mode == "record":
+            if durable or self._sync_each_record:
                 self._commit()
-            elif self.fsync_mode == "checkpoint" and kind == "msg" and _is_checkpoint(fields):
+            elif self._sync_at_checkpoints and kind == "msg" and _is_checkpoint(fields):
                 self._request_commit()
         return number
 
@@ -231,77 +237,54 @@ class Journal:
                 self._fd = -1
 
 
-#: Spellings in orjson's output that the stdlib would write otherwise: ``e-`` (``1e-7``, the stdlib's
-#: ``1e-07``), a number starting ``0.0000`` (floats in [1e-5, 1e-4), the stdlib's ``1e-05``; compact JSON
-#: puts ``:``, ``,`` or ``[`` before a number) and ``null`` (orjson's NaN and infinities, or a ``None``).
-#: Finding one, in a number or merely in a string, makes ``encode_record`` look at the values themselves.
-_SMALL_FLOAT = (b":0.0000", b",0.0000", b"[0.0000", b"-0.0000")
 _ORJSON_OPTIONS = (
     orjson.OPT_APPEND_NEWLINE | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 )
 _INF = float("inf")
-#: ``{"n":0,"prev":"`` and 64 hex digits: the shortest header prefix, which holds no suspect spelling.
+#: ``{"n":0,"prev":"`` and 64 hex digits: the shortest header prefix, which holds no ``null``.
 _HEADER_PREFIX = 79
+#: Bound once: ``append`` runs for every record, six times per scan point.
+_orjson_dumps = orjson.dumps
+_sha256 = hashlib.sha256
 
 
 def encode_record(record: dict[str, Any], start: int = 0) -> bytes:
-    """One record's line with its newline: exactly the bytes the stdlib encoder writes.
+    """One record's line with its newline, JSON that reads back as exactly ``record``.
 
-    orjson writes the stdlib's bytes for every value but floats below 1e-4 in magnitude and non-finite
-    floats. Its output is searched (after ``start``: ``append`` skips the number and the previous hash)
-    for the spellings those take; if one may be there, each such float is written as the stdlib spells
-    it (an ``orjson.Fragment``) in a copy of the record. A record holding anything but JSON's own types
-    (a model, an array: what ``default`` converts, where a NaN could hide), or that orjson refuses (an
-    int past 64 bits, a non-string key), is encoded by the stdlib itself.
+    orjson writes it, except where its output would not read back the same: NaN and infinities, which
+    it writes as ``null``, and what it refuses (an int past 64 bits, a non-string key). Those records are
+    written by the stdlib encoder (``NaN``, ``Infinity``, as every hilcal journal has). A ``null`` in the
+    output (after ``start``: ``append`` skips the number and the previous hash) is the only sign a
+    non-finite float may be there, so only such a record is looked through. orjson spells a few floats
+    otherwise than the stdlib (``1e-7`` for ``1e-07``, ``0.00001`` for ``1e-05``); both read back as the
+    same float, and the chain hashes the bytes as written (docs/journal.md, "Encoding").
     """
     try:
         out = orjson.dumps(record, default=_encode_default, option=_ORJSON_OPTIONS)
     except TypeError:
         return _stdlib_encode(record).encode("utf-8") + b"\n"
-    if (
-        out.find(b"e-", start) < 0
-        and out.find(b"null", start) < 0
-        and (out.find(b"0.0000", start) < 0 or not any(spelling in out for spelling in _SMALL_FLOAT))
-    ):
-        return out
-    respelled = _respell(record)
-    if respelled is _NOT_PLAIN:
+    if out.find(b"null", start) >= 0 and _holds_non_finite(record):
         return _stdlib_encode(record).encode("utf-8") + b"\n"
-    return orjson.dumps(respelled, option=_ORJSON_OPTIONS)
+    return out
 
 
-_NOT_PLAIN = object()
+def _holds_non_finite(value: Any) -> bool:
+    """Whether ``value`` holds a NaN or an infinity orjson would write as ``null``.
 
-
-def _respell(value: Any) -> Any:
-    """``value`` with each float orjson spells otherwise as an ``orjson.Fragment`` of the stdlib's spelling.
-
-    ``_NOT_PLAIN`` if it holds anything but dicts, lists, tuples, strings, ints, bools, None and floats.
+    True too for anything but dicts, lists, tuples, strings, ints, bools, None and floats (a model, an
+    array: what ``_encode_default`` converts, where a NaN could hide), so such a record errs towards the
+    stdlib, whose bytes read back the same.
     """
     kind = type(value)
     if kind is float:
-        if not -_INF < value < _INF:  # NaN too
-            return orjson.Fragment(_stdlib_encode(value))
-        if -1e-4 < value < 1e-4 and value != 0.0:
-            return orjson.Fragment(float.__repr__(value))
-        return value
+        return not -_INF < value < _INF  # NaN too
     if kind is str or kind is int or kind is bool or value is None:
-        return value
+        return False
     if kind is dict:
-        copy: dict[str, Any] = {}
-        for key, item in value.items():
-            copy[key] = new = _respell(item)
-            if new is _NOT_PLAIN:
-                return _NOT_PLAIN
-        return copy
+        return any(_holds_non_finite(item) for item in value.values())
     if kind is list or kind is tuple:
-        items: list[Any] = []
-        for item in value:
-            items.append(new := _respell(item))
-            if new is _NOT_PLAIN:
-                return _NOT_PLAIN
-        return items
-    return _NOT_PLAIN
+        return any(_holds_non_finite(item) for item in value)
+    return True
 
 
 def _is_checkpoint(fields: dict[str, Any]) -> bool:
