@@ -398,6 +398,24 @@ def forward_kinematics(
     raise ValueError(f"forward kinematics did not converge for strut lengths {target.round(6).tolist()}")
 
 
+def leg_lengths_along(
+    geometry: StewartGeometry, poses: ArrayLike, pivot_mm: ArrayLike = (0.0, 0.0, 0.0)
+) -> Matrix:
+    """Strut lengths (mm) at each of ``poses`` (N×6), one row per pose: ``leg_lengths`` for many poses at
+    once (the joints built once, the rotations stacked), for checking a whole path in one step."""
+    q = np.asarray(poses, dtype=float).reshape(-1, 6)
+    r = np.asarray(pivot_mm, dtype=float).reshape(3)
+    base, platform = geometry.joints()
+    angles = q[:, 3:]
+    if np.all(angles == angles[0]):  # e.g. a pure translation: one rotation for the whole path
+        rot = np.broadcast_to(rotation_matrix(*angles[0]), (len(q), 3, 3))
+    else:
+        rot = np.stack([rotation_matrix(u, v, w) for u, v, w in angles.tolist()])
+    shift = q[:, :3] + r - rot @ r  # pose_matrix's translation, per pose
+    moved = platform @ rot.transpose(0, 2, 1) + shift[:, None, :]
+    return np.asarray(np.linalg.norm(moved - base, axis=2), dtype=float)
+
+
 def legs_ok(geometry: StewartGeometry | None, pose: ArrayLike, pivot_mm: ArrayLike) -> bool:
     if geometry is None:
         return True
@@ -724,14 +742,16 @@ class Hexapod:
         geometry = self._config.legs
         if geometry is None:
             return
-        for s in np.linspace(0.0, 1.0, PATH_SAMPLES + 1)[1:]:
-            pose = start + s * (end - start)
-            if not legs_ok(geometry, pose, self._pivot):
-                lengths = np.round(leg_lengths(geometry, pose, self._pivot), 3).tolist()
-                raise UnreachableError(
-                    f"{self._name}: strut lengths {lengths} leave {geometry.leg_length_mm} at s={s:.3f} "
-                    f"on the way to {pose_dict(end)}"
-                )
+        samples = np.linspace(0.0, 1.0, PATH_SAMPLES + 1)[1:]
+        lengths = leg_lengths_along(geometry, start + samples[:, None] * (end - start), self._pivot)
+        lo, hi = geometry.leg_length_mm
+        within = np.all((lengths >= lo - POSE_EPS) & (lengths <= hi + POSE_EPS), axis=1)  # as legs_ok
+        if not within.all():
+            first = int(np.argmin(within))  # the first sample along the path that leaves the stroke
+            raise UnreachableError(
+                f"{self._name}: strut lengths {np.round(lengths[first], 3).tolist()} leave "
+                f"{geometry.leg_length_mm} at s={samples[first]:.3f} on the way to {pose_dict(end)}"
+            )
 
     # ------------------------------------------------------------------------------------- commands
     def reference(self) -> None:

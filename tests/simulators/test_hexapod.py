@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from simulators.clock import VirtualClock
 from simulators.hexapod import (
     AXES,
+    PATH_SAMPLES,
     BusyError,
     Hexapod,
     HexapodConfig,
@@ -29,6 +30,8 @@ from simulators.hexapod import (
     add_hexapod,
     forward_kinematics,
     leg_lengths,
+    leg_lengths_along,
+    legs_ok,
     pose_from_matrix,
     pose_matrix,
     pose_vector,
@@ -247,6 +250,61 @@ def test_reachability_is_judged_from_the_commanded_target(
     assert hexapod.can_reach({"Z": 0.0, "U": 3.0})
     with pytest.raises(UnreachableError):
         hexapod.move_by({"U": 3.0})
+
+
+def _path_verdict_one_pose_at_a_time(
+    geometry: StewartGeometry, start: np.ndarray, end: np.ndarray, pivot: np.ndarray
+) -> float | None:
+    """The path check as it was written first (one ``legs_ok`` per sample): the first failing s, or None."""
+    for s in np.linspace(0.0, 1.0, PATH_SAMPLES + 1)[1:]:
+        if not legs_ok(geometry, start + s * (end - start), pivot):
+            return float(s)
+    return None
+
+
+def test_leg_lengths_along_a_path_equal_the_one_pose_lengths() -> None:
+    geometry = StewartGeometry()
+    rng = np.random.default_rng(15)
+    lo, hi = np.array([-50, -50, -30, -3, -3, -5.0]), np.array([50, 50, 30, 3, 3, 5.0])
+    for pivot in (np.zeros(3), np.array([5.0, -3.0, 80.0])):
+        poses = rng.uniform(lo, hi, size=(200, 6))
+        expected = np.array([leg_lengths(geometry, pose, pivot) for pose in poses])
+        assert leg_lengths_along(geometry, poses, pivot) == pytest.approx(expected, abs=1e-9)
+        translations = np.column_stack([poses[:, :3], np.tile([1.0, -2.0, 3.0], (200, 1))])  # one rotation
+        expected = np.array([leg_lengths(geometry, pose, pivot) for pose in translations])
+        assert leg_lengths_along(geometry, translations, pivot) == pytest.approx(expected, abs=1e-9)
+
+
+def test_reachability_answers_are_those_of_the_one_pose_at_a_time_check(
+    make_hexapod: MakeHexapod, clock: VirtualClock
+) -> None:
+    """``VMO?``/``MOV`` check a whole path at once; over many random paths, from random rest poses and with a
+    moved pivot, they answer exactly as checking each sample pose on its own did, and name the same s."""
+    hexapod = ready(make_hexapod(), clock)
+    geometry = hexapod.config.legs
+    assert geometry is not None
+    rng = np.random.default_rng(2026)
+    lo, hi = hexapod.config.travel_vectors()
+    answers = {True: 0, False: 0}
+    for trial in range(600):
+        if trial == 300:
+            go(hexapod, clock, U=0.0, V=0.0, W=0.0)  # the pivot moves only with the rotations at zero
+            hexapod.set_pivot({"T": 60.0})
+        pivot = np.array(hexapod.pivot_mm)
+        start = hexapod.target()
+        end = rng.uniform(lo, hi)
+        if trial % 3 == 0:
+            end[3:] = start[3:]  # a pure translation
+        expected = _path_verdict_one_pose_at_a_time(geometry, start, end, pivot)
+        target = dict(zip(AXES, end.tolist(), strict=True))
+        assert hexapod.can_reach(target) is (expected is None)
+        answers[expected is None] += 1
+        if expected is None:
+            go(hexapod, clock, **target)
+        else:
+            with pytest.raises(UnreachableError, match=f"at s={expected:.3f} "):
+                hexapod.move_to(target)
+    assert min(answers.values()) > 100  # both answers were exercised many times
 
 
 def test_leg_lengths_are_symmetric_at_zero_and_follow_the_pose(make_hexapod: MakeHexapod) -> None:
