@@ -43,8 +43,11 @@ Vec3 = tuple[float, float, float]
 PRISM_SIDES: Final = 16
 #: Most samples one path may need (a start right at a volume's clearance needs ever finer steps).
 MAX_SAMPLES: Final = 20_000
-_CHUNK: Final = 2048  # samples per vectorised separation test (bounds the memory of one einsum)
+_CHUNK: Final = 512  # samples per vectorised separation test (bounds the memory of one pass)
 _PARALLEL: Final = 1e-9
+#: The broad phase clears a sample only by this much more than needed (mm), so its rounding (the face
+#: normals computed apart from the full test, about 1e-12 mm) can never pass what the full test would not.
+_BROAD_SLACK: Final = 1e-6
 
 
 # -- configuration -------------------------------------------------------------------------------------
@@ -214,28 +217,31 @@ def place_volumes(
 
 
 # -- table-top poses, many at once ---------------------------------------------------------------------
-def _rotations(axis: int, angles_deg: Array) -> Array:
-    """(n, 3, 3) right-handed rotations about X (0), Y (1) or Z (2)."""
-    c, s = np.cos(np.radians(angles_deg)), np.sin(np.radians(angles_deg))
-    out = np.zeros((len(angles_deg), 3, 3))
-    i, j = [(1, 2), (2, 0), (0, 1)][axis]
-    out[:, axis, axis] = 1.0
-    out[:, i, i] = c
-    out[:, j, j] = c
-    out[:, i, j] = -s
-    out[:, j, i] = s
-    return out
-
-
 def table_top_poses(parameters: Array) -> tuple[Array, Array]:
     """For rows of IEC parameters in ``COUCH_AXES`` order: rotations (n, 3, 3) and origins (n, 3) of t in f.
 
-    The same chain as ``geometry.transform("t", "f", state)`` with Ls = θe = 0, vectorised over samples.
+    The same chain as ``geometry.transform("t", "f", state)`` with Ls = θe = 0, vectorised over samples:
+    ``Rz(θs)·Rx(ψ)·Ry(φ)`` multiplied out by hand (one array per entry), origin ``Rz(θs)·T``.
     """
-    theta, lateral, longitudinal, vertical, pitch, roll = parameters.T
-    yaw = _rotations(2, theta)
-    rotation = yaw @ _rotations(0, pitch) @ _rotations(1, roll)
-    origin = np.einsum("nij,nj->ni", yaw, np.stack([lateral, longitudinal, vertical], axis=1))
+    radians = np.radians(parameters[:, (0, 4, 5)])
+    cos, sin = np.cos(radians), np.sin(radians)
+    c, cp, cr = cos.T
+    s, sp, sr = sin.T
+    rotation = np.empty((len(parameters), 3, 3))
+    rotation[:, 0, 0] = c * cr - s * sp * sr
+    rotation[:, 0, 1] = -s * cp
+    rotation[:, 0, 2] = c * sr + s * sp * cr
+    rotation[:, 1, 0] = s * cr + c * sp * sr
+    rotation[:, 1, 1] = c * cp
+    rotation[:, 1, 2] = s * sr - c * sp * cr
+    rotation[:, 2, 0] = -cp * sr
+    rotation[:, 2, 1] = sp
+    rotation[:, 2, 2] = cp * cr
+    x, y = parameters[:, 1], parameters[:, 2]
+    origin = np.empty((len(parameters), 3))
+    origin[:, 0] = c * x - s * y
+    origin[:, 1] = s * x + c * y
+    origin[:, 2] = parameters[:, 3]
     return rotation, origin
 
 
@@ -256,8 +262,100 @@ def _setpoint(row: Array) -> CouchSetpoint:
 
 
 # -- separation ----------------------------------------------------------------------------------------
-def _gaps(envelope: CouchEnvelope, rotation: Array, origin: Array, solid: Solid) -> Array:
-    """Per sample, the largest separating-axis gap between the envelope box and ``solid`` (mm, < 0 = overlap).
+@dataclass(frozen=True)
+class _Packed:
+    """Every solid's separating-axis candidates laid out side by side, so one pass tests all of them.
+
+    Columns per solid, contiguous: the envelope's 3 face normals, the solid's face normals, then each
+    envelope edge crossed with each solid edge (the order of ``_gaps``' candidates, solid by solid).
+    ``order`` picks them from ``[envelope axes (3), all normals, all crosses (3 × all edges)]``; ``vertices``
+    holds, per column, its solid's vertices (padded by repeating one, which changes no min or max).
+    """
+
+    solids: tuple[Solid, ...]
+    edges: Array  # (E, 3) every solid's edges
+    normals: Array  # (N, 3) every solid's face normals
+    order: NDArray[np.intp]  # (K,)
+    vertices: Array  # (K, M, 3)
+    starts: NDArray[np.intp]  # (S,) first column of each solid
+    # The broad phase (``_face_gaps``): each solid's vertices and face normals, one segment per solid, and
+    # each normal's projection of its own solid (constant: the normals do not move with the couch).
+    all_vertices: Array  # (V, 3)
+    vertex_starts: NDArray[np.intp]  # (S,)
+    normal_starts: NDArray[np.intp]  # (S,)
+    normal_low: Array  # (N,)
+    normal_high: Array  # (N,)
+
+
+_PACKED: dict[tuple[int, ...], _Packed] = {}
+
+
+def _pack(volumes: Sequence[Solid]) -> _Packed:
+    """The constants of ``volumes`` (placed once per gantry angle) laid out for ``_all_gaps``; kept."""
+    key = tuple(id(solid) for solid in volumes)
+    packed = _PACKED.get(key)
+    if packed is not None and all(a is b for a, b in zip(packed.solids, volumes, strict=True)):
+        return packed
+    normals = np.vstack([solid.normals for solid in volumes])
+    edges = np.vstack([solid.edges for solid in volumes])
+    widest = max(len(solid.vertices) for solid in volumes)
+    order: list[int] = []
+    vertices: list[Array] = []
+    starts: list[int] = []
+    n_total, e_total = len(normals), len(edges)
+    n_off = e_off = 0
+    for solid in volumes:
+        starts.append(len(order))
+        columns = [0, 1, 2]
+        columns += [3 + n_off + f for f in range(len(solid.normals))]
+        columns += [3 + n_total + i * e_total + e_off + e for i in range(3) for e in range(len(solid.edges))]
+        order += columns
+        padded = np.vstack([solid.vertices, np.repeat(solid.vertices[:1], widest - len(solid.vertices), 0)])
+        vertices += [padded] * len(columns)
+        n_off += len(solid.normals)
+        e_off += len(solid.edges)
+    packed = _Packed(
+        tuple(volumes),
+        edges,
+        normals,
+        np.array(order, dtype=np.intp),
+        np.stack(vertices),
+        np.array(starts, dtype=np.intp),
+        np.vstack([solid.vertices for solid in volumes]),
+        np.cumsum([0] + [len(solid.vertices) for solid in volumes[:-1]]).astype(np.intp),
+        np.cumsum([0] + [len(solid.normals) for solid in volumes[:-1]]).astype(np.intp),
+        np.concatenate([(solid.vertices @ solid.normals.T).min(axis=0) for solid in volumes]),
+        np.concatenate([(solid.vertices @ solid.normals.T).max(axis=0) for solid in volumes]),
+    )
+    if len(_PACKED) >= 64:  # a guard re-places its volumes when the gantry turns; keep the latest few
+        _PACKED.clear()
+    _PACKED[key] = packed
+    return packed
+
+
+def _face_gaps(envelope: CouchEnvelope, rotation: Array, origin: Array, packed: _Packed) -> Array:
+    """The broad phase: per sample and solid, the largest gap over the face normals alone (the envelope's
+    three and the solid's), (n, S). A lower bound of ``_all_gaps``, which takes the largest gap over these
+    axes and the edge crosses: where it already clears a volume, the sample is clear of it."""
+    half = np.asarray(envelope.half_size_mm, dtype=float)
+    centre = origin + rotation @ np.asarray(envelope.centre_mm, dtype=float)  # (n, 3)
+    on_box_axes = packed.all_vertices @ rotation  # (n, V, 3): each vertex · each envelope axis
+    low = np.minimum.reduceat(on_box_axes, packed.vertex_starts, axis=1)  # (n, S, 3)
+    high = np.maximum.reduceat(on_box_axes, packed.vertex_starts, axis=1)
+    middle = centre[:, None, :] @ rotation  # (n, 1, 3)
+    box_gap = np.maximum(low - (middle + half), (middle - half) - high).max(axis=2)  # (n, S)
+    middle_n = centre @ packed.normals.T  # (n, N)
+    radius_n = np.abs(packed.normals @ rotation) @ half  # (n, N)
+    normal_gap = np.maximum(
+        packed.normal_low - (middle_n + radius_n), (middle_n - radius_n) - packed.normal_high
+    )
+    result: Array = np.maximum(box_gap, np.maximum.reduceat(normal_gap, packed.normal_starts, axis=1))
+    return result
+
+
+def _all_gaps(envelope: CouchEnvelope, rotation: Array, origin: Array, packed: _Packed) -> Array:
+    """Per sample and solid, the largest separating-axis gap between the envelope box and the solid (mm,
+    < 0 = overlap): (n, S), solids in ``packed`` order.
 
     Candidate axes: the envelope's three face normals, the solid's face normals, and every cross product of
     an envelope edge with a solid edge; degenerate (parallel) crosses are skipped.
@@ -266,20 +364,21 @@ def _gaps(envelope: CouchEnvelope, rotation: Array, origin: Array, solid: Solid)
     centre = origin + rotation @ np.asarray(envelope.centre_mm, dtype=float)  # (n, 3)
     box_axes = np.swapaxes(rotation, 1, 2)  # (n, 3 axes, 3 coords)
     n = len(origin)
-    crosses = np.cross(box_axes[:, :, None, :], solid.edges[None, None, :, :]).reshape(n, -1, 3)
-    candidates = np.concatenate(
-        [box_axes, np.broadcast_to(solid.normals, (n, *solid.normals.shape)), crosses], 1
+    crosses = np.cross(box_axes[:, :, None, :], packed.edges[None, None, :, :]).reshape(n, -1, 3)
+    basis = np.concatenate(
+        [box_axes, np.broadcast_to(packed.normals, (n, *packed.normals.shape)), crosses], 1
     )
-    lengths = np.linalg.norm(candidates, axis=2)
+    candidates = basis[:, packed.order]  # (n, K, 3)
+    lengths = np.sqrt(np.einsum("nkj,nkj->nk", candidates, candidates))
     usable = lengths > _PARALLEL
     candidates = candidates / np.where(usable, lengths, 1.0)[:, :, None]
-    projected = np.einsum("mj,nkj->nkm", solid.vertices, candidates)
+    projected = (packed.vertices[None] @ candidates[:, :, :, None])[..., 0]  # (n, K, M)
     solid_low, solid_high = projected.min(axis=2), projected.max(axis=2)
-    middle = np.einsum("nj,nkj->nk", centre, candidates)
-    radius = np.einsum("i,nki->nk", half, np.abs(np.einsum("nij,nkj->nki", box_axes, candidates)))
+    middle = (candidates @ centre[:, :, None])[..., 0]
+    radius = np.abs(candidates @ rotation) @ half  # |box axis · candidate| weighted by the half sizes
     gap = np.maximum(solid_low - (middle + radius), (middle - radius) - solid_high)
     gap = np.where(usable, gap, -np.inf)
-    result: Array = gap.max(axis=1)
+    result: Array = np.maximum.reduceat(gap, packed.starts, axis=1)
     return result
 
 
@@ -335,52 +434,90 @@ def check_path(
         raise ValueError("couch set points must be finite")
     length = _path_length_bound(first, last, envelope)
     count = max(steps or 1, math.ceil(length / max_step_mm), 1)
-    count = _refine_near_start(first, start, length, count, volumes, envelope, device)
-    fractions = np.linspace(0.0, 1.0, count + 1)
-    samples = first + np.outer(fractions, last - first)
-    samples[-1] = last  # the end is the commanded pose itself, not first + 1.0·(last − first) ± rounding
+    packed = _pack(volumes) if volumes else None
+    samples, fractions = _samples(first, last, count)
+    broad = _path_gaps(envelope, samples, packed, _face_gaps) if packed is not None else None
+    if packed is not None and broad is not None and length != 0.0:
+        refined = _refine_near_start(broad[0], samples[:1], packed, start, length, count, envelope, device)
+        if refined != count:
+            count = refined
+            samples, fractions = _samples(first, last, count)
+            broad = _path_gaps(envelope, samples, packed, _face_gaps)
     _check_limits(samples, fractions, limits, device, end_inside=end_inside)
-    if not volumes:
+    if packed is None or broad is None:
         return count + 1
     allowance = length / count / 2.0
-    for solid in volumes:
-        gaps = np.concatenate(
-            [
-                _gaps(envelope, *table_top_poses(samples[i : i + _CHUNK]), solid)
-                for i in range(0, len(samples), _CHUNK)
-            ]
-        )
-        required = solid.margin_mm + allowance
-        bad = np.flatnonzero(gaps < required)
+    required = np.array([solid.margin_mm for solid in volumes]) + allowance
+    clear = broad - _BROAD_SLACK >= required  # (n, S): cleared on a face normal, no closer look needed
+    if bool(np.all(clear)):
+        return count + 1
+    rows = np.flatnonzero(~np.all(clear, axis=1))
+    gaps = broad.copy()
+    gaps[rows] = _path_gaps(envelope, samples[rows], packed, _all_gaps)  # every candidate axis there
+    for index, solid in enumerate(volumes):
+        column = gaps[:, index]
+        bad = np.flatnonzero(column < required[index])
         if bad.size:
-            k = int(bad[np.argmin(gaps[bad])])  # report the worst point of the path
+            k = int(bad[np.argmin(column[bad])])  # report the worst point of the path
             raise CollisionError(
                 device,
                 solid.name,
                 envelope.name,
-                float(gaps[k]),
-                required,
+                float(column[k]),
+                float(required[index]),
                 float(fractions[k]),
                 _setpoint(samples[k]),
             )
     return count + 1
 
 
+def _samples(first: Array, last: Array, count: int) -> tuple[Array, Array]:
+    """``count + 1`` evenly spaced poses from ``first`` to ``last`` and their path fractions."""
+    fractions = np.linspace(0.0, 1.0, count + 1)
+    samples = first + np.outer(fractions, last - first)
+    samples[-1] = last  # the end is the commanded pose itself, not first + 1.0·(last − first) ± rounding
+    return samples, fractions
+
+
+def _path_gaps(
+    envelope: CouchEnvelope,
+    samples: Array,
+    packed: _Packed,
+    gaps: Callable[[CouchEnvelope, Array, Array, _Packed], Array],
+) -> Array:
+    """``gaps`` (``_face_gaps`` or ``_all_gaps``) at every sample, a chunk at a time: (n, S)."""
+    if len(samples) <= _CHUNK:
+        return gaps(envelope, *table_top_poses(samples), packed)
+    return np.concatenate(
+        [
+            gaps(envelope, *table_top_poses(samples[i : i + _CHUNK]), packed)
+            for i in range(0, len(samples), _CHUNK)
+        ]
+    )
+
+
 def _refine_near_start(
+    broad_start: Array,
     first: Array,
+    packed: _Packed,
     start: CouchSetpoint,
     length: float,
     count: int,
-    volumes: Sequence[Solid],
     envelope: CouchEnvelope,
     device: str,
 ) -> int:
-    """More samples when the start's clearance is too thin to cover half a step; refuse if none suffice."""
-    if not volumes or length == 0.0:
-        return count
-    rotation, origin = table_top_poses(first[None, :])
-    for solid in volumes:
-        gap = float(_gaps(envelope, rotation, origin, solid)[0])
+    """More samples when the start's clearance is too thin to cover half a step; refuse if none suffice.
+
+    ``broad_start`` is the start's broad-phase gap per solid (a lower bound); the exact gap over every
+    candidate axis is computed only where the lower bound does not already cover half a step.
+    """
+    exact: Array | None = None
+    for index, solid in enumerate(packed.solids):
+        if length / count / 2.0 <= float(broad_start[index]) - _BROAD_SLACK - solid.margin_mm:
+            continue  # the exact gap is at least as large
+        if exact is None:
+            exact = _all_gaps(envelope, *table_top_poses(first), packed)[0]
+        gap = float(exact[index])
         slack = gap - solid.margin_mm
         if length / count / 2.0 <= slack:
             continue
@@ -400,6 +537,15 @@ def _check_limits(
     *,
     end_inside: bool = True,
 ) -> None:
+    checked = [index for index, axis in enumerate(COUCH_AXES) if axis in limits]
+    if not checked:
+        return
+    bounds = np.array([limits[COUCH_AXES[index]] for index in checked], dtype=float)  # (A, 2)
+    values = samples[:, checked]
+    excess = np.maximum(values - bounds[:, 1], bounds[:, 0] - values)
+    end_ok = not end_inside or bool(np.all(excess[-1] <= 0.0))
+    if end_ok and not bool(np.any(excess > np.maximum(excess[0], 0.0))):
+        return  # every axis clear; otherwise the loop below finds and names the first problem
     for index, axis in enumerate(COUCH_AXES):
         if axis not in limits:
             continue

@@ -20,6 +20,10 @@ from controller.collision import (
     KeepOutBox,
     KeepOutCylinder,
     MotionSafety,
+    Solid,
+    _all_gaps,
+    _face_gaps,
+    _pack,
     check_path,
     check_waypoints,
     envelope_vertices,
@@ -315,6 +319,70 @@ def test_waypoints_follow_the_hexapod_path_closely_enough() -> None:
             float(np.abs(envelope_vertices(ENVELOPE, mid_hex) - envelope_vertices(ENVELOPE, mid_iec)).max()),
         )
     assert worst < 0.05
+
+
+# -- the fused separation test against the one-solid-at-a-time form it replaced --------------------------
+def _reference_gaps(rotation: np.ndarray, origin: np.ndarray, solid: Solid) -> np.ndarray:
+    """The separating-axis gap of one solid, every candidate axis built and projected in full (the form
+    ``controller.collision`` used before it tested all solids in one pass with a face-normal broad phase)."""
+    half = np.asarray(ENVELOPE.half_size_mm, dtype=float)
+    centre = origin + rotation @ np.asarray(ENVELOPE.centre_mm, dtype=float)
+    box_axes = np.swapaxes(rotation, 1, 2)
+    n = len(origin)
+    crosses = np.cross(box_axes[:, :, None, :], solid.edges[None, None, :, :]).reshape(n, -1, 3)
+    candidates = np.concatenate(
+        [box_axes, np.broadcast_to(solid.normals, (n, *solid.normals.shape)), crosses], 1
+    )
+    lengths = np.linalg.norm(candidates, axis=2)
+    usable = lengths > 1e-9
+    candidates = candidates / np.where(usable, lengths, 1.0)[:, :, None]
+    projected = np.einsum("mj,nkj->nkm", solid.vertices, candidates)
+    middle = np.einsum("nj,nkj->nk", centre, candidates)
+    radius = np.einsum("i,nki->nk", half, np.abs(np.einsum("nij,nkj->nki", box_axes, candidates)))
+    gap = np.maximum(projected.min(axis=2) - (middle + radius), (middle - radius) - projected.max(axis=2))
+    return np.where(usable, gap, -np.inf).max(axis=1)
+
+
+@pytest.mark.parametrize("gantry_deg", [0.0, 45.0, 90.0, 270.0])
+def test_all_solids_in_one_pass_match_one_at_a_time_and_the_broad_phase_never_overstates(
+    gantry_deg: float,
+) -> None:
+    rng = np.random.default_rng(int(gantry_deg))
+    placed = solids(gantry_deg)
+    parameters = rng.uniform(-1.0, 1.0, (600, 6)) * [30.0, 400.0, 400.0, 400.0, 8.0, 8.0]
+    parameters[:50, (0, 4, 5)] = 0.0  # table top square to the room: parallel edges, skipped crosses
+    rotation, origin = table_top_poses(parameters)
+    packed = _pack(placed)
+    full = _all_gaps(ENVELOPE, rotation, origin, packed)
+    broad = _face_gaps(ENVELOPE, rotation, origin, packed)
+    expected = np.stack([_reference_gaps(rotation, origin, solid) for solid in placed], axis=1)
+    np.testing.assert_allclose(full, expected, rtol=0, atol=1e-9)
+    assert np.all(broad <= full + 1e-9)  # a lower bound: what it clears, the full test clears
+    assert np.any(broad < full - 1.0)  # and not the full test itself: edge crosses do find more
+
+
+def test_a_pose_only_an_edge_cross_clears_passes_and_a_closer_one_is_refused_with_the_full_gap() -> None:
+    """A tilted table top beside a block off its corner: the face normals show 4.4 mm, under the 10 mm
+    clearance; an edge cross shows 17.2 mm. The pose passes (the full test decides), and with a 20 mm
+    clearance it is refused naming the full test's gap, not the broad phase's."""
+    pose = CouchSetpoint(couch_rotation_deg=28.0, pitch_deg=-6.0, roll_deg=-6.0)
+    rotation, origin = table_top_poses(np.array([[28.0, 0.0, 0.0, 0.0, -6.0, -6.0]]))
+    block = {
+        "name": "block",
+        "system": "f",
+        "centre_mm": (469.0, -165.0, 340.0),
+        "half_size_mm": (50.0, 50.0, 50.0),
+    }
+    placed = place_volumes([KeepOutBox(**block, margin_mm=10.0)], 0.0)
+    broad = float(_face_gaps(ENVELOPE, rotation, origin, _pack(placed))[0, 0])
+    full = float(_all_gaps(ENVELOPE, rotation, origin, _pack(placed))[0, 0])
+    assert broad < 10.0 < full
+    assert full == pytest.approx(float(_reference_gaps(rotation, origin, placed[0])[0]), abs=1e-9)
+    assert check_path(pose, pose, placed, NO_LIMITS, envelope=ENVELOPE) == 2
+    wider = place_volumes([KeepOutBox(**block, margin_mm=20.0)], 0.0)
+    with pytest.raises(CollisionError) as caught:
+        check_path(pose, pose, wider, NO_LIMITS, envelope=ENVELOPE)
+    assert caught.value.gap_mm == pytest.approx(full, abs=1e-9)
 
 
 # -- the property: nothing unsafe reaches the transport ---------------------------------------------------
