@@ -28,7 +28,16 @@ from controller.devices import DeviceSet
 from controller.engine import RunEngine
 from controller.interlocks import SafetyEnvelope
 from controller.journal import Journal
-from controller.messages import Checkpoint, Message, MoveTo, ReadAxis, ReadDosimeter
+from controller.messages import (
+    AxisReading,
+    Checkpoint,
+    Message,
+    MoveTo,
+    ReadAxis,
+    ReadDosimeter,
+    message_to_record,
+    to_record,
+)
 from drivers.clock import WallClock
 from drivers.roles.dosimeter import DosimeterReading
 from drivers.testing import InstantAxis
@@ -133,6 +142,38 @@ def _scan_once(n: int, journal_kind: str) -> float:
     return elapsed / n
 
 
+def _by_hand_once(n: int) -> float:
+    """Seconds per scan point doing by hand what the engine must: the plan's messages, the envelope check,
+    the device calls and each message's and reading's record, with no engine and no journal. What the
+    engine adds over this is its own cost; what the journal adds over the engine is the journal's."""
+    axis = InstantAxis("x")
+    axis.connect()
+    axis.home()
+    dosimeter = InstantDosimeter("charge")
+    envelope = SafetyEnvelope()
+    envelope.set_axis_limits("x", 0.0, 300.0, "bench")
+    clock = WallClock()
+
+    def read_axis(message: Message) -> AxisReading:
+        return AxisReading("x", axis.position_mm(), axis.encoder_position_mm(), clock.now())
+
+    calls: dict[type, Any] = {
+        MoveTo: lambda m: axis.move_to(m.target_mm),
+        ReadAxis: read_axis,
+        Checkpoint: lambda m: None,
+        ReadDosimeter: lambda m: dosimeter.read(),
+    }
+    plan = _scan_plan(n)
+    start = time.perf_counter()
+    for message in plan:
+        message_to_record(message)
+        envelope.check(message)
+        response = calls[type(message)](message)
+        if response is not None:
+            to_record(response)
+    return (time.perf_counter() - start) / n
+
+
 def _quartiles(values: list[float]) -> dict[str, float]:
     q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
     return {"median": median, "iqr_low": q1, "iqr_high": q3}
@@ -142,12 +183,20 @@ def run_scan_point(points: int = POINTS, repeats: int = REPEATS) -> dict[str, An
     """µs per scan point for each journal, interleaved repeats; paired ratios before/now."""
     for kind in SCAN_JOURNALS:
         _scan_once(100, kind)
-    times: dict[str, list[float]] = {kind: [] for kind in SCAN_JOURNALS}
+    _by_hand_once(100)
+    times: dict[str, list[float]] = {kind: [] for kind in (*SCAN_JOURNALS, "by_hand")}
     for _ in range(repeats):
         for kind in SCAN_JOURNALS:
             n = points if kind != "default" else max(points // 10, 50)  # one fsync per point
             times[kind].append(_scan_once(n, kind) * 1e6)
-    out: dict[str, Any] = {f"scan_point_{kind}_us": _quartiles(times[kind]) for kind in SCAN_JOURNALS}
+        times["by_hand"].append(_by_hand_once(points) * 1e6)
+    out: dict[str, Any] = {f"scan_point_{kind}_us": _quartiles(times[kind]) for kind in times}
+    out["engine_own_us"] = _quartiles(
+        [none - hand for none, hand in zip(times["none"], times["by_hand"], strict=True)]
+    )
+    out["journal_own_tmpfs_us"] = _quartiles(
+        [tmpfs - none for tmpfs, none in zip(times["now_tmpfs"], times["none"], strict=True)]
+    )
     pairs = zip(times["before"], times["now"], strict=True)
     out["ratio_before_vs_now"] = _quartiles([before / now for before, now in pairs])
     journal_now = [now - none for now, none in zip(times["now"], times["none"], strict=True)]
@@ -185,6 +234,9 @@ def report_scan_point(scan: dict[str, Any]) -> None:
     print(f"  journal now, fsync at states   {_fmt(scan['scan_point_now_us'])}")
     print(f"  journal before (d03f699)       {_fmt(scan['scan_point_before_us'])}")
     print(f"  no journal                     {_fmt(scan['scan_point_none_us'])}")
+    print(f"  by hand (no engine, no journal) {_fmt(scan['scan_point_by_hand_us'])}")
+    print(f"  engine's own (none − by hand)  {_fmt(scan['engine_own_us'])}")
+    print(f"  journal's own on tmpfs (− none) {_fmt(scan['journal_own_tmpfs_us'])}")
     print(f"  before / now                   {_fmt(scan['ratio_before_vs_now'], '× ')}")
     now, before = scan["journal_share_now"], scan["journal_share_before"]
     print(f"  journal's share, now / before  {100 * now['median']:9.0f} % / {100 * before['median']:.0f} %")
