@@ -105,10 +105,11 @@ def next_poll_delay(now: float, started: float, plan: MotionPlan | None, slow_s:
     """How long to sleep before the next status query.
 
     With a plan: blind (at most ``WATCH_S`` at a time) until the arrival minus its margin, then halving
-    the gap to just after the arrival (down to ``CLOSING_STEP_S`` steps). After the arrival, or without a
-    plan, each pause is ``BACKOFF_FRACTION`` of the time waited since then (since ``started`` without a
-    plan), kept within ``FAST_POLL_S``..``slow_s``: a late or unplanned motion costs a few polls per
-    doubling of its time.
+    the gap to just after the arrival (down to ``CLOSING_STEP_S`` steps). A plan with an estimated part
+    (``uncertain_s``, a learned settle) is also looked at just after its certain part ends, so a device
+    done by then is seen then, not after the estimate. After the arrival, or without a plan, each pause is
+    ``BACKOFF_FRACTION`` of the time waited since then (since ``started`` without a plan), kept within
+    ``FAST_POLL_S``..``slow_s``: a late or unplanned motion costs a few polls per doubling of its time.
     """
     since = started
     if plan is not None:
@@ -116,7 +117,10 @@ def next_poll_delay(now: float, started: float, plan: MotionPlan | None, slow_s:
         first_look = arrival - plan.margin_s
         if now < first_look:
             return min(WATCH_S, first_look - now)
+        certain_end = arrival - plan.uncertain_s + ARRIVAL_SLACK_S
         wake = arrival + ARRIVAL_SLACK_S
+        if now < certain_end < wake:
+            wake = certain_end  # look when the certain part ends first, then close in on the arrival
         left = wake - now
         if left > 0:
             return left if left <= 2 * CLOSING_STEP_S else left / 2  # closing in: each look halves the gap

@@ -480,15 +480,22 @@ class HexapodController:
         self._command_move("MVR", {axis: deltas[axis] for axis in pairs}, pairs)
 
     def _command_move(self, command: str, arguments: Pose, pairs: Pose) -> None:
-        """``MOV``/``MVR`` (+ ``ERR?``), then plan the wait from the moment the controller accepted it."""
+        """``MOV``/``MVR`` (+ ``ERR?``), then plan the wait from the moment the controller started it.
+
+        The controller starts the motion when it executes ``MOV``, after the line has reached it and before
+        the ``ERR?`` answer is back: the plan starts midway between the write and that answer (on a virtual
+        clock the two are the same instant).
+        """
         start = dict(self._target or {})
         end = {**start, **pairs}
         self._plan = None
+        sent = self._clock.now()
         self._send_move(command, arguments)
+        started = 0.5 * (sent + self._clock.now())
         self._target = end
         self._machine.fire("start_moving")
         duration, exact = self.expected_move(start, end)
-        self._plan = None if duration is None else MotionPlan(self._clock.now(), duration, exact)
+        self._plan = None if duration is None else MotionPlan(started, duration, exact)
 
     def expected_move(
         self, start: Mapping[str, float], end: Mapping[str, float]

@@ -388,20 +388,23 @@ class ZaberAxis:
         return trapezoid_s(distance_mm, speed, accel)
 
     def _command_move(self, start_steps: int, target_steps: int) -> None:
-        """``move abs``, then plan the wait from the moment the device accepted it.
+        """``move abs``, then plan the wait from the moment the device started the motion.
 
-        The plan adds the settle learned on earlier moves, and looks first at the profile's end, so a
-        shorter settle is seen (and learned) too.
+        The device starts moving when it executes the command, after the line has reached it and before
+        its reply is back: the plan starts midway between the write and the reply (on a virtual clock the
+        two are the same instant). The plan adds the settle learned on earlier moves, and looks first at
+        the profile's end, so a shorter settle is seen (and learned) too.
         """
         profile = self.expected_move_s(start_steps, target_steps)
         settle = self._settle_s or 0.0
         self._forget_motion()
+        sent = self._clock.now()
         self._send(f"move abs {target_steps}")
+        started = 0.5 * (sent + self._clock.now())
         self._machine.fire("start_moving")
         self._moving_to = target_steps
-        now = self._clock.now()
-        self._plan = MotionPlan(now, profile + settle, uncertain_s=settle)
-        self._profile_end = now + profile
+        self._plan = MotionPlan(started, profile + settle, uncertain_s=settle)
+        self._profile_end = started + profile
 
     def _learn_settle(self) -> None:
         """After a planned move seen IDLE: keep the least time BUSY after its profile ended."""

@@ -338,3 +338,77 @@ def test_zaber_learns_the_stages_settle_and_still_looks_from_the_profiles_end() 
     plan_margin = 0.001 + 0.001 * (profile + settle)
     assert timed.times_of(STATUS)[-1] - started == pytest.approx(profile - plan_margin)
     timed.transport.assert_done()
+
+
+def test_zaber_looks_when_the_profile_ends_before_waiting_out_a_learned_settle() -> None:
+    """A settle learned once (here some milliseconds) is an estimate: the next move is looked at just after
+    its profile ends, and a stage already at rest then is seen then, not one learned settle later."""
+    profile = trapezoid_s(5.0, SPEED, ACCEL)
+    axis, timed = zaber(
+        *FIRST_MOVE,
+        (b"/1 1 move abs 50000\n", BUSY),
+        *[(STATUS, BUSY)] * 14,  # margin look, arrival look, then twelve late looks while it settles
+        (STATUS, IDLE),
+        (b"/1 1 move abs 100000\n", BUSY),
+        (STATUS, BUSY),  # the margin look, before the profile ends
+        (STATUS, IDLE),  # just after the profile ends: settled already
+    )
+    axis.move_to(5.0)
+    settle = timed.clock.now() - profile - ARRIVAL_SLACK_S
+    assert settle > 0.002
+    started = timed.clock.now()
+    axis.move_to(10.0)
+    margin_look, end_look = (t - started for t in timed.times_of(STATUS)[-2:])
+    assert margin_look == pytest.approx(profile - 0.001 - 0.001 * (profile + settle))
+    assert end_look == pytest.approx(profile + ARRIVAL_SLACK_S)  # not profile + settle
+    assert axis.state == "ready" and axis.motion_plan is None
+    timed.transport.assert_done()
+
+
+def test_zaber_plan_starts_midway_between_the_move_command_and_its_reply() -> None:
+    """The device starts moving when it executes ``move abs``, before its reply is back: with 1 ms on the
+    wire each way the plan starts 1 ms after the write, and the arrival is looked for from there."""
+    expected = trapezoid_s(0.5, SPEED, ACCEL)
+    axis, timed = zaber(*FIRST_MOVE, (b"/1 1 move abs 5000\n", BUSY), (STATUS, BUSY), (STATUS, IDLE))
+    move = b"/1 1 move abs 5000\n"
+
+    def wire(exchange: Exchange) -> None:  # the command out and its reply back take 2 ms together
+        if exchange.data == move:
+            timed.clock.t += 0.002
+
+    timed.transport.add_listener(wire)
+    axis.start_move_to(0.5)
+    written = timed.times_of(move)[0]
+    plan = axis.motion_plan
+    assert plan is not None and timed.clock.now() == pytest.approx(written + 0.002)
+    assert plan.start == pytest.approx(written + 0.001)
+    axis.wait_until_idle()
+    assert timed.times_of(STATUS)[-1] == pytest.approx(written + 0.001 + expected + ARRIVAL_SLACK_S)
+    timed.transport.assert_done()
+
+
+def test_hexapod_plan_starts_midway_between_mov_and_the_err_answer() -> None:
+    """The controller starts the motion when it executes ``MOV``, before the ``ERR?`` answer is back: with
+    2 ms from the ``MOV`` write to that answer the plan starts 1 ms after the write."""
+    expected = trapezoid_s(1.0, 10.0 / 10.0, 50.0 / 10.0) + 0.1
+    controller, timed = hexapod(
+        *SET_VLS_10,
+        *gcs.MOV_X10,
+        *[(b"\x05", b"1\n")] * 3,  # supervision at 1 s, the margin look, one closing look
+        *gcs.ARRIVE,
+        **PROFILE,
+    )
+
+    def wire(exchange: Exchange) -> None:
+        if exchange.data == b"MOV X 10\n":
+            timed.clock.t += 0.002
+
+    timed.transport.add_listener(wire)
+    controller.set_velocity(10.0)
+    controller.start_move({"X": 10.0})
+    written = timed.times_of(b"MOV X 10\n")[0]
+    plan = controller.motion_plan
+    assert plan is not None and plan.start == pytest.approx(written + 0.001)
+    controller.wait_until_idle()
+    assert timed.times_of(b"\x05")[-1] == pytest.approx(written + 0.001 + expected + ARRIVAL_SLACK_S)
+    timed.transport.assert_done()
