@@ -135,6 +135,18 @@ class StageState:
 
 
 @dataclass(frozen=True, slots=True)
+class StageFlags:
+    """The part of ``StageState`` a controller's status reply needs: no position is evaluated for it."""
+
+    busy: bool
+    referenced: bool
+    stalled: bool
+    interrupted: bool
+    limit_triggered: bool
+    emergency_stopped: bool
+
+
+@dataclass(frozen=True, slots=True)
 class _Segment:
     """Constant acceleration over ``[t0, t0 + dur]``; positions in microsteps."""
 
@@ -559,6 +571,20 @@ class LinearStage:
                 play_mm=play,
                 busy=now < self._busy_until,
                 moving=now < self._t_end,
+                referenced=self._referenced,
+                stalled=self._stalled,
+                interrupted=self._interrupted,
+                limit_triggered=self._limit_triggered,
+                emergency_stopped=self._emergency_stopped,
+            )
+
+    def status_flags(self) -> StageFlags:
+        """Busy and the fault/notice flags at one instant, without the position (a controller's status)."""
+        with self._lock:
+            now = self._clock.now()
+            self._advance(now)
+            return StageFlags(
+                busy=now < self._busy_until,
                 referenced=self._referenced,
                 stalled=self._stalled,
                 interrupted=self._interrupted,

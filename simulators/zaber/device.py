@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from simulators.stage import LinearStage, NotReferencedError, OutOfTravelError
+from simulators.stage import LinearStage, NotReferencedError, OutOfTravelError, StageFlags
 from simulators.world import World
 from simulators.zaber.protocol import Command, sort_flags, top_flag
 
@@ -99,6 +99,10 @@ class ZaberDeviceSim:
         self.comm_alert = 0
         self._stages: list[LinearStage] = []
         self._injected_flags: set[str] = set()
+        #: Built once: every command looks its verb and setting up here.
+        self._verbs = self._handlers()
+        self._device_getters = self._device_settings()
+        self._axis_getters = self._axis_settings()
 
     def attach(self, world: World) -> None:
         """Resolve the axis names to stages; fails early if the world lacks one."""
@@ -112,8 +116,10 @@ class ZaberDeviceSim:
 
     # ------------------------------------------------------------------------------------------ status
     @staticmethod
-    def axis_flags(stage: LinearStage) -> set[str]:
-        state = stage.state()
+    def axis_flags(stage: LinearStage, state: StageFlags | None = None) -> set[str]:
+        """The warning flags of one axis (from ``state`` when the caller has just read it)."""
+        if state is None:
+            state = stage.status_flags()
         flags: set[str] = set()
         if state.stalled:
             flags.add("FS")
@@ -134,11 +140,12 @@ class ZaberDeviceSim:
         """(``BUSY``/``IDLE``, top warning flag) for one axis, or the whole device when ``axis`` is 0."""
         if not 0 <= axis <= len(self.stages):
             axis = 0
-        targets = self._targets(axis)
-        busy = any(stage.is_busy() for stage in targets)
+        busy = False
         flags: set[str] = set()
-        for stage in targets:
-            flags |= self.axis_flags(stage)
+        for stage in self._targets(axis):
+            state = stage.status_flags()  # busy and flags at one instant
+            busy = busy or state.busy
+            flags |= self.axis_flags(stage, state)
         return ("BUSY" if busy else "IDLE"), top_flag(flags | self._injected_flags)
 
     def inject_fault_flag(self, flag: str = "FQ") -> None:
@@ -159,7 +166,7 @@ class ZaberDeviceSim:
                 data = "0"
             else:
                 verb, args = cmd.words[0], cmd.words[1:]
-                handler = self._handlers().get(verb)
+                handler = self._verbs.get(verb)
                 if handler is None:
                     raise Rejected("BADCOMMAND")
                 data = handler(cmd.axis, args)
@@ -184,7 +191,7 @@ class ZaberDeviceSim:
     # ------------------------------------------------------------------------------------------ motion
     def _require_power(self, axis: int) -> None:
         """After an emergency stop (``FH``) the drive is unpowered: motion is ``RJ … DRIVERDISABLED``."""
-        if any(stage.state().emergency_stopped for stage in self._targets(axis)):
+        if any(stage.status_flags().emergency_stopped for stage in self._targets(axis)):
             raise Rejected("DRIVERDISABLED")
 
     def _home(self, axis: int, args: Sequence[str]) -> str:
@@ -296,12 +303,12 @@ class ZaberDeviceSim:
         if len(args) != 1:
             raise Rejected("BADCOMMAND")
         name = args[0]
-        device = self._device_settings()
+        device = self._device_getters
         if name in device:
             if axis != 0:
                 raise Rejected("DEVICEONLY")
             return str(device[name]())
-        getter = self._axis_settings().get(name)
+        getter = self._axis_getters.get(name)
         if getter is None:
             raise Rejected("BADCOMMAND")
         indices = range(len(self.stages)) if axis == 0 else [axis - 1]
@@ -320,7 +327,7 @@ class ZaberDeviceSim:
             else:
                 self.comm_alert = value
             return "0"
-        if name in self._device_settings():
+        if name in self._device_getters:
             raise Rejected("DEVICEONLY" if axis != 0 else "BADCOMMAND")
         if name not in ("maxspeed", "accel", "limit.min", "limit.max"):
             raise Rejected("BADCOMMAND")

@@ -67,6 +67,41 @@ def test_busy_then_idle_with_settle(make_stage: MakeStage, clock: VirtualClock) 
     assert not stage.is_busy()
 
 
+def test_status_flags_are_the_states_flags_at_every_stage_of_a_motion(
+    make_stage: MakeStage, clock: VirtualClock
+) -> None:
+    """What a controller's status reply reads (no position evaluated) agrees with the full snapshot."""
+    stage = make_stage(settle_s=0.05)
+    fields = ("busy", "referenced", "stalled", "interrupted", "limit_triggered", "emergency_stopped")
+
+    def agree() -> None:
+        state, flags = stage.state(), stage.status_flags()
+        assert [getattr(flags, f) for f in fields] == [getattr(state, f) for f in fields]
+
+    agree()  # unreferenced, at rest
+    home(stage, clock)
+    agree()
+    stage.inject_stall(fraction=0.5)
+    stage.move_to(stage.usteps_from_mm(10.0))
+    for dt in (0.1, 0.3, 0.6):  # moving, then stalled halfway
+        clock.advance_to(clock.now() + dt)
+        agree()
+    assert stage.status_flags().stalled
+    stage.clear_faults()
+    stage.move_to(stage.usteps_from_mm(1.0))
+    t0 = clock.now()
+    for dt in (0.05, 0.95, 1.0 + 0.02, 2.0):  # moving, in the settle, settled
+        clock.advance_to(t0 + dt)
+        agree()
+    stage.move_to(stage.usteps_from_mm(5.0))
+    stage.stop()
+    agree()
+    assert stage.status_flags().interrupted
+    stage.emergency_stop()
+    agree()
+    assert stage.status_flags().emergency_stopped
+
+
 def test_homing_takes_real_motion_time_and_sets_reference(make_stage: MakeStage, clock: VirtualClock) -> None:
     stage = make_stage()  # powers up mid-travel, 150 mm, not referenced
     assert not stage.referenced
