@@ -130,18 +130,21 @@ class SessionReports(BaseModel):
 
 def publish_session_reports(index: Path, run_dirs: list[Path], pdf: bool = True) -> SessionReports:
     """The session report beside its index; each run report and the session report printed to PDF."""
-    from controller.pdf import print_pdfs
+    from controller.pdf import open_printer, print_pdfs
     from controller.session_report import write_session_report
 
     pages = [d / "report.html" for d in run_dirs if (d / "report.html").is_file()]
-    printed = print_pdfs(pages) if pdf else []
-    html = write_session_report(index)  # after the run PDFs, so it links them
-    session_pdf = print_pdfs([html])[0] if pdf else None
-    skipped = sorted({p.skipped for p in [*printed, *([session_pdf] if session_pdf else [])] if p.skipped})
+    if not pdf:
+        return SessionReports(index=index, html=write_session_report(index))
+    with open_printer() as printer:  # one browser prints every page (controller/pdf.py)
+        printed = print_pdfs(pages, printer=printer)
+        html = write_session_report(index)  # after the run PDFs, so it links them
+        session_pdf = print_pdfs([html], printer=printer)[0]
+    skipped = sorted({p.skipped for p in [*printed, session_pdf] if p.skipped})
     return SessionReports(
         index=index,
         html=html,
-        pdf=session_pdf.pdf if session_pdf else None,
+        pdf=session_pdf.pdf,
         run_pdfs=[p.pdf for p in printed if p.pdf is not None],
         skipped=skipped,
     )

@@ -19,7 +19,7 @@ import pytest
 
 from controller.commissioning import SessionFile, SessionReports, SessionStep, run_session
 from controller.config import RigConfig, load_rig_config
-from controller.pdf import chromium_command, find_chromium, print_pdf
+from controller.pdf import chromium_command, find_chromium, open_printer, print_pdf, print_pdfs
 from controller.report import render_run_folder
 from controller.session import RunOutcome, run_sequence
 
@@ -206,3 +206,43 @@ def test_missing_chromium_skips_the_pdf_with_a_reason(
     outcome = print_pdf(page)
     assert outcome.pdf is None and outcome.skipped is not None and "not installed" in outcome.skipped
     assert not page.with_suffix(".pdf").exists()
+
+
+def test_one_browser_prints_the_pdf_print_to_pdf_prints(
+    session: tuple[SessionReports, list[RunOutcome]], tmp_path: Path
+) -> None:
+    """The session's pages print in one browser over the DevTools pipe with ``--print-to-pdf``'s own
+    settings: the same pages, the same A4 boxes, the same bytes but for the creation dates."""
+    _, outcomes = session
+    page = outcomes[0].run_dir / "report.html"
+    alone = print_pdf(page, tmp_path / "alone.pdf")
+    with open_printer() as printer:
+        assert printer is not None
+        shared = [printer.print(page, tmp_path / f"shared-{n}.pdf") for n in range(2)]
+    assert alone.pdf is not None and all(p.pdf is not None for p in shared), (alone, shared)
+    expected = alone.pdf.read_bytes()
+    assert pdf_pages(alone.pdf)[0] >= 3
+    for outcome in shared:
+        assert outcome.pdf is not None
+        assert pdf_pages(outcome.pdf) == pdf_pages(alone.pdf)
+        printed = outcome.pdf.read_bytes()
+        assert len(printed) == len(expected)
+        assert sum(a != b for a, b in zip(printed, expected, strict=True)) <= 32  # the two date stamps
+
+
+def test_a_browser_that_dies_leaves_each_page_its_own_try_and_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pages = [tmp_path / f"page-{n}.html" for n in range(3)]
+    for page in pages:
+        page.write_text("<p>x</p>", encoding="utf-8")
+    broken = tmp_path / "chromium"
+    broken.write_text("#!/bin/sh\necho 'no display' >&2\nexit 3\n", encoding="utf-8")
+    broken.chmod(0o755)
+    monkeypatch.setenv("HILCAL_CHROMIUM", str(broken))
+    outcomes = print_pdfs(pages)
+    assert [o.html for o in outcomes] == pages
+    assert all(
+        o.pdf is None and o.skipped == "Chromium exit 3 on " + o.html.name + ": no display" for o in outcomes
+    )
+    assert not any(page.with_suffix(".pdf").exists() for page in pages)
