@@ -78,6 +78,13 @@ class NdiParams(BaseModel):
     frame_timeout_s: float = Field(
         default=1.0, gt=0, le=60, description="longest wait on the rig clock for a frame newer than the last"
     )
+    frame_rate_hz: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="the tracker's frame rate; the next frame is asked for one period after the last "
+        "(unset: the period is learned from the frame numbers it reports)",
+    )
 
     @model_validator(mode="after")
     def _roms_exist_and_priorities_name_tools(self) -> Self:
@@ -123,6 +130,7 @@ def build_ndi_tracker(name: str, port: str, params: BaseModel, pool: PortPool, c
         frame_format=params.frame_format,
         poll_interval_s=params.poll_interval_s,
         frame_timeout_s=params.frame_timeout_s,
+        frame_rate_hz=params.frame_rate_hz,
     )
 
 

@@ -38,6 +38,14 @@ FrameFormat = Literal["bx", "tx"]
 #: ndicapi pauses this long after ``INIT`` before the next command; so do we (on the rig clock).
 INIT_SETTLE_S: Final = 0.1
 
+#: A frame is asked for this many frame periods after the last one arrived: the next frame has begun by
+#: one period (the last was already current when it was read), and 2 % keeps a period learned a hair
+#: short, or a reply's jitter, from landing on the old frame again.
+FRAME_WAIT_PERIODS: Final = 1.02
+#: The frame period is learned from the tracker's own frame numbers on the rig clock once this many frames
+#: have passed since tracking started (the error of the estimate is a reply's latency over this many).
+LEARN_AFTER_FRAMES: Final = 20
+
 #: Identity (``device_identity()``): the GETINFO parameter read at connect, and the ``VER:0`` line shapes.
 FIRMWARE_VERSION: Final = "Features.Firmware.Version"
 CONTROL_FIRMWARE_SUFFIX: Final = " Control Firmware"
@@ -101,9 +109,13 @@ class NdiTracker:
 
     ``tools`` are loaded in order, each on the handle ``PHRQ`` gives it. ``frame_format`` chooses ``BX``
     (binary, float32, the default) or ``TX`` (text, 0.01 mm and 1e-4 quaternion resolution).
-    ``read_frame()`` returns only frames newer than the last one it returned: while the tracker repeats
-    the frame numbers it asks again every ``poll_interval_s`` on the clock, for at most
-    ``frame_timeout_s``.
+    ``read_frame()`` returns only frames newer than the last one it returned. It plans its wait from the
+    tracker's frame period on the rig clock: the next frame is asked for ``FRAME_WAIT_PERIODS`` periods
+    after the last one arrived, so reading frame after frame takes one ``BX``/``TX`` each. The period is
+    ``1 / frame_rate_hz`` when the rig file gives the rate, else learned from the frame numbers the
+    tracker reports (after ``LEARN_AFTER_FRAMES`` frames; until then no wait is planned). Should the
+    tracker still repeat its frame numbers it asks again every ``poll_interval_s``, for at most
+    ``frame_timeout_s`` on the clock.
     """
 
     def __init__(
@@ -116,6 +128,7 @@ class NdiTracker:
         frame_format: FrameFormat = "bx",
         poll_interval_s: float = 0.02,
         frame_timeout_s: float = 1.0,
+        frame_rate_hz: float | None = None,
     ) -> None:
         if not tools:
             raise ValueError(f"{name}: a tracker needs at least one tool to track")
@@ -127,7 +140,10 @@ class NdiTracker:
         for label, value in (("poll_interval_s", poll_interval_s), ("frame_timeout_s", frame_timeout_s)):
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name}: {label} must be positive and finite, got {value!r}")
+        if frame_rate_hz is not None and not (frame_rate_hz > 0 and math.isfinite(frame_rate_hz)):
+            raise ValueError(f"{name}: frame_rate_hz must be positive and finite, got {frame_rate_hz!r}")
         self.name = name
+        self.frame_rate_hz = frame_rate_hz
         self.frame_format: FrameFormat = frame_format
         self.poll_interval_s = poll_interval_s
         self.frame_timeout_s = frame_timeout_s
@@ -142,6 +158,10 @@ class NdiTracker:
         self._clock = clock
         self._handles: dict[str, int] = {}
         self._last_key: tuple[int | None, ...] | None = None
+        #: (frame number, rig-clock time it arrived) of the first frame since tracking started and of the
+        #: frame returned last: the frame period, learned (``frame_period_s``).
+        self._first_frame: tuple[int, float] | None = None
+        self._last_frame: tuple[int, float] | None = None
         self._lock = threading.RLock()
         self._machine = DriverStateMachine(name, STATES, TRANSITIONS)
 
@@ -197,6 +217,7 @@ class NdiTracker:
                 connection.initialize(device=device)
                 self._handles = {}
                 self._last_key = None
+                self._first_frame = self._last_frame = None
                 self._machine.fire("initialized")  # from here on the device holds none of our tools
                 self._clock.sleep(INIT_SETTLE_S)
                 self.version_text = connection.version(0, device=device)
@@ -290,6 +311,7 @@ class NdiTracker:
             with self._link():
                 self._connection.start_tracking(device=self.name)
             self._last_key = None
+            self._first_frame = self._last_frame = None  # the frame counter may start over
             self._machine.fire("started")
 
     def stop_tracking(self) -> None:
@@ -316,6 +338,11 @@ class NdiTracker:
             self._machine.require_in("read a frame", ("tracking",))
             clock = self._clock
             deadline = clock.now() + self.frame_timeout_s
+            period = self.frame_period_s()
+            if period is not None and self._last_frame is not None:  # the next frame is due then
+                due = self._last_frame[1] + FRAME_WAIT_PERIODS * period - clock.now()
+                if due > 0:
+                    clock.sleep(min(due, self.frame_timeout_s))
             while True:
                 reply = self._request_frame()
                 received = clock.now()
@@ -327,8 +354,30 @@ class NdiTracker:
                     raise FrameTimeout(self.name, self.frame_timeout_s, key)
                 clock.sleep(self.poll_interval_s)
             self._last_key = key
+            self._note_frame(key, received)
             poses = tuple(_pose(tool, report) for tool, report in reports)
             return TrackerFrame(self.name, poses, received)
+
+    def frame_period_s(self) -> float | None:
+        """Seconds between the tracker's frames on the rig clock: ``1 / frame_rate_hz``, else learned from
+        its frame numbers once ``LEARN_AFTER_FRAMES`` have passed since tracking started; else None."""
+        if self.frame_rate_hz is not None:
+            return 1.0 / self.frame_rate_hz
+        first, last = self._first_frame, self._last_frame
+        if first is None or last is None or last[0] - first[0] < LEARN_AFTER_FRAMES or last[1] <= first[1]:
+            return None
+        return (last[1] - first[1]) / (last[0] - first[0])
+
+    def _note_frame(self, key: tuple[int | None, ...], received: float) -> None:
+        numbers = [number for number in key if number is not None]
+        if not numbers:
+            return
+        latest = (max(numbers), received)
+        if (
+            self._first_frame is None or latest[0] < self._first_frame[0]
+        ):  # first, or the counter started over
+            self._first_frame = latest
+        self._last_frame = latest
 
     def _request_frame(self) -> TrackingReply:
         with self._link(rejection_faults=True):

@@ -172,6 +172,7 @@ def test_construction_sends_nothing_and_satisfies_the_role() -> None:
         {"frame_format": "gx"},
         {"poll_interval_s": 0.0},
         {"frame_timeout_s": math.inf},
+        {"frame_rate_hz": 0.0},
     ],
 )
 def test_bad_construction_arguments(kwargs: dict[str, object]) -> None:
@@ -356,6 +357,72 @@ def test_a_repeated_frame_is_asked_again_after_the_poll_interval() -> None:
     second = rig.tracker.read_frame().tool("reference")
     assert (second.status, second.frame_number) == ("missing", 11)
     assert rig.clock.sleeps == [0.02, 0.02]
+    rig.transport.assert_done()
+
+
+def test_with_the_frame_rate_the_next_frame_is_asked_for_once_a_period_after_the_last() -> None:
+    """50 Hz: frame 10 arrives, then the driver waits 1.02 periods on the clock and one BX brings 11."""
+    rig = tracking(
+        (BX, frame(bx_valid(1, IDENTITY, (0, 0, 0), 0.1, frame=10))),
+        (BX, frame(bx_valid(1, IDENTITY, (0, 0, 0), 0.1, frame=11))),
+        frame_rate_hz=50.0,
+    )
+    assert rig.tracker.frame_period_s() == pytest.approx(0.02)
+    rig.clock.sleeps.clear()  # INIT's settle
+    assert rig.tracker.read_frame().tool("reference").frame_number == 10
+    assert rig.clock.sleeps == []  # nothing read before: no wait
+    assert rig.tracker.read_frame().tool("reference").frame_number == 11
+    assert rig.clock.sleeps == [pytest.approx(0.0204)]
+    rig.transport.assert_done()  # two BX, no repeated request
+
+
+def test_the_frame_period_is_learned_from_the_frame_numbers_on_the_rig_clock() -> None:
+    """No rate in the rig file: 30 frames in 0.5 s of rig clock teach a 1/60 s period; the next read waits
+    1.02 periods and asks once. A tracker still on the old frame then is asked again after the poll
+    interval."""
+    rig = tracking(
+        (BX, frame(bx_valid(1, IDENTITY, (0, 0, 0), 0.1, frame=10))),
+        (BX, frame(bx_valid(1, IDENTITY, (0, 0, 0), 0.1, frame=40))),
+        (BX, frame(bx_valid(1, IDENTITY, (0, 0, 0), 0.1, frame=41))),
+        (BX, frame(bx_valid(1, IDENTITY, (0, 0, 0), 0.1, frame=41))),
+        (BX, frame(bx_valid(1, IDENTITY, (0, 0, 0), 0.1, frame=42))),
+        poll_interval_s=0.02,
+    )
+    tracker, clock = rig.tracker, rig.clock
+    tracker.read_frame()
+    assert tracker.frame_period_s() is None  # one frame teaches nothing
+    clock.sleep(0.5)
+    tracker.read_frame()
+    assert tracker.frame_period_s() == pytest.approx(1 / 60)
+    clock.sleeps.clear()
+    assert tracker.read_frame().tool("reference").frame_number == 41
+    assert clock.sleeps == [pytest.approx(1.02 / 60)]
+    clock.sleeps.clear()
+    period = tracker.frame_period_s()  # (0.5 s + 1.02 / 60 s) over 31 frames
+    assert period == pytest.approx((0.5 + 1.02 / 60) / 31)
+    assert tracker.read_frame().tool("reference").frame_number == 42  # 41 came again first
+    assert clock.sleeps == [pytest.approx(1.02 * period), 0.02]
+    rig.transport.assert_done()
+
+
+def test_a_restart_forgets_the_learned_period() -> None:
+    rig = tracking(
+        (BX, frame(bx_valid(1, IDENTITY, (0, 0, 0), 0.1, frame=10))),
+        (BX, frame(bx_valid(1, IDENTITY, (0, 0, 0), 0.1, frame=40))),
+        TSTOP,
+        TSTART,
+        (BX, frame(bx_valid(1, IDENTITY, (0, 0, 0), 0.1, frame=1))),
+    )
+    rig.tracker.read_frame()
+    rig.clock.sleep(0.5)
+    rig.tracker.read_frame()
+    assert rig.tracker.frame_period_s() is not None
+    rig.tracker.stop_tracking()
+    rig.tracker.start_tracking()
+    assert rig.tracker.frame_period_s() is None
+    rig.clock.sleeps.clear()
+    assert rig.tracker.read_frame().tool("reference").frame_number == 1
+    assert rig.clock.sleeps == []
     rig.transport.assert_done()
 
 
