@@ -548,12 +548,22 @@ class HexapodController:
         return False
 
     def _settled(self) -> bool:
-        """Called with ``#5`` = 0 in ``moving``: arrived when ``ONT?`` is all 1; an error code is raised."""
+        """Called with ``#5`` = 0 in ``moving``: arrived when ``ONT?`` is all 1; an error code is raised.
+
+        Not on target in the planned settle (from the profile's end, less the plan's margin, to the
+        arrival) is what the plan expects: ``ERR?`` waits for the arrival look there. Anywhere else (a stall
+        half-way, a stop by someone else) it is asked at once.
+        """
         if all(self._flags("ONT?").values()):
             self._position = self._floats("POS?")
             self._machine.fire("arrived")
             self._plan = None
             return True
+        plan = self._plan
+        if plan is not None and plan.exact:
+            settling_from = plan.arrival - (self.settle_s or 0.0) - plan.margin_s
+            if settling_from <= self._clock.now() < plan.arrival:
+                return False  # settling, as planned
         try:
             self._check_error("move")
         except GcsStopped:  # stopped by someone else (another client, the controller's own stop)

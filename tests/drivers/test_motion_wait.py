@@ -22,7 +22,7 @@ from drivers.clock import (
     trapezoid_s,
 )
 from drivers.errors import DeviceFault
-from drivers.pi_gcs import GcsConnection, GcsMotionError, HexapodController
+from drivers.pi_gcs import GcsConnection, GcsMotionError, GcsStopped, HexapodController
 from drivers.transport.base import Exchange
 from drivers.transport.expected import ExpectedProtocolTransport
 from drivers.zaber import MotionTimeout, ZaberAxis, ZaberConnection
@@ -251,7 +251,7 @@ def test_hexapod_translation_waits_for_profile_and_settle_before_looking() -> No
         *SET_VLS_10,
         *gcs.MOV_X10,
         (b"\x05", b"1\n"),  # supervision look at 1 s
-        *[(b"\x05", b"0\n"), (gcs.q("ONT?"), gcs.flags("011111")), gcs.ERR_OK] * 2,  # settling, 2 looks
+        *[(b"\x05", b"0\n"), (gcs.q("ONT?"), gcs.flags("011111"))] * 2,  # settling as planned: no ERR?
         *gcs.ARRIVE,
         **PROFILE,
     )
@@ -300,6 +300,31 @@ def test_hexapod_stall_during_a_planned_move_is_seen_at_the_supervision_look() -
         controller.wait_until_idle()
     assert timed.clock.now() == pytest.approx(WATCH_S)
     assert controller.state == "fault"
+
+
+def test_hexapod_stopped_inside_the_planned_settle_is_seen_at_the_arrival_look() -> None:
+    """Not on target in the planned settle is not asked about (no ``ERR?``); at the arrival look it is, and
+    a stop by someone else (error 10) ends the wait there."""
+    expected = trapezoid_s(1.0, 10.0 / 10.0, 50.0 / 10.0) + 0.1
+    settling = [(b"\x05", b"0\n"), (gcs.q("ONT?"), gcs.flags("011111"))]
+    controller, timed = hexapod(
+        *SET_VLS_10,
+        *gcs.MOV_X10,
+        (b"\x05", b"1\n"),  # supervision look at 1 s
+        *settling * 2,  # the margin look and one closing look: settling as planned
+        *settling,
+        (b"ERR?\n", b"10\n"),  # the arrival look: still not on target, and stopped
+        (gcs.q("POS?"), gcs.floats(9.5, 0, 0, 0, 0, 0)),
+        **PROFILE,
+    )
+    controller.set_velocity(10.0)
+    controller.start_move({"X": 10.0})
+    with pytest.raises(GcsStopped):
+        controller.wait_until_idle()
+    assert timed.times_of(b"ERR?\n")[-1] == pytest.approx(expected + ARRIVAL_SLACK_S)
+    assert controller.state == "ready"
+    assert controller.last_position == {**dict.fromkeys("XYZUVW", 0.0), "X": 9.5}
+    timed.transport.assert_done()
 
 
 def test_hexapod_reference_run_waits_its_given_time_watched_once_a_second() -> None:
