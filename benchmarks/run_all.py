@@ -9,6 +9,7 @@ import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -20,6 +21,38 @@ import bench_realtime
 import bench_records
 import bench_together
 import bench_validation
+
+
+def issue15_targets(
+    engine: dict[str, Any],
+    peers: dict[str, Any],
+    realtime: dict[str, Any],
+    session_speed: dict[str, Any],
+) -> list[tuple[str, float, str, bool]]:
+    """(what, measured, target, met) for each speed target of issue 15, from this run's figures only."""
+    rows: list[tuple[str, float, str, bool]] = []
+    scan = engine["scan_point"]["scan_point_now_us"]["median"]
+    rows.append(("scan point, hilcal, fsync at state changes (µs)", scan, "≤ 20", scan <= 20.0))
+    largest = str(max(peers["points"]))
+    for peer, name, floor in (("bluesky", "bluesky RE scan", 150.0), ("qcodes", "QCoDeS do1d", 10.0)):
+        ratio = peers[largest][f"{peer}_over_hilcal"]["median"]
+        rows.append((f"{name} / hilcal, {largest} points (paired, ×)", ratio, f"≥ {floor:g}", ratio >= floor))
+    for case, figures in realtime.items():
+        ratio = figures["ratio"]
+        rows.append((f"real time, {case.replace('_', ' ')}: wall / bound", ratio, "≤ 1.01", ratio <= 1.01))
+    for key, label in (
+        ("virtual_over_runs_wall", "default session, virtual / runs' wall (×)"),
+        ("virtual_over_command_wall", "default session, virtual / whole command's wall (×)"),
+    ):
+        ratio = session_speed[key]
+        rows.append((label, ratio, "≥ 1000", ratio >= 1000.0))
+    return rows
+
+
+def report_targets(rows: list[tuple[str, float, str, bool]]) -> None:
+    print("\nIssue 15's targets, from this run's figures:")
+    for what, measured, target, met in rows:
+        print(f"  {what:60s} {measured:10.4g}  target {target:8s} {'met' if met else 'NOT MET'}")
 
 
 def main() -> None:
@@ -64,6 +97,8 @@ def main() -> None:
     bench_together.report(together)
     bench_realtime.report(realtime)
     bench_realtime.report_session(session_speed)
+    targets = issue15_targets(engine, peers, realtime, session_speed)
+    report_targets(targets)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -73,6 +108,10 @@ def main() -> None:
     figures["journal"] = journal
     figures["realtime"] = realtime
     figures["session_speed"] = session_speed
+    figures["issue15_targets"] = [
+        {"what": what, "measured": measured, "target": target, "met": met}
+        for what, measured, target, met in targets
+    ]
     (out / f"bench-{stamp}.json").write_text(json.dumps(figures, indent=2))
 
 
