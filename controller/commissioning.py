@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from controller.config import RigConfig, read_structured_file
 from controller.errors import ConfigError, describe_validation_errors
 from controller.session import RunOutcome, new_run_id
+
+if TYPE_CHECKING:
+    from controller.pdf import BackgroundPrinter
 
 DEFAULT_SESSION = Path(__file__).with_name("default_session.yaml")
 
@@ -84,9 +87,36 @@ def run_session(
     """Run every step (a faulted step does not stop the next: each starts from a fresh connection).
 
     Then the session index, the session report (HTML) and, with ``pdf``, every run report and the session
-    report as PDF; ``on_reports`` is told where they are and why a PDF was skipped.
+    report as PDF; ``on_reports`` is told where they are and why a PDF was skipped. Each run report prints
+    in a browser on a worker thread as soon as its run has ended, while the next step runs.
     """
-    outcomes = [(step, run_step(step)) for step in session.steps]
+    from controller.pdf import BackgroundPrinter
+
+    printer = BackgroundPrinter() if pdf else None  # each run's report prints while the next step runs
+    try:
+        outcomes: list[tuple[SessionStep, RunOutcome]] = []
+        for step in session.steps:
+            outcome = run_step(step)
+            outcomes.append((step, outcome))
+            if printer is not None and (outcome.run_dir / "report.html").is_file():
+                printer.submit(outcome.run_dir / "report.html")
+        index = _write_index(session, rig_config, runs_dir, outcomes)
+        reports = publish_session_reports(index, [outcome.run_dir for _, outcome in outcomes], pdf, printer)
+    finally:
+        if printer is not None:
+            printer.close()
+    if on_reports is not None:
+        on_reports(reports)
+    return index, outcomes
+
+
+def _write_index(
+    session: SessionFile,
+    rig_config: RigConfig,
+    runs_dir: Path,
+    outcomes: list[tuple[SessionStep, RunOutcome]],
+) -> Path:
+    """The session index ``session-<id>.json``: every step, its run folder and its outcome."""
     index = runs_dir / f"session-{new_run_id()}.json"
     runs_dir.mkdir(parents=True, exist_ok=True)
     index.write_text(
@@ -112,10 +142,7 @@ def run_session(
         ),
         encoding="utf-8",
     )
-    reports = publish_session_reports(index, [outcome.run_dir for _, outcome in outcomes], pdf)
-    if on_reports is not None:
-        on_reports(reports)
-    return index, outcomes
+    return index
 
 
 class SessionReports(BaseModel):
@@ -128,18 +155,29 @@ class SessionReports(BaseModel):
     skipped: list[str] = Field(default_factory=list)
 
 
-def publish_session_reports(index: Path, run_dirs: list[Path], pdf: bool = True) -> SessionReports:
-    """The session report beside its index; each run report and the session report printed to PDF."""
-    from controller.pdf import open_printer, print_pdfs
+def publish_session_reports(
+    index: Path, run_dirs: list[Path], pdf: bool = True, printer: BackgroundPrinter | None = None
+) -> SessionReports:
+    """The session report beside its index; each run report and the session report printed to PDF.
+
+    ``printer`` may already hold some run reports (``run_session`` submits each as its run ends); the
+    others are submitted here. Without one, a printer is opened and closed here.
+    """
+    from controller.pdf import BackgroundPrinter
     from controller.session_report import write_session_report
 
     pages = [d / "report.html" for d in run_dirs if (d / "report.html").is_file()]
     if not pdf:
         return SessionReports(index=index, html=write_session_report(index))
-    with open_printer() as printer:  # one browser prints every page (controller/pdf.py)
-        printed = print_pdfs(pages, printer=printer)
+    own = printer is None
+    chosen = BackgroundPrinter() if printer is None else printer
+    try:  # one browser prints every page (controller/pdf.py)
+        printed = [future.result() for future in [chosen.submit(page) for page in pages]]
         html = write_session_report(index)  # after the run PDFs, so it links them
-        session_pdf = print_pdfs([html], printer=printer)[0]
+        session_pdf = chosen.submit(html).result()
+    finally:
+        if own:
+            chosen.close()
     skipped = sorted({p.skipped for p in [*printed, session_pdf] if p.skipped})
     return SessionReports(
         index=index,

@@ -6,7 +6,8 @@ console prints, and the HTML report stands on its own. See docs/reports.md for w
 One page prints with ``--print-to-pdf``. Several (a session's run reports and its own) print in one browser,
 driven over ``--remote-debugging-pipe`` with the DevTools protocol steps and ``Page.printToPDF`` settings
 ``--print-to-pdf`` itself uses (Chromium's headless command handler): a browser start-up is most of a
-page's time, so a session's 19 pages print several times faster, to the same PDFs.
+page's time, so a session's 19 pages print several times faster, to the same PDFs. ``BackgroundPrinter``
+does that on a worker thread, so a session prints each run's report while its next step runs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -266,6 +267,54 @@ def open_printer() -> Iterator[PdfPrinter | None]:
             yield printer
         finally:
             printer.close()
+
+
+class BackgroundPrinter:
+    """Pages printed one after another in one browser on a worker thread, while the caller goes on: a
+    session prints each run's report while its next step runs. ``submit`` a page (again: the same
+    future), ``Future.result()`` for its outcome, ``close()`` at the end. The browser opens with the
+    first page; if it fails, that page and the rest print with ``print_pdf``, one browser each."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hilcal-pdf")
+        self._futures: dict[Path, Future[PdfOutcome]] = {}
+        self._profile: str | None = None
+        self._printer: PdfPrinter | None = None
+        self._tried = False
+
+    def submit(self, page: Path) -> Future[PdfOutcome]:
+        future = self._futures.get(page)
+        if future is None:
+            future = self._futures[page] = self._pool.submit(self._print, page)
+        return future
+
+    def _print(self, page: Path) -> PdfOutcome:
+        if not self._tried:
+            self._tried = True
+            browser = find_chromium()
+            if browser is not None:
+                self._profile = tempfile.mkdtemp(prefix="hilcal-chromium-")
+                with suppress(BrowserError):
+                    self._printer = PdfPrinter(browser, Path(self._profile))
+        if self._printer is not None:
+            try:
+                return self._printer.print(page)
+            except BrowserError:
+                self._shut()
+        return print_pdf(page)
+
+    def _shut(self) -> None:
+        printer, self._printer = self._printer, None
+        if printer is not None:
+            printer.close()
+        if self._profile is not None:
+            shutil.rmtree(self._profile, ignore_errors=True)
+            self._profile = None
+
+    def close(self) -> None:
+        """Pages not yet begun are dropped; the one printing finishes; the browser is closed."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._shut()
 
 
 def print_pdfs(pages: list[Path], workers: int = 2, printer: PdfPrinter | None = None) -> list[PdfOutcome]:

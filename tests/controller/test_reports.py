@@ -19,7 +19,14 @@ import pytest
 
 from controller.commissioning import SessionFile, SessionReports, SessionStep, run_session
 from controller.config import RigConfig, load_rig_config
-from controller.pdf import chromium_command, find_chromium, open_printer, print_pdf, print_pdfs
+from controller.pdf import (
+    BackgroundPrinter,
+    chromium_command,
+    find_chromium,
+    open_printer,
+    print_pdf,
+    print_pdfs,
+)
 from controller.report import render_run_folder
 from controller.session import RunOutcome, run_sequence
 
@@ -246,3 +253,30 @@ def test_a_browser_that_dies_leaves_each_page_its_own_try_and_reason(
         o.pdf is None and o.skipped == "Chromium exit 3 on " + o.html.name + ": no display" for o in outcomes
     )
     assert not any(page.with_suffix(".pdf").exists() for page in pages)
+
+
+def test_the_background_printer_prints_each_page_once_and_falls_back_when_the_browser_dies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = tmp_path / "page.html"
+    page.write_text("<p>x</p>", encoding="utf-8")
+    printer = BackgroundPrinter()
+    try:
+        first = printer.submit(page)
+        assert printer.submit(page) is first  # a page submitted again is not printed twice
+        done = first.result(timeout=120)
+        assert done.pdf is not None and done.pdf.read_bytes()[:5] == b"%PDF-"
+    finally:
+        printer.close()
+    broken = tmp_path / "chromium"
+    broken.write_text("#!/bin/sh\necho 'no display' >&2\nexit 3\n", encoding="utf-8")
+    broken.chmod(0o755)
+    monkeypatch.setenv("HILCAL_CHROMIUM", str(broken))
+    other = tmp_path / "other.html"
+    other.write_text("<p>y</p>", encoding="utf-8")
+    printer = BackgroundPrinter()
+    try:
+        outcome = printer.submit(other).result(timeout=120)
+    finally:
+        printer.close()
+    assert outcome.pdf is None and outcome.skipped == "Chromium exit 3 on other.html: no display"
