@@ -110,16 +110,21 @@ def timed_tank(rig: Rig, folder: Path, points: list[float], stage: StageConfig) 
         engine.run(tank_scan(points))
         wall = time.perf_counter() - began
     axis.move_to(start)  # the same moves again, role calls only: the driver's part of the ratio
-    waiting = 0.0
+    waiting = reading = 0.0
     for depth in points:
         began = time.perf_counter()
         axis.move_to(depth)
-        waiting += time.perf_counter() - began
+        arrived = time.perf_counter()
+        axis.position_mm()  # what the engine's ReadAxis asks at rest: get pos, get encoder.pos
+        axis.encoder_position_mm()
+        waiting += arrived - began
+        reading += time.perf_counter() - arrived
     return {
         "wall_s": wall,
         "bound_s": bound,
         "ratio": wall / bound,
         "wait_ratio": waiting / bound,  # move_to alone (move abs + planned wait), no engine, no read
+        "read_ratio": reading / bound,  # the axis read back at rest (two round trips a point), no engine
         "moves": float(len(points)),
     }
 
@@ -132,19 +137,22 @@ def timed_couch(rig: Rig, lateral: list[float], profile: dict[str, float]) -> di
         d = abs(b - a)
         if d > 0:  # a pure translation: path speed v/d, path acceleration a/d over s ∈ [0, 1]
             bound += move_bound_s(1.0, profile["v"] / d, profile["a"] / d, profile["settle"])
-    waiting = 0.0
+    waiting = commanding = 0.0
     began = time.perf_counter()
     for x in lateral:
+        asked = time.perf_counter()
         couch.start_move_to(CouchSetpoint(lateral_mm=x))  # IEC → hexapod, VMO?, MOV, ERR?
         accepted = time.perf_counter()
         couch.wait_until_idle()
         waiting += time.perf_counter() - accepted
+        commanding += accepted - asked
     wall = time.perf_counter() - began
     return {
         "wall_s": wall,
         "bound_s": bound,
         "ratio": wall / bound,
         "wait_ratio": waiting / bound,  # from MOV accepted to arrival seen: the planned wait alone
+        "read_ratio": commanding / bound,  # the move's command: IEC mapping, VMO?, MOV + ERR?
         "moves": float(len(lateral)),
     }
 
@@ -241,10 +249,13 @@ def report(figures: dict[str, Any]) -> None:
     for case, label in labels.items():
         f = figures[case]
         verdict = "within" if f["ratio"] <= TARGET else "OVER"
+        other = "read back" if case.startswith("tank") else "command (VMO?, MOV)"
         print(
             f"  {label:34s} {f['moves']:3.0f} moves  bound {f['bound_s']:8.3f} s  wall {f['wall_s']:8.3f} s  "
-            f"ratio {f['ratio']:.4f}  ({verdict} {TARGET:g}); move + wait alone {f['wait_ratio']:.4f}"
+            f"ratio {f['ratio']:.4f}  ({verdict} {TARGET:g}); move + wait alone {f['wait_ratio']:.4f}, "
+            f"{other} +{(f['read_ratio']) * 100:.2f} % of the bound"
         )
+    print(f"  load average {os.getloadavg()[0]:.1f}")
 
 
 def report_session(session: dict[str, float]) -> None:
