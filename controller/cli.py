@@ -376,7 +376,7 @@ def run(
             runs_dir=runs_dir,
             rig_source=str(rig or "built-in rig"),
             progress=RichProgress(),
-            write_report=report,
+            write_report=report and plan is None,  # a session renders each report while the next runs
             air=air,
             on_rig_ready=with_control(pause_control, None if config.simulated else _attach_console),
             store=store,
@@ -397,7 +397,9 @@ def run(
             raise typer.Exit(_exit_code(single))
         console.print(f"{where}; session [bold]{plan.name}[/bold] with {len(plan.steps)} steps")
         published: list[SessionReports] = []
-        index, outcomes = run_session(plan, config, run_step, runs_dir, published.append, pdf=report)
+        index, outcomes = run_session(
+            plan, config, run_step, runs_dir, published.append, pdf=report, render=report
+        )
     except ConfigError as err:  # the rig could not be built: bad input, nothing was run or left behind
         _print_error(err)
         raise typer.Exit(2) from err

@@ -83,28 +83,43 @@ def run_session(
     runs_dir: Path,
     on_reports: Callable[[SessionReports], None] | None = None,
     pdf: bool = True,
+    render: bool = False,
 ) -> tuple[Path, list[tuple[SessionStep, RunOutcome]]]:
     """Run every step (a faulted step does not stop the next: each starts from a fresh connection).
 
     Then the session index, the session report (HTML) and, with ``pdf``, every run report and the session
     report as PDF; ``on_reports`` is told where they are and why a PDF was skipped. Each run report prints
     in a browser on a worker thread as soon as its run has ended, while the next step runs.
+
+    ``render``: ``run_step`` writes no run report; each is rendered from its run folder in a worker process
+    (``controller.report.BackgroundReports``) as its run ends, while the next step runs. Every finished
+    run's report is written before this returns, or raises, or is interrupted.
     """
     from controller.pdf import BackgroundPrinter
+    from controller.report import BackgroundReports
 
+    renderer = BackgroundReports() if render else None
     printer = BackgroundPrinter() if pdf else None  # each run's report prints while the next step runs
     try:
         outcomes: list[tuple[SessionStep, RunOutcome]] = []
         for step in session.steps:
             outcome = run_step(step)
             outcomes.append((step, outcome))
-            if printer is not None and (outcome.run_dir / "report.html").is_file():
-                printer.submit(outcome.run_dir / "report.html")
+            page = outcome.run_dir / "report.html"
+            rendered = renderer.submit(outcome.run_dir) if renderer is not None else None
+            if printer is not None and (rendered is not None or page.is_file()):
+                printer.submit(page, after=rendered)
+        if renderer is not None:
+            renderer.wait()
         index = _write_index(session, rig_config, runs_dir, outcomes)
         reports = publish_session_reports(index, [outcome.run_dir for _, outcome in outcomes], pdf, printer)
     finally:
-        if printer is not None:
-            printer.close()
+        try:
+            if renderer is not None:
+                renderer.close()
+        finally:
+            if printer is not None:
+                printer.close()
     if on_reports is not None:
         on_reports(reports)
     return index, outcomes

@@ -123,7 +123,8 @@ class PdfPrinter:
             (os.POSIX_SPAWN_DUP2, from_browser_w, 4),
         ]
         try:
-            self._pid = os.posix_spawnp(browser, command, os.environ, file_actions=placed)
+            # a session of its own: the operator's Ctrl-C (a pause) is not the browser's to act on
+            self._pid = os.posix_spawnp(browser, command, os.environ, file_actions=placed, setsid=True)
         except OSError as err:
             for fd in (self._to_browser, self._from_browser):
                 os.close(fd)
@@ -282,13 +283,19 @@ class BackgroundPrinter:
         self._printer: PdfPrinter | None = None
         self._tried = False
 
-    def submit(self, page: Path) -> Future[PdfOutcome]:
+    def submit(self, page: Path, after: Future[Any] | None = None) -> Future[PdfOutcome]:
+        """Print ``page`` once ``after`` (the future writing it, if any) is done."""
         future = self._futures.get(page)
         if future is None:
-            future = self._futures[page] = self._pool.submit(self._print, page)
+            future = self._futures[page] = self._pool.submit(self._print, page, after)
         return future
 
-    def _print(self, page: Path) -> PdfOutcome:
+    def _print(self, page: Path, after: Future[Any] | None = None) -> PdfOutcome:
+        if after is not None:
+            try:
+                after.result()
+            except Exception as err:
+                return PdfOutcome(html=page, skipped=f"{page.name} was not written: {err}")
         if not self._tried:
             self._tried = True
             browser = find_chromium()

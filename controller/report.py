@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+import threading
+from collections import deque
+from concurrent.futures import Future
+from contextlib import suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -269,3 +276,132 @@ def render_run_folder(run_dir: Path) -> Path:
     summary = RunSummary.model_validate_json((run_dir / "results.json").read_text(encoding="utf-8"))
     manifest = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     return write_report(run_dir, summary, manifest)
+
+
+def _warm_up() -> None:
+    """What every rendering needs, imported while the first run is still going."""
+    import matplotlib.pyplot  # noqa: F401
+
+    import sequences  # noqa: F401
+
+
+def serve_reports(results_fd: int) -> None:
+    """The ``BackgroundReports`` worker: one run folder per line on stdin (JSON), one answer per line on
+    ``results_fd`` (JSON: ``{"ok": path}`` or ``{"error": why}``), in order, until stdin closes."""
+    _warm_up()
+    with os.fdopen(results_fd, "w", encoding="utf-8") as answers:
+        for line in sys.stdin:
+            try:
+                answer = {"ok": str(render_run_folder(Path(json.loads(line))))}
+            except Exception as err:
+                answer = {"error": f"{type(err).__name__}: {err}"}
+            answers.write(json.dumps(answer) + "\n")
+            answers.flush()
+
+
+_WORKER = "import sys; from controller.report import serve_reports as serve; serve(int(sys.argv[1]))"
+
+
+class ReportNotRendered(Exception):
+    """Rendering a run report failed (the message says why)."""
+
+
+class _WorkerGone(Exception):
+    """The worker stopped before answering: the report is rendered here instead."""
+
+
+class BackgroundReports:
+    """Run reports rendered (``render_run_folder``) in a worker process while the caller goes on: a
+    session renders each run's report while its next step runs, on the core the run leaves free.
+
+    The worker is a fresh interpreter (``serve_reports``; not a fork: the rig's threads are running) in a
+    session of its own, so the operator's Ctrl-C (a pause) does not reach it; it imports what rendering
+    needs at once. ``submit`` a finished run folder; ``wait()`` returns every report (raising
+    ``ReportNotRendered`` for one that failed); ``close()`` ends the worker. A report the worker could not
+    answer for (it did not start, or stopped) is rendered here, so every finished run keeps its report.
+    """
+
+    def __init__(self) -> None:
+        self._submitted: list[tuple[Path, Future[Path]]] = []
+        self._pending: deque[Future[Path]] = deque()
+        self._lock = threading.Lock()
+        read_fd, write_fd = os.pipe()
+        try:
+            self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _WORKER,
+                    str(write_fd),
+                ],
+                stdin=subprocess.PIPE,
+                pass_fds=(write_fd,),
+                start_new_session=True,
+            )
+        except OSError:
+            self._process = None
+            os.close(read_fd)
+        finally:
+            os.close(write_fd)
+        self._reader: threading.Thread | None = None
+        if self._process is not None:
+            self._reader = threading.Thread(
+                target=self._read, args=(read_fd,), name="hilcal-report-answers", daemon=True
+            )
+            self._reader.start()
+
+    def submit(self, run_dir: Path) -> Future[Path]:
+        future: Future[Path] = Future()
+        self._submitted.append((run_dir, future))
+        with self._lock:
+            process = self._process
+            if process is None or process.stdin is None or future.done():
+                future.set_exception(_WorkerGone())
+                return future
+            self._pending.append(future)
+            try:
+                process.stdin.write((json.dumps(str(run_dir)) + "\n").encode("utf-8"))
+                process.stdin.flush()
+            except OSError:
+                self._pending.remove(future)
+                future.set_exception(_WorkerGone())
+        return future
+
+    def _read(self, read_fd: int) -> None:
+        with os.fdopen(read_fd, "r", encoding="utf-8") as answers:
+            for line in answers:
+                answer = json.loads(line)
+                with self._lock:
+                    future = self._pending.popleft()
+                if "ok" in answer:
+                    future.set_result(Path(answer["ok"]))
+                else:
+                    future.set_exception(ReportNotRendered(answer["error"]))
+        with self._lock:  # the worker is gone: what it still owed is rendered by ``wait``
+            self._process = None
+            while self._pending:
+                self._pending.popleft().set_exception(_WorkerGone())
+
+    def wait(self) -> list[Path]:
+        """Every submitted report, in order, once written."""
+        done = []
+        for run_dir, future in self._submitted:
+            try:
+                done.append(future.result())
+            except _WorkerGone:
+                done.append(render_run_folder(run_dir))
+        return done
+
+    def close(self) -> None:
+        """End the worker after the reports it was given (those it cannot finish are rendered here)."""
+        process = self._process
+        if process is not None and process.stdin is not None:
+            with suppress(OSError):
+                process.stdin.close()
+        if self._reader is not None:
+            self._reader.join()
+        if process is not None:
+            process.wait()
+        for run_dir, future in self._submitted:
+            if isinstance(future.exception(), _WorkerGone) and not (run_dir / REPORT).is_file():
+                render_run_folder(run_dir)

@@ -27,7 +27,7 @@ from controller.pdf import (
     print_pdf,
     print_pdfs,
 )
-from controller.report import render_run_folder
+from controller.report import BackgroundReports, ReportNotRendered, render_run_folder
 from controller.session import RunOutcome, run_sequence
 
 A4_POINTS = (595.0, 842.0)  # 210 mm × 297 mm in PostScript points (Chromium writes 595.92 × 842.88)
@@ -280,3 +280,42 @@ def test_the_background_printer_prints_each_page_once_and_falls_back_when_the_br
     finally:
         printer.close()
     assert outcome.pdf is None and outcome.skipped == "Chromium exit 3 on other.html: no display"
+
+
+def _without_ids(page: Path) -> str:
+    """The report with every SVG id and reference to one blanked (matplotlib draws them at random)."""
+    text = page.read_text(encoding="utf-8")
+    return re.sub(r'id="[^"]*"|url\(#[^)]*\)|href="#[^"]*"', "ID", text)
+
+
+def test_reports_rendered_in_the_worker_are_the_reports_rendered_here(
+    session: tuple[SessionReports, list[RunOutcome]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session renders each run report in a worker process while the next run goes on: what rendering
+    in this process writes, but for the element ids matplotlib draws at random or counts per process. A
+    folder it cannot render is an error naming why; a worker that does not start leaves the rendering to
+    this process."""
+    _, outcomes = session
+    runs = [outcome.run_dir for outcome in outcomes]
+    here = [_without_ids(render_run_folder(run)) for run in runs]
+    for run in runs:
+        (run / "report.html").unlink()
+    renderer = BackgroundReports()
+    try:
+        futures = [renderer.submit(run) for run in runs]
+        broken = renderer.submit(tmp_path)  # no results.json
+        assert [f.result(timeout=120) for f in futures] == [run / "report.html" for run in runs]
+        with pytest.raises(ReportNotRendered, match="results.json"):
+            broken.result(timeout=120)
+    finally:
+        renderer.close()
+    assert [_without_ids(run / "report.html") for run in runs] == here
+    (runs[0] / "report.html").unlink()
+    monkeypatch.setattr("sys.executable", str(tmp_path / "no-such-python"))
+    renderer = BackgroundReports()
+    try:
+        renderer.submit(runs[0])
+        assert renderer.wait() == [runs[0] / "report.html"]
+    finally:
+        renderer.close()
+    assert _without_ids(runs[0] / "report.html") == here[0]
