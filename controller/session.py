@@ -7,6 +7,7 @@ and ``report.html`` (what a person reads). ``resume_run`` continues a killed run
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -134,7 +135,9 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
+@functools.cache
 def _software_versions() -> dict[str, str]:
+    """The installed versions of what runs (read once per process: the code imported does not change)."""
     versions = {"python": platform.python_version()}
     for dist in ("hilcal", "pyserial", "pyvisa", "pyvisa-py", "numpy", "pydantic", "transitions"):
         try:
@@ -306,7 +309,7 @@ def run_sequence(
         "params": parsed.model_dump(mode="json"),
         "rig": rig_config.model_dump(mode="json"),
         "rig_source": rig_source,
-        "software": _software_versions(),
+        "software": dict(_software_versions()),
         "host": platform.node(),
         "started_utc": datetime.now(UTC).isoformat(),
     }
