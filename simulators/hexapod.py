@@ -43,6 +43,7 @@ forward.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Mapping
@@ -53,6 +54,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from geometry.angles import cos_sin_deg
 from geometry.rotations import rigid, rot_x, rot_y, rot_z
 from simulators.clock import Clock
 from simulators.stage import plan_move
@@ -416,6 +418,57 @@ def leg_lengths_along(
     return np.asarray(np.linalg.norm(moved - base, axis=2), dtype=float)
 
 
+#: A pure translation whose struts stay this far inside the stroke all along its line is judged in closed
+#: form (``translation_clear_of_stroke``); closer to the stroke's ends the sampled check decides.
+CLEAR_OF_STROKE_MM = 1e-6
+
+
+@functools.lru_cache(maxsize=16)
+def _joint_rows(geometry: StewartGeometry) -> tuple[tuple[tuple[float, float, float], ...], ...]:
+    """``geometry.joints()`` as plain floats (base joints, then platform joints), built once per geometry."""
+    return tuple(
+        tuple((float(x), float(y), float(z)) for x, y, z in joints.tolist()) for joints in geometry.joints()
+    )
+
+
+def translation_clear_of_stroke(
+    geometry: StewartGeometry, start: Vector, end: Vector, pivot_mm: Vector
+) -> bool:
+    """True when the straight line ``start → end`` (the same U V W at both ends: a pure translation) keeps
+    every strut inside ``leg_length_mm`` by more than ``CLEAR_OF_STROKE_MM`` at every point, ends included.
+
+    Along a pure translation each strut vector is ``c + s·Δ`` (``Δ`` the XYZ step), so its squared length
+    is a parabola in ``s``: largest at an end, smallest at ``s* = −c·Δ/|Δ|²`` clamped to [0, 1]. Plain
+    floats, no numpy: a few microseconds. False means "not shown clear", never "unreachable"; the sampled
+    check decides then. So the answers are those of the sampled check, which this only short-cuts.
+    """
+    base, platform = _joint_rows(geometry)
+    (cu, su), (cv, sv), (cw, sw) = (cos_sin_deg(float(a)) for a in start[3:6])
+    rot = (  # Rx(u)·Ry(v)·Rz(w), as rotation_matrix
+        (cv * cw, -cv * sw, sv),
+        (su * sv * cw + cu * sw, -su * sv * sw + cu * cw, -su * cv),
+        (-cu * sv * cw + su * sw, cu * sv * sw + su * cw, cu * cv),
+    )
+    r = (float(pivot_mm[0]), float(pivot_mm[1]), float(pivot_mm[2]))
+    shift = [
+        float(start[k]) + r[k] - (rot[k][0] * r[0] + rot[k][1] * r[1] + rot[k][2] * r[2]) for k in range(3)
+    ]
+    step = (float(end[0] - start[0]), float(end[1] - start[1]), float(end[2] - start[2]))
+    aa = step[0] * step[0] + step[1] * step[1] + step[2] * step[2]
+    lo, hi = geometry.leg_length_mm
+    low_sq, high_sq = (lo + CLEAR_OF_STROKE_MM) ** 2, (hi - CLEAR_OF_STROKE_MM) ** 2
+    for (bx, by, bz), (px, py, pz) in zip(base, platform, strict=True):
+        c = [rot[k][0] * px + rot[k][1] * py + rot[k][2] * pz + shift[k] - (bx, by, bz)[k] for k in range(3)]
+        bb = c[0] * step[0] + c[1] * step[1] + c[2] * step[2]
+        cc = c[0] * c[0] + c[1] * c[1] + c[2] * c[2]
+        if max(cc, cc + 2.0 * bb + aa) >= high_sq:
+            return False
+        s_min = min(max(-bb / aa, 0.0), 1.0) if aa > 0.0 else 0.0
+        if cc + 2.0 * bb * s_min + aa * s_min * s_min <= low_sq:
+            return False
+    return True
+
+
 def legs_ok(geometry: StewartGeometry | None, pose: ArrayLike, pivot_mm: ArrayLike) -> bool:
     if geometry is None:
         return True
@@ -742,6 +795,8 @@ class Hexapod:
         geometry = self._config.legs
         if geometry is None:
             return
+        if (start[3:] == end[3:]).all() and translation_clear_of_stroke(geometry, start, end, self._pivot):
+            return  # every sample is inside the stroke, shown in closed form
         samples = np.linspace(0.0, 1.0, PATH_SAMPLES + 1)[1:]
         lengths = leg_lengths_along(geometry, start + samples[:, None] * (end - start), self._pivot)
         lo, hi = geometry.leg_length_mm

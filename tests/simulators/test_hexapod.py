@@ -35,6 +35,7 @@ from simulators.hexapod import (
     pose_from_matrix,
     pose_matrix,
     pose_vector,
+    translation_clear_of_stroke,
 )
 from simulators.world import World
 
@@ -273,6 +274,40 @@ def test_leg_lengths_along_a_path_equal_the_one_pose_lengths() -> None:
         translations = np.column_stack([poses[:, :3], np.tile([1.0, -2.0, 3.0], (200, 1))])  # one rotation
         expected = np.array([leg_lengths(geometry, pose, pivot) for pose in translations])
         assert leg_lengths_along(geometry, translations, pivot) == pytest.approx(expected, abs=1e-9)
+
+
+def test_a_translation_shown_clear_in_closed_form_is_clear_at_every_sample() -> None:
+    """The closed-form short cut for pure translations only ever says "clear" when every sampled strut
+    length is inside the stroke (with room to spare); it says so for most such paths, and not for paths
+    that leave the stroke, at an end or only in the middle."""
+    geometry = StewartGeometry()
+    lo, hi = geometry.leg_length_mm
+    rng = np.random.default_rng(61217)
+    low, high = np.array([-50, -50, -30, -3, -3, -5.0]), np.array([50, 50, 30, 3, 3, 5.0])
+    shown = 0
+    for _ in range(2000):
+        start = rng.uniform(low, high)
+        end = np.concatenate([rng.uniform(low[:3], high[:3]), start[3:]])
+        pivot = rng.uniform(-20, 20, 3) * [1, 1, 5]
+        samples = np.linspace(0.0, 1.0, PATH_SAMPLES + 1)
+        lengths = leg_lengths_along(geometry, start + samples[:, None] * (end - start), pivot)
+        if translation_clear_of_stroke(geometry, start, end, pivot):
+            shown += 1
+            assert lengths.min() > lo and lengths.max() < hi
+    assert shown > 150  # about one random translation in eight is inside the stroke all along
+    # struts upright at the zero pose, 450 mm long, the stroke starting at 450.2: a line from X −20 to +20
+    # has both ends inside (450.44 mm) and its middle outside (450 mm), which only the samples see
+    upright = StewartGeometry(
+        base_radius_mm=250.0,
+        platform_radius_mm=250.0,
+        platform_half_angle_deg=48.0,
+        leg_length_mm=(450.2, 700.0),
+    )
+    start, end = pose_vector({"X": -20.0}), pose_vector({"X": 20.0})
+    ends = leg_lengths_along(upright, np.array([start, end]))
+    assert ends.min() > 450.2 and leg_lengths(upright, np.zeros(6)).max() < 450.2
+    assert not translation_clear_of_stroke(upright, start, end, np.zeros(3))
+    assert _path_verdict_one_pose_at_a_time(upright, start, end, np.zeros(3)) == 0.1875  # X −12.5: 450.17 mm
 
 
 def test_reachability_answers_are_those_of_the_one_pose_at_a_time_check(
