@@ -319,3 +319,34 @@ def test_reports_rendered_in_the_worker_are_the_reports_rendered_here(
     finally:
         renderer.close()
     assert _without_ids(runs[0] / "report.html") == here[0]
+
+
+def test_an_interrupted_session_still_leaves_every_finished_run_its_report(
+    session: tuple[SessionReports, list[RunOutcome]], tmp_path: Path
+) -> None:
+    """Reports rendered in the worker: Ctrl-C after two runs (the third step raises) leaves both their
+    reports written before the interrupt reaches the caller."""
+    _, outcomes = session
+    copies = []
+    for outcome in outcomes[:2]:
+        folder = tmp_path / outcome.run_dir.name
+        shutil.copytree(outcome.run_dir, folder)
+        (folder / "report.html").unlink()
+        copies.append(RunOutcome(outcome.run_id, folder, outcome.summary))
+    finished = iter(copies)
+
+    def run_step(step: SessionStep) -> RunOutcome:
+        done = next(finished, None)
+        if done is None:
+            raise KeyboardInterrupt
+        return done
+
+    plan = SessionFile(
+        name="interrupted",
+        steps=[SessionStep(sequence="couch-translation-accuracy")] * 3,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run_session(plan, load_rig_config(None), run_step, tmp_path / "runs", pdf=False, render=True)
+    for copy in copies:
+        page = copy.run_dir / "report.html"
+        assert page.is_file() and "Overall verdict" in page.read_text(encoding="utf-8")
