@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -128,6 +129,31 @@ def next_poll_delay(now: float, started: float, plan: MotionPlan | None, slow_s:
     return min(slow_s, max(FAST_POLL_S, BACKOFF_FRACTION * (now - since)))
 
 
+#: How late each clock's sleeps have ended of late (an average, per clock object; a virtual clock's are 0).
+_wake_late_s: weakref.WeakKeyDictionary[Clock, float] = weakref.WeakKeyDictionary()
+#: Weight of the newest sleep in that average.
+WAKE_LATE_WEIGHT = 0.2
+
+
+def _sleep_early(clock: Clock, seconds: float) -> None:
+    """Sleep ``seconds`` less the clock's usual lateness (at most ``ARRIVAL_SLACK_S``), and note how late
+    this sleep ended: the operating system wakes a thread some tens of microseconds after it asked, so a look
+    due just after an arrival would otherwise come that much later again. A look aimed at the arrival plus
+    ``ARRIVAL_SLACK_S`` therefore never comes before the arrival itself.
+    """
+    try:
+        late = _wake_late_s.get(clock, 0.0)
+    except TypeError:  # a clock that cannot be weakly referenced: plain sleeps
+        clock.sleep(seconds)
+        return
+    asked = max(0.0, seconds - min(late, ARRIVAL_SLACK_S))
+    before = clock.now()
+    clock.sleep(asked)
+    if asked > 0:
+        overshoot = min(max(clock.now() - before - asked, 0.0), WATCH_S)
+        _wake_late_s[clock] = late + WAKE_LATE_WEIGHT * (overshoot - late)
+
+
 def wait_planned(
     clock: Clock,
     done: Callable[[], bool],
@@ -151,7 +177,11 @@ def wait_planned(
         now = clock.now()
         if now >= deadline:
             return done() if not looked else False
-        clock.sleep(min(next_poll_delay(now, started, plan, slow_s), deadline - now))
+        delay = min(next_poll_delay(now, started, plan, slow_s), deadline - now)
+        if plan is None:
+            clock.sleep(delay)
+        else:
+            _sleep_early(clock, delay)
         looked = True
         if done():
             return True

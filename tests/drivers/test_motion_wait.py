@@ -20,6 +20,7 @@ from drivers.clock import (
     MotionPlan,
     next_poll_delay,
     trapezoid_s,
+    wait_planned,
 )
 from drivers.errors import DeviceFault
 from drivers.pi_gcs import GcsConnection, GcsMotionError, GcsStopped, HexapodController
@@ -437,3 +438,36 @@ def test_hexapod_plan_starts_midway_between_mov_and_the_err_answer() -> None:
     controller.wait_until_idle()
     assert timed.times_of(b"\x05")[-1] == pytest.approx(written + 0.001 + expected + ARRIVAL_SLACK_S)
     timed.transport.assert_done()
+
+
+class LateClock(FakeClock):
+    """A fake clock whose sleeps all end ``late_s`` after they were due, as a busy computer wakes threads."""
+
+    def __init__(self, late_s: float) -> None:
+        super().__init__()
+        self.late_s = late_s
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds + self.late_s)
+
+
+@pytest.mark.parametrize("late_s", [60e-6, 500e-6])
+def test_arrival_look_allows_for_how_late_the_clock_wakes_never_before_the_arrival(late_s: float) -> None:
+    """Sleeps that end late are asked for that much earlier (learned from the sleeps themselves, at most the
+    0.1 ms slack), so the arrival look lands just after the arrival again, and never before it."""
+    clock = LateClock(late_s)
+    moves: list[list[float]] = []
+    for _ in range(30):
+        plan = MotionPlan(clock.now(), 0.5)
+        looks: list[float] = []
+
+        def done(plan: MotionPlan = plan, looks: list[float] = looks) -> bool:
+            looks.append(clock.now() - plan.arrival)
+            return clock.now() >= plan.arrival
+
+        assert wait_planned(clock, done, plan=plan, timeout_s=10.0, slow_s=0.05)
+        moves.append(looks)
+    assert all(looks[-1] >= 0 and all(t < 0 for t in looks[:-1]) for looks in moves)
+    assert all(len(looks) == len(moves[-1]) for looks in moves[1:])  # no extra look from an early wake
+    expected = ARRIVAL_SLACK_S + late_s - min(late_s, ARRIVAL_SLACK_S)
+    assert moves[-1][-1] == pytest.approx(expected, abs=2e-6)  # 0.1 ms after the arrival; 0.4 ms if 0.5 late
