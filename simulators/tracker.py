@@ -113,13 +113,26 @@ def fit_rigid_markers(nominal: ArrayLike, measured: ArrayLike) -> tuple[Matrix, 
     """Kabsch: the 4×4 ``T`` minimising Σ|T·nominal_i − measured_i|², and the RMS residual (mm)."""
     a = np.asarray(nominal, dtype=float)
     b = np.asarray(measured, dtype=float)
-    ca, cb = a.mean(axis=0), b.mean(axis=0)
+    n = a.shape[0]
+    # The same arithmetic as ``mean``, ``det`` and ``diag`` spelled out (a frame of six tools is fitted
+    # per tracker request): sum / n is how ``mean`` computes; the reflection test needs only the sign of
+    # det(Vᵀ·Uᵀ) = det(V)·det(U) = ±1; multiplying by diag(1, 1, ±1) negates V's last column or nothing.
+    ca, cb = a.sum(axis=0) / n, b.sum(axis=0) / n
     u, _, vt = np.linalg.svd((a - ca).T @ (b - cb))
-    d = 1.0 if np.linalg.det(vt.T @ u.T) >= 0.0 else -1.0
-    rotation = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    v = vt.T
+    if _det3(v) * _det3(u) < 0.0:
+        v = v.copy()
+        v[:, 2] = -v[:, 2]
+    rotation = v @ u.T
     translation = cb - rotation @ ca
     residual = a @ rotation.T + translation - b
-    return rigid(rotation, translation), float(math.sqrt(np.mean(np.sum(residual * residual, axis=1))))
+    return rigid(rotation, translation), math.sqrt(float(np.sum(np.sum(residual * residual, axis=1))) / n)
+
+
+def _det3(m: Matrix) -> float:
+    """Determinant of a 3×3 orthogonal matrix (±1): only its sign is used."""
+    (a, b, c), (d, e, f), (g, h, i) = m.tolist()
+    return float(a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g))
 
 
 def transform_points(matrix: ArrayLike, points: ArrayLike) -> NDArray[np.float64]:

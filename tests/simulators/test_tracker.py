@@ -382,3 +382,36 @@ def test_tracker_needs_its_tool_objects(world: World) -> None:
     config = TrackerConfig(tools={"t": room_tool(0.0, 0.0, -1500.0)})
     with pytest.raises(KeyError, match="no tracked tool objects"):
         OpticalTracker("tr", config, {}, clock=world.clock, rng=world.rng_for("tr"))
+
+
+def _kabsch_as_written(nominal: np.ndarray, measured: np.ndarray) -> tuple[np.ndarray, float]:
+    """The textbook Kabsch fit with ``mean``, ``det`` and ``diag``, as the simulator first wrote it."""
+    ca, cb = nominal.mean(axis=0), measured.mean(axis=0)
+    u, _, vt = np.linalg.svd((nominal - ca).T @ (measured - cb))
+    d = 1.0 if np.linalg.det(vt.T @ u.T) >= 0.0 else -1.0
+    rotation = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    translation = cb - rotation @ ca
+    residual = nominal @ rotation.T + translation - measured
+    matrix = np.eye(4)
+    matrix[:3, :3], matrix[:3, 3] = rotation, translation
+    return matrix, float(math.sqrt(np.mean(np.sum(residual * residual, axis=1))))
+
+
+def test_the_marker_fit_is_the_textbook_kabsch_bit_for_bit():
+    """``fit_rigid_markers`` spells out mean, det and diag for speed; every bit must stay the same, so a
+    seeded rig measures what it measured before. Random tools, poses, noise and mirror images (which make
+    the reflection branch run)."""
+    rng = np.random.default_rng(20261203)
+    reflections = 0
+    for _ in range(400):
+        n = int(rng.integers(3, 8))
+        nominal = rng.normal(0.0, 60.0, (n, 3))
+        pose = rot_z(rng.uniform(-180, 180)) @ rot_x(rng.uniform(-180, 180)) @ rot_y(rng.uniform(-90, 90))
+        measured = nominal @ pose.T + rng.normal(0.0, 500.0, 3) + rng.normal(0.0, 0.2, (n, 3))
+        if rng.random() < 0.3:
+            measured[:, 0] = -measured[:, 0]  # a mirror image: no rotation fits, the fit must reflect back
+            reflections += 1
+        expected, expected_rms = _kabsch_as_written(nominal, measured)
+        matrix, rms = fit_rigid_markers(nominal, measured)
+        assert np.array_equal(matrix, expected) and rms == expected_rms
+    assert reflections > 50
