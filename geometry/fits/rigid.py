@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pydantic import Field
 
-from geometry.errors import DegenerateGeometryError, InvalidInputError
+from geometry.errors import DegenerateGeometryError, GimbalLockError, InvalidInputError
 from geometry.fits._base import FitResult, floats, residual_fields
 from geometry.fits._input import PointsLike, coordinates, rank_deficient, spread_mm
 from geometry.frames import Pose
@@ -69,6 +69,28 @@ def _derivatives(yaw: float, pitch: float, roll: float) -> tuple[NDArray[np.floa
     return dz @ rx @ ry, rz @ dx @ ry, rz @ rx @ dy
 
 
+def _small_rotations(rotation: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+    """∂R/∂ω_k (per radian) of R → exp([ω]×)·R: small rotations about the fixed X, Y, Z axes."""
+    generators = []
+    for k in range(3):
+        skew = np.zeros((3, 3))
+        i, j = (k + 1) % 3, (k + 2) % 3
+        skew[j, i], skew[i, j] = 1.0, -1.0  # [e_k]×
+        generators.append(skew @ rotation)
+    return tuple(generators)
+
+
+def _locked_angles(rotation: NDArray[np.float64]) -> tuple[float, float, float]:
+    """(yaw, ±90, 0): at pitch ±90° Rz(θ)·Rx(±90°) takes X to (cos θ, sin θ, 0), so θ is read off column X."""
+    pitch = 90.0 if rotation[2, 1] > 0.0 else -90.0
+    return math.degrees(math.atan2(rotation[1, 0], rotation[0, 0])), pitch, 0.0
+
+
+def _degrees(uncertainties: list[float | None] | None, index: int) -> float | None:
+    value = None if uncertainties is None else uncertainties[index]
+    return None if value is None else math.degrees(value)
+
+
 def fit_rigid(
     nominal: PointsLike, measured: PointsLike, *, pivot_mm: ArrayLike = (0.0, 0.0, 0.0)
 ) -> RigidFit:
@@ -96,18 +118,29 @@ def fit_rigid(
     t = b_mean - rotation @ a_mean
     translation = rotation @ pivot + t - pivot
     residual_vectors = a @ rotation.T + t - b
-    yaw, pitch, roll = decompose_table_top_rotation(rotation)
+    locked = False
+    try:
+        yaw, pitch, roll = decompose_table_top_rotation(rotation)
+    except GimbalLockError:
+        # Pitch ±90°: any rotation is still a valid fit (a tracker mounted upright has its y axis along
+        # IEC Z); only the split of yaw and roll is arbitrary, so roll is put to 0 and the angles carry no
+        # uncertainty. The translation's comes from small rotations about the fixed axes, which never lock.
+        locked = True
+        yaw, pitch, roll = _locked_angles(rotation)
     n = len(a)
     dof = 3 * n - 6
-    uncertainties: list[float] | None = None
+    uncertainties: list[float | None] | None = None
     if dof > 0:
         lever = a - pivot
-        columns = [(lever @ d.T).reshape(-1) for d in _derivatives(yaw, pitch, roll)]
+        derivatives = _small_rotations(rotation) if locked else _derivatives(yaw, pitch, roll)
+        columns = [(lever @ d.T).reshape(-1) for d in derivatives]
         columns += [np.tile(np.eye(3)[k], n) for k in range(3)]
         jac = np.column_stack(columns)
         variance = float(np.sum(residual_vectors**2)) / dof
         cov = variance * np.linalg.inv(jac.T @ jac)
         uncertainties = [float(math.sqrt(max(v, 0.0))) for v in np.diag(cov)]
+        if locked:
+            uncertainties[:3] = [None, None, None]
     return RigidFit.model_validate(
         {
             "system": system,
@@ -120,9 +153,9 @@ def fit_rigid(
             "rotation_deg": yaw,
             "pitch_deg": pitch,
             "roll_deg": roll,
-            "rotation_uncertainty_deg": None if uncertainties is None else math.degrees(uncertainties[0]),
-            "pitch_uncertainty_deg": None if uncertainties is None else math.degrees(uncertainties[1]),
-            "roll_uncertainty_deg": None if uncertainties is None else math.degrees(uncertainties[2]),
+            "rotation_uncertainty_deg": _degrees(uncertainties, 0),
+            "pitch_uncertainty_deg": _degrees(uncertainties, 1),
+            "roll_uncertainty_deg": _degrees(uncertainties, 2),
             "translation_uncertainty_mm": None if uncertainties is None else tuple(uncertainties[3:]),
             **residual_fields(np.linalg.norm(residual_vectors, axis=1)),
         }

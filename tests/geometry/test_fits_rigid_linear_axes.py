@@ -82,6 +82,30 @@ def test_rigid_fit_of_table_top_markers_gives_the_table_top_pose() -> None:
     assert (fit.rotation_deg, fit.pitch_deg, fit.roll_deg) == pytest.approx((7.0, 1.0, -2.0), abs=1e-9)
 
 
+@pytest.mark.parametrize("pitch", [90.0, -90.0])
+def test_rigid_fit_at_gimbal_lock_still_fits(pitch: float) -> None:
+    """A tracker mounted upright has its Y axis along IEC Z: pitch ±90° in the Z-X′-Y″ order. The fit must
+    still be the exact rotation and translation (registration needs only those); the yaw/roll split is a
+    convention (roll 0) without uncertainty, and the translation's uncertainty stays calibrated."""
+    rotation = table_top_rotation(90.0, pitch, 90.0)  # the hypothesis example that raised GimbalLockError
+    shift = np.array([-200.0, 1500.0, 300.0])
+    measured = MARKERS @ rotation.T + shift
+    exact = fit_rigid(MARKERS, measured)
+    np.testing.assert_allclose(np.array(exact.rotation), rotation, atol=1e-12)
+    np.testing.assert_allclose(exact.translation_mm, shift, atol=1e-9)
+    assert exact.pitch_deg == pitch and exact.roll_deg == 0.0 and exact.rotation_uncertainty_deg is None
+    np.testing.assert_allclose(table_top_rotation(exact.rotation_deg, pitch, 0.0), rotation, atol=1e-12)
+    rng = np.random.default_rng(7)
+    errors, reported = [], []
+    for _ in range(300):
+        noisy = fit_rigid(MARKERS, measured + rng.normal(0, 0.1, MARKERS.shape))
+        assert noisy.translation_uncertainty_mm is not None  # near the lock, whichever way it is split
+        errors.append(np.array(noisy.translation_mm) - shift)
+        reported.append(noisy.translation_uncertainty_mm)
+    ratio = np.std(errors, axis=0, ddof=1) / np.mean(reported, axis=0)
+    assert np.all((ratio > 0.8) & (ratio < 1.25)), ratio
+
+
 def test_rigid_fit_never_returns_a_reflection() -> None:
     mirrored = MARKERS * np.array([1.0, 1.0, -1.0])
     fit = fit_rigid(MARKERS, mirrored)
