@@ -71,9 +71,10 @@ def _dirty_mb() -> float:
 
 
 def _flushed(benchmark: Callable[[], T]) -> T:
-    """Run ``benchmark`` after the earlier ones' writes are on disk, so their write-back does not slow its
-    fsyncs: the default session timed right after the QA-record fill once took 20.7 s in make bench and
-    13.4-15.1 s alone. Says how much was still dirty."""
+    """Run ``benchmark`` after the earlier ones' writes are on disk, so their write-back cannot slow its
+    fsyncs, and say how much was still dirty. (Suspected when the default session took 20.7 s in make bench
+    against 13.4-15.1 s alone; the next make bench found 0-1 MB dirty before every benchmark and the
+    session still at 21.2 s, so that was not the cause: see docs/benchmarks.md.)"""
     dirty = _dirty_mb()
     os.sync()
     print(f"[{getattr(benchmark, '__module__', '')}: {dirty:.0f} MB of dirty pages written out first]")
