@@ -24,6 +24,7 @@ from transitions import Machine
 
 from controller.devices import DeviceSet
 from controller.errors import PreflightError, RunAborted, describe_error
+from controller.heap import old_objects_frozen
 from controller.interlocks import SafetyEnvelope
 from controller.interlocks_live import Interlock, InterlockMonitor
 from controller.journal import Journal
@@ -208,8 +209,21 @@ class RunEngine:
         against what the plan yields and answered from the journal; ``before_live`` runs once when the
         plan reaches its first live message (re-home after a resume). ``restart`` makes the same plan
         afresh: a pause that interrupted an integration goes back to the last checkpoint with it (without
-        one, such a pause ends the run aborted, and ``hilcal resume`` repeats the work).
+        one, such a pause ends the run aborted, and ``hilcal resume`` repeats the work). The objects that
+        exist before the run are kept out of the collector's full collections while it goes on
+        (``controller.heap``).
         """
+        with old_objects_frozen():
+            return self._run(plan, replay, on_progress, before_live, restart)
+
+    def _run(
+        self,
+        plan: Plan,
+        replay: Sequence[tuple[dict[str, Any], Any]],
+        on_progress: ProgressCallback | None,
+        before_live: Callable[[], None] | None,
+        restart: Callable[[], Plan] | None,
+    ) -> Any:
         self.start()
         if self.control is not None:
             self.control.attach(self)

@@ -187,3 +187,28 @@ def test_a_fault_switches_the_beam_off_only_if_the_run_used_it(tmp_path, step_cl
         engine.run(_faulting_plan(with_beam))
     journal.close()
     assert engine.state == "faulted" and beam.calls == calls
+
+
+def test_a_run_keeps_the_old_heap_frozen_and_gives_it_back_even_on_a_fault(tmp_path, step_clock):
+    """The collector's full collections skip the objects that existed before the run (controller.heap);
+    after the run, completed or faulted, nothing is left frozen."""
+    import gc
+
+    seen: list[int] = []
+
+    def plan(fail: bool):
+        yield Home("x")
+        seen.append(gc.get_freeze_count())
+        yield MoveTo("x", 999.0 if fail else 10.0)  # 999 mm is outside the envelope: a fault
+
+    gc.unfreeze()
+    for fail in (False, True):
+        engine, journal = _engine(tmp_path / str(fail), step_clock, InstantAxis("x"))
+        if fail:
+            with pytest.raises(LimitViolation):
+                engine.run(plan(fail))
+        else:
+            engine.run(plan(fail))
+        journal.close()
+        assert gc.get_freeze_count() == 0
+    assert len(seen) == 2 and all(count > 0 for count in seen)
