@@ -61,10 +61,12 @@ def test_overlapping_runs_unfreeze_only_when_the_last_ends():
 
 def test_a_heap_frozen_by_the_process_itself_is_left_frozen():
     gc.freeze()  # e.g. a server that froze its objects before forking
-    frozen = gc.get_freeze_count()
+    assert gc.get_freeze_count() > 0
     with old_objects_frozen():
         pass
-    assert gc.get_freeze_count() == frozen
+    # Still frozen (frozen objects that lose their last reference are freed, so the count may fall a
+    # little; had the block unfrozen them it would be 0).
+    assert gc.get_freeze_count() > 0
 
 
 def test_nothing_is_frozen_when_the_collector_is_off():
