@@ -130,14 +130,7 @@ class Journal:
                 "kind": kind,
                 **fields,  # a field named like a header field replaces it in place, as ``update`` did
             }
-            try:
-                data = _orjson_dumps(record, default=_encode_default, option=_ORJSON_OPTIONS)
-            except TypeError:
-                data = encode_record(record)
-            else:
-                start = 0 if "n" in fields or "prev" in fields else _HEADER_PREFIX
-                if data.find(b"null", start) >= 0 and _holds_non_finite(record):
-                    data = encode_record(record)  # the same test and fallback as ``encode_record``
+            data = encode_record(record, 0 if "n" in fields or "prev" in fields else _HEADER_PREFIX)
             self._dirty = True
             os.write(self._fd, data)
             self._head = _sha256(data[:-1]).hexdigest()
@@ -244,7 +237,6 @@ _INF = float("inf")
 #: ``{"n":0,"prev":"`` and 64 hex digits: the shortest header prefix, which holds no ``null``.
 _HEADER_PREFIX = 79
 #: Bound once: ``append`` runs for every record, six times per scan point.
-_orjson_dumps = orjson.dumps
 _sha256 = hashlib.sha256
 
 
