@@ -2,8 +2,9 @@
 
 Pure numpy + pydantic, no I/O, and no import of any other hilcal package, so drivers, simulators, sequences
 and the controller can all share one tested implementation. The systems are those of IEC 61217:2011 (with
-Amd 1 and 2) and their DICOM mapping that of DICOM PS3.3 C.8.8.25.6; the project's page ``docs/iec61217.md``
-describes the conventions and open ambiguities, and the site-level choices live in :class:`MachineModel`.
+Amd 1 and 2) and their DICOM mapping that of DICOM PS3.3 C.8.8.25.6; the project's page
+``docs/coordinate-systems.md`` describes the conventions and open ambiguities, and the site-level choices
+live in :class:`MachineModel`.
 """
 
 from geometry.angles import angle_difference_deg, wrap180, wrap360

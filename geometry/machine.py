@@ -63,8 +63,8 @@ class MachineState(BaseModel):
 class MachineModel(BaseModel):
     """Site conventions for the parts of IEC 61217 that public sources leave ambiguous.
 
-    The defaults are the choices the project's page ``docs/iec61217.md`` documents against IEC 61217:2011 and
-    DICOM PS3.3 C.8.8.25.6; each field says how to override.
+    The defaults are the choices the project's page ``docs/coordinate-systems.md`` documents against
+    IEC 61217:2011 and DICOM PS3.3 C.8.8.25.6; each field says how to override.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)

@@ -6,8 +6,8 @@ path or as "the research notes", nor use their confidence tags. A citation names
 vendor manual with its document number, a publication, a public code base) or says plainly what a value is
 ("engineering value chosen for the simulator", "measured by us on …").
 
-``docs/iec61217.md`` is a page of this project and may be cited; the research note of the same name is caught
-by the ``shared/research`` and ``research … .md`` patterns.
+The project's own page on IEC 61217 is ``docs/coordinate-systems.md``: a file named like the research note
+``iec61217.md`` is never cited, so no reader can take one for the other.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ NOTE_PATTERNS = (
     r"tracker\.md",
     r"peers\.md",
     r"aesthetics\.md",
+    r"iec61217\.md",
     r"proton-dosimetry\.md",
     r"shared/research",
     r"research notes?\b",
@@ -75,6 +76,7 @@ def test_patterns_catch_the_citations_they_are_meant_to_catch() -> None:
         "the research notes §B.2",
         "(research peers.md §3)",
         "research iec61217.md §3",
+        "docs/iec61217.md §6",
         "research §C.2",
         "0.5 mm [T]",
         "2 mm [R S1]",
@@ -84,7 +86,8 @@ def test_patterns_catch_the_citations_they_are_meant_to_catch() -> None:
     ]
     assert [line for line in cited if not _hits(line)] == []
     clean = [
-        "docs/iec61217.md §6",
+        "docs/coordinate-systems.md §6",
+        "IEC 61217:2011 §7.4",
         "Keithley 6517B Reference Manual, 6517B-901-01, §14",
         "def test_speed_and_accel_scales_as_in_research_notes():",
         "Research Square preprint doi:10.21203/rs.3.rs-1673938/v1",

@@ -1,10 +1,10 @@
 """IEC 61217 test vectors TV1–TV10 and the constructed couch-walkout, line-intersection and tilt vectors.
 
 TV1–TV10 were computed from the IEC 61217 chains as public implementations give them and checked against
-RadiotherapyTransformsIEC, Roentgen.jl, matRad and scipy (see docs/iec61217.md §7); the other vectors are
-constructed analytically. Each vector is checked twice: to 1e-9 against an independent closed form (or a
-compact numpy reference implementation, re-typed below as the oracle), and to the 4 decimals the vectors
-were written down with.
+RadiotherapyTransformsIEC, Roentgen.jl, matRad and scipy (see docs/coordinate-systems.md §7); the other
+vectors are constructed analytically. Each vector is checked twice: to 1e-9 against an independent closed
+form (or a compact numpy reference implementation, re-typed below as the oracle), and to the 4 decimals the
+vectors were written down with.
 """
 
 from __future__ import annotations
