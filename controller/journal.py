@@ -76,8 +76,6 @@ class Journal:
         run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / JOURNAL_NAME
         self.fsync_mode: FsyncMode = fsync
-        self._sync_each_record = fsync == "record"
-        self._sync_at_checkpoints = fsync == "checkpoint"
         self._clock = clock
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
@@ -137,9 +135,9 @@ class Journal:
             self._count = number + 1
             self._size += len(data)
             self._dirty = False
-            if durable or self._sync_each_record:
+            if durable or self.fsync_mode == "record":
                 self._commit()
-            elif self._sync_at_checkpoints and kind == "msg" and _is_checkpoint(fields):
+            elif self.fsync_mode == "checkpoint" and kind == "msg" and _is_checkpoint(fields):
                 self._request_commit()
         return number
 
