@@ -318,9 +318,6 @@ def from_record(record: Any) -> Any:
 
 
 def message_to_record(message: Message) -> dict[str, Any]:
-    build = _BUILDERS.get(type(message))
-    if build is not None:
-        return build(message)
     record = to_record(message)
     assert isinstance(record, dict)
     return record
