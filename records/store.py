@@ -439,9 +439,18 @@ class ResultsStore:
             return [SeriesKey(*row) for row in conn.execute(query)]
 
     def series(
-        self, device_id: int, sequence: str, metric: str, since: datetime | None = None
+        self,
+        device_id: int,
+        sequence: str,
+        metric: str,
+        since: datetime | None = None,
+        kind: str = "verdict",
     ) -> list[MetricPoint]:
-        """One device's history of one metric, oldest first (one indexed range scan)."""
+        """One device's history of one metric, oldest first (one indexed range scan).
+
+        Of one kind only, like ``series_keys``: a sequence may report a name both as a verdict and as an
+        informative value (the polarity test's verdict |P_pol − 1| and P_pol itself).
+        """
         query = (
             select(
                 metrics.c.run_id,
@@ -456,6 +465,7 @@ class ResultsStore:
                 (metrics.c.device_id == device_id)
                 & (metrics.c.metric == metric)
                 & (metrics.c.sequence == sequence)
+                & (metrics.c.kind == kind)
             )
             .order_by(metrics.c.performed_at)
         )

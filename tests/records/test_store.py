@@ -201,3 +201,35 @@ def test_the_certificate_and_identity_of_each_device_are_recorded_with_the_run(t
             device = conn.execute(devices.select().where(devices.c.id == row["device_id"])).mappings().one()
     assert row["certificate"]["id"] == "PSDL-2025-0417" and row["certificate"]["expires"] == "2099-01-10"
     assert device["model"] == "6517B" and device["serial"] and device["key"].endswith(device["serial"])
+
+
+def test_a_metric_reported_as_verdict_and_informative_trends_once_per_run(store_url, tmp_path):
+    """The polarity sequence reports P_pol twice: the verdict |P_pol − 1| and P_pol itself (informative).
+
+    Two runs of it (as `make run` twice does) must give a trend of two verdict points, not four points
+    with each run twice (which `hilcal trends` once refused with "run id(s) … appear more than once").
+    """
+    from records.history import trend_series
+
+    with ResultsStore.open(store_url) as store:
+        outcomes = []
+        for _ in range(2):
+            outcomes.append(
+                run_sequence(
+                    load_rig_config(),
+                    "chamber-polarity-recombination",
+                    {},
+                    runs_dir=tmp_path / "runs",
+                    write_report=False,
+                    store=store,
+                )
+            )
+        assert all(o.recorded for o in outcomes)
+        kinds = {m.kind for m in read_run_folder(outcomes[0].run_dir).metrics if m.metric == "P_pol"}
+        assert kinds == {"verdict", "informative"}  # the case under test is still there
+        (key,) = store.series_keys(metric="P_pol")
+        history = store.series(key.device_id, key.sequence, "P_pol")
+        assert [p.run_id for p in history] == [o.run_id for o in outcomes]
+        assert all(p.tolerance_limit is not None for p in history)  # the verdict rows, not P_pol ≈ 1
+        (series,) = trend_series(store, metric="P_pol")
+        assert [p.run_id for p in series.analysis.points] == [o.run_id for o in outcomes]
