@@ -86,6 +86,7 @@ def test_hilcal_trends_flags_it_and_draws_the_page(history):
     assert result.exit_code == 1, result.output  # the latest result is out of tolerance
     page = (root / "t.html").read_text(encoding="utf-8")
     assert page.count("<svg") >= 1 and "out of tolerance" in page.replace("_", " ").lower()
+    assert "drift warning" in page[page.index("<svg") :]  # the chart's legend: the warnings are drawn
 
 
 def test_a_drift_path_that_is_not_in_the_rig_is_named():
@@ -94,3 +95,25 @@ def test_a_drift_path_that_is_not_in_the_rig_is_named():
     )
     with pytest.raises(Exception, match="phantom_q"):
         rig_on_day(load_rig_config(), plan, 0)
+
+
+def test_hilcal_simulate_history_writes_straight_to_postgresql(tmp_path, postgres_server):
+    """The command itself, each run recorded at its end on a real PostgreSQL server (no import)."""
+    import yaml
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump(PLAN.model_dump(mode="json")))
+    url = postgres_server.create_database("simulated_history_cli")
+    page = tmp_path / "trends.html"
+    args = ["simulate-history", "--plan", str(plan), "--db", url, "--runs-dir", str(tmp_path / "runs"),
+            "--out", str(page)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output  # B ends out of tolerance
+    with ResultsStore.open(url) as store:
+        assert store.count("runs") == DAYS and store.count("baselines") == 1
+        (series,) = trend_series(store, metric="B", config=CHART)
+    _check(series.analysis)
+    # the page draws the warnings (triangles, legend text kept as SVG text) as well as the failures
+    text = page.read_text(encoding="utf-8")
+    svg = text[text.index("<svg") :]
+    assert "drift warning" in svg and "out of tolerance" in svg
