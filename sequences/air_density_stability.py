@@ -212,13 +212,37 @@ def analyze_air_density(params: AirDensityParams, data: dict[str, Any]) -> Seque
 
 
 def air_density_figure(result: SequenceResult) -> Any:
-    from sequences.plots import _pyplot
+    from sequences.plots import _pyplot, mark_limit
 
     plt = _pyplot()
     rows = result.tables["readings"]
     fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
-    minutes = [r["clock_s"] / 60.0 for r in rows]
-    ax.plot(minutes, [r["k_TP"] for r in rows], "ko-", markersize=3, label="k_TP")
+    minutes = np.array([r["clock_s"] / 60.0 for r in rows], dtype=float)
+    values = np.array([r["k_TP"] for r in rows], dtype=float)
+    ax.plot(minutes, values, "ko-", markersize=3, label="k_TP")
+    verdict = next((v for v in result.verdicts if v.metric == "k_TP_drift"), None)
+    if verdict is not None and minutes.size >= 3 and minutes[-1] > minutes[0]:
+        # The verdict is the fitted line's change over the span relative to the mean k_TP: the limits are the
+        # steepest lines through the readings' centroid that the tolerance (and action level) allow.
+        intercept, slope, _, _ = fit_drift(minutes, values)
+        ax.plot(minutes, intercept + slope * minutes, color="0.4", lw=1.0, label="fitted drift")
+        mean, centre, span = float(values.mean()), float(minutes.mean()), float(minutes[-1] - minutes[0])
+        limits = [(verdict.tolerance.limit, False, "--", "tolerance")]
+        action = getattr(verdict.tolerance, "action_limit", None)
+        if action is not None:
+            limits.append((action, True, "-.", "action level"))
+        for limit, is_action, style, name in limits:
+            steepest = limit / 100.0 * mean / span
+            for sign in (1.0, -1.0):
+                line = ax.plot(
+                    minutes,
+                    mean + sign * steepest * (minutes - centre),
+                    color="black",
+                    lw=1.3,
+                    ls=style,
+                    label=f"drift {name} ±{limit:g} % over the span" if sign > 0 else None,
+                )[0]
+                mark_limit(line, action=is_action)
     ax.set_xlabel("rig clock (min)")
     ax.set_ylabel("k_TP")
     ax.set_title(f"{result.device}: air density over the session", fontsize=10)

@@ -177,6 +177,14 @@ class CrossCalibrationParams(BaseModel):
     pre_s: float = Field(default=1.0, ge=0, le=60, description="integration runs this long before beam on")
     post_s: float = Field(default=1.0, ge=0, le=60, description="and this long after beam off")
     beam: str = Field(default="", description="which beam the operator sets up, stated in every beam prompt")
+    gy_per_mu: float | None = Field(
+        default=0.01,
+        gt=0,
+        le=1,
+        description="dose at the chamber per monitor unit for the beam set up, so every beam prompt states "
+        "the MU and MU/min to set (0.01 Gy/MU = 1 cGy/MU, the usual calibration at reference conditions; "
+        "give the output at this set-up's depth and field; null: MU not stated)",
+    )
     environment: str | None = Field(
         default="room_sensor", description="environment device for k_TP (None: no air readings)"
     )
@@ -310,6 +318,7 @@ class ChamberCrossCalibration(Sequence[CrossCalibrationParams]):
                     dose_rate_gy_per_min=params.dose_rate_gy_per_min,
                     duration_s=params.beam_time_s,
                     beam=params.beam,
+                    gy_per_mu=params.gy_per_mu,
                 )
                 yield Dwell(params.beam_time_s)
                 yield Beam(on=False)
@@ -340,7 +349,14 @@ class ChamberCrossCalibration(Sequence[CrossCalibrationParams]):
         return analyze_cross_calibration(params, data)
 
     def figures(self, result: SequenceResult) -> list[Any]:
-        return [cross_calibration_figure(result)]
+        from sequences.plots import verdict_figure
+
+        # The ratio by block carries no limit (the verdict is the CoV within blocks, and the two arrangements
+        # differ by the field's non-uniformity): the verdicts against their limits are the second figure.
+        return [
+            cross_calibration_figure(result),
+            verdict_figure(result, f"{result.device}: cross-calibration checks against their limits"),
+        ]
 
 
 # --------------------------------------------------------------------------------------------- estimator

@@ -32,6 +32,12 @@ def limit_line(
         line.set_gid(f"{prefix}-{next(_GIDS)}")
 
 
+def mark_limit(line: Any, *, action: bool = False) -> Any:
+    """Give a line drawn by hand (a sloped or partial limit) the SVG id ``limit_line`` gives its lines."""
+    line.set_gid(f"{'action-line' if action else 'limit-line'}-{next(_GIDS)}")
+    return line
+
+
 def verdict_limits(
     ax: Any, verdict: Verdict | None, *, scale: float = 1.0, unit: str = "", symmetric: bool = False
 ) -> None:

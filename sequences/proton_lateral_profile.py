@@ -94,6 +94,13 @@ class LateralProfileParams(DeliveryParams):
     range: str = Field(default="LOW", description="the electrometer's range name (one range for the scan)")
     charge_resolution_c: float = Field(default=1e-14, gt=0, description="charge resolution of the range")
     beam: str = Field(default="proton pencil beam, one spot at the nominal position")
+    gy_per_mu: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="dose at the reference point per monitor unit for the proton beam set up; with it the "
+        "beam prompts state MU and MU/min (unset: not stated, proton MU have no common calibration)",
+    )
     x_axis: str = Field(default="phantom_x", description="tank axis moving the chamber along IEC X")
     y_axis: str = Field(default="phantom_y", description="tank axis moving the chamber along IEC Y")
     z_axis: str = Field(default="phantom_z", description="tank axis moving the chamber along IEC Z (depth)")
@@ -625,7 +632,7 @@ def analyze_lateral_profile(params: LateralProfileParams, data: dict[str, Any]) 
 
 
 def lateral_profile_figure(result: SequenceResult) -> Any:
-    from sequences.plots import _pyplot
+    from sequences.plots import _pyplot, limit_line
 
     plt = _pyplot()
     lines = result.tables["lines"]
@@ -646,7 +653,17 @@ def lateral_profile_figure(result: SequenceResult) -> Any:
         sigma = line["sigma_mm"]
         ax.plot(grid, amp * np.exp(-((grid - line["centre_mm"]) ** 2) / (2 * sigma**2)) + bg, "b-", lw=1,
                 label=f"fit: c = {line['centre_mm']:+.2f} mm, σ = {sigma:.2f} mm")  # fmt: skip
-        ax.axvline(line["centre_mm"] - line["deviation_mm"], color="grey", ls=":", lw=0.8, label="baseline")
+        baseline = line["centre_mm"] - line["deviation_mm"]
+        ax.axvline(baseline, color="grey", ls=":", lw=0.8, label="baseline")
+        metric = f"Δ{line['axis']}@{line['depth_mm']:g}mm"
+        verdict = next((v for v in result.verdicts if v.metric == metric), None)
+        if verdict is not None:  # the spot-position limits either side of the baseline centre
+            limit_line(ax, verdict.tolerance.limit, f"position tolerance ±{verdict.tolerance.limit:g} mm",
+                       vertical=True, symmetric=True, centre=baseline)  # fmt: skip
+            action = getattr(verdict.tolerance, "action_limit", None)
+            if action is not None:
+                limit_line(ax, action, f"action level ±{action:g} mm", action=True, vertical=True,
+                           symmetric=True, centre=baseline)  # fmt: skip
         ax.set_xlabel(f"IEC f {line['axis'].upper()} (mm)")
         ax.set_ylabel("charge (pC)")
         ax.set_title(f"{line['axis'].upper()} profile at {line['depth_mm']:g} mm", fontsize=10)
