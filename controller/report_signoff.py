@@ -2,7 +2,8 @@
 
 ``hilcal sign`` appends one JSON object per line to ``signoff.jsonl`` in the run folder with the journal
 head hash it approved. A signature stands only while that hash is both the head recorded in results.json
-and the head of journal.jsonl as it is now; any later change to either voids it, visibly.
+and the head of journal.jsonl as it is now, and while the run passes ``hilcal verify`` (hash chain, manifest,
+results): any later change to the run voids it, visibly.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+
+from controller.verify import verify_run
 
 SIGNOFF = "signoff.jsonl"
 
@@ -39,15 +42,23 @@ def journal_head(run_dir: Path) -> str | None:
     return hashlib.sha256(complete[-1]).hexdigest() if complete else None
 
 
-def _check(record: dict[str, Any], results_head: str | None, head_now: str | None) -> tuple[bool, str]:
+def _check(
+    record: dict[str, Any], results_head: str | None, head_now: str | None, problems: list[str]
+) -> tuple[bool, str]:
     signed = record.get("journal_sha256")
+    reasons = []
     if not signed:
-        return False, "the signature names no journal hash"
-    if signed != results_head:
-        return False, "results.json changed after signing (its journal hash differs)"
-    if head_now is not None and signed != head_now:
-        return False, "journal.jsonl changed after signing (its head hash differs)"
-    return True, "the run is unchanged since signing"
+        reasons.append("the signature names no journal hash")
+    elif signed != results_head:
+        reasons.append("results.json changed after signing (its journal hash differs)")
+    elif head_now is not None and signed != head_now:
+        reasons.append("journal.jsonl changed after signing (its head hash differs)")
+    # The head hash is only the chain's last link: a record edited in the middle, or a verdict rewritten in
+    # results.json, leaves it as it was. hilcal verify's findings void the signature as well.
+    reasons.extend(f"the run fails verification: {problem}" for problem in problems)
+    if reasons:
+        return False, "; ".join(reasons)
+    return True, "unchanged since signing when this report was written (hilcal signatures checks it again)"
 
 
 def read_signatures(run_dir: Path, results_head: str | None) -> list[SignatureView]:
@@ -56,6 +67,7 @@ def read_signatures(run_dir: Path, results_head: str | None) -> list[SignatureVi
     if not path.is_file():
         return []
     head_now = journal_head(run_dir)
+    problems = verify_run(run_dir).problems  # only a signed run pays for reading its whole journal
     views = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -66,7 +78,7 @@ def read_signatures(run_dir: Path, results_head: str | None) -> list[SignatureVi
             record = {"by": f"(line {number} of {SIGNOFF} is unreadable)"}
         if not isinstance(record, dict):
             record = {"by": f"(line {number} of {SIGNOFF} is not a signature)"}
-        valid, reason = _check(record, results_head, head_now)
+        valid, reason = _check(record, results_head, head_now, problems)
         views.append(
             SignatureView(
                 by=str(record.get("by", "")),
