@@ -109,6 +109,23 @@ def test_an_altered_journal_voids_the_signature(store_url, run_dir):
     assert code == 1 and "VOID" in out and "fails verification" in out
 
 
+def test_a_record_edited_mid_journal_voids_the_signature_without_a_made_up_head(store_url, run_dir):
+    """The chain breaks at the edited record, so no head can be read: the reason names the broken record
+    and does not claim the journal "now ends at head None (0 records)"."""
+    assert cli("sign", str(run_dir), "--by", "A. Physicist", "--role", "QMP", "--db", store_url)[0] == 0
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    middle = len(lines) // 2
+    record = json.loads(lines[middle])
+    record["edited"] = True
+    lines[middle] = json.dumps(record)
+    journal.write_text("\n".join(lines) + "\n")
+    code, out = cli("signatures", run_dir.name, "--db", store_url)
+    flat = " ".join(out.split())
+    assert code == 1 and "VOID" in out and f"record {middle + 1}" in flat, out
+    assert "head None" not in flat and "(0 records)" not in flat, out
+
+
 def test_a_re_recorded_run_voids_earlier_signatures_and_the_audit_shows_the_re_run(store_url, run_dir):
     assert cli("sign", str(run_dir), "--by", "A. Physicist", "--role", "QMP", "--db", store_url)[0] == 0
     run = read_run_folder(run_dir)
