@@ -26,7 +26,14 @@ from pydantic import BaseModel
 
 from controller.report_format import cell, number, table_view, with_uncertainty
 from controller.report_signoff import SignatureView, read_signatures
-from controller.results import Outcome, RunSummary, SequenceResult, Verdict, overall_outcome
+from controller.results import (
+    Outcome,
+    RunSummary,
+    SequenceResult,
+    ToleranceOverride,
+    Verdict,
+    overall_outcome,
+)
 
 REPORT = "report.html"
 
@@ -197,11 +204,31 @@ def _unit_header(verdicts: list[Verdict]) -> str:
     return f"U ({k}), {next(iter(units))}" if len(units) == 1 else f"U ({k}), unit per row"
 
 
+def _override_text(o: ToleranceOverride) -> str:
+    """One site override in words: what changed from what to what, on whose authority and why."""
+
+    def change(name: str, before: float | None, after: float | None) -> str:
+        if before == after:
+            return f"{name} {'none' if after is None else f'{after:g} {o.unit}'} unchanged"
+        was = "none" if before is None else f"{before:g} {o.unit}"
+        return f"{name} {was} → {'none' if after is None else f'{after:g} {o.unit}'}"
+
+    what = f"{o.tolerance} ({o.applies_to})" if o.applies_to else o.tolerance
+    where = f"from {o.file}" + (f" ({o.site})" if o.site else "")
+    return (
+        f"{what}: {change('tolerance', o.limit_before, o.limit_after)}, "
+        f"{change('action level', o.action_limit_before, o.action_limit_after)}; "
+        f"source: {o.source}; reason: {o.reason}; {where}"
+    )
+
+
 def _overrides(result: SequenceResult) -> list[str]:
-    """The site overrides that changed this result's tolerances, as ``what: value`` lines."""
+    """The site overrides that changed this result's tolerances, one sentence each."""
     raw = getattr(result, "tolerance_overrides", None)
     if not raw:
         return []
+    if isinstance(raw, list) and all(isinstance(item, ToleranceOverride) for item in raw):
+        return [_override_text(item) for item in raw]
     if isinstance(raw, dict):
         return [f"{key}: {cell(value)}" for key, value in raw.items()]
     if isinstance(raw, list):
