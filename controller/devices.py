@@ -11,6 +11,7 @@ depends on when a key was pressed: the sequences time integrations on the instru
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -68,15 +69,37 @@ class BeamRequest:
     duration_s: float | None = None  # how long the beam must stay on (None: until asked to switch it off)
     beam: str = ""  # energy, modality, field
     purpose: str = ""  # e.g. "reading 3/20"
+    gy_per_mu: float | None = None  # dose at the chamber per MU for this set-up (None: not stated)
+
+    @property
+    def monitor_units(self) -> int | None:
+        """MU that keep the beam on for ``duration_s`` at the dose rate (rounded up), when both are known."""
+        return monitor_units(self.dose_rate_gy_per_min, self.duration_s, self.gy_per_mu)
+
+
+def monitor_units(
+    dose_rate_gy_per_min: float, duration_s: float | None, gy_per_mu: float | None
+) -> int | None:
+    """The MU this dose rate (at the chamber) delivers in ``duration_s``, rounded up; None if unknown."""
+    if duration_s is None or gy_per_mu is None or gy_per_mu <= 0:
+        return None
+    return math.ceil(round(dose_rate_gy_per_min * duration_s / 60.0 / gy_per_mu, 6))
 
 
 def beam_on_instruction(request: BeamRequest) -> str:
-    """The beam-on prompt: which beam, dose rate, how long and the dose it takes, and when to confirm."""
+    """The beam-on prompt: which beam, dose rate (and MU/min), how long, the dose and MU it takes, and when
+    to confirm. MU are stated only when the set-up's dose per MU at the chamber is known."""
     which = request.beam or "the beam set up for this measurement"
-    parts = [f"Beam ON: {which}, {request.dose_rate_gy_per_min:g} Gy/min at the chamber"]
+    rate = f"Beam ON: {which}, {request.dose_rate_gy_per_min:g} Gy/min at the chamber"
+    if request.gy_per_mu is not None:
+        mu_rate = request.dose_rate_gy_per_min / request.gy_per_mu
+        rate += f" ({mu_rate:.4g} MU/min at {request.gy_per_mu * 100:.4g} cGy/MU)"
+    parts = [rate]
     if request.duration_s is not None:
         dose = request.dose_rate_gy_per_min * request.duration_s / 60.0
-        parts.append(f"for at least {request.duration_s:g} s (≥ {dose:.3g} Gy at the chamber; set MU for it)")
+        mu = request.monitor_units
+        set_mu = "set MU for it" if mu is None else f"set at least {mu} MU"
+        parts.append(f"for at least {request.duration_s:g} s (≥ {dose:.3g} Gy at the chamber; {set_mu})")
     if request.purpose:
         parts.append(f"for {request.purpose}")
     text = ", ".join(parts) + "."
@@ -215,6 +238,8 @@ class OperatorBeam:
             duration_s=request.duration_s,
             beam=request.beam,
             purpose=request.purpose,
+            gy_per_mu=request.gy_per_mu,
+            monitor_units=request.monitor_units,
         )
 
     def beam_off(self) -> None:

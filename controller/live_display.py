@@ -184,6 +184,7 @@ class LiveProgress(ProgressSink):
                     duration_s=message.duration_s,
                     beam=message.beam,
                     purpose=next_checkpoint(self._messages, index),
+                    gy_per_mu=message.gy_per_mu,
                 )
         return None
 

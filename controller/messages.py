@@ -148,6 +148,9 @@ class Beam:
     duration_s: float | None = None
     #: Which beam (energy, modality, field) as set up at the console ("": not stated).
     beam: str = ""
+    #: Dose at the chamber per monitor unit for this beam set-up (None: not stated); with it the prompt
+    #: states the MU and MU/min to set at the console.
+    gy_per_mu: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,14 +136,16 @@ def render_preview(preview: PlanPreview) -> list[str]:
     lines += _travel_lines(preview)
     if preview.operator_actions or preview.beam_requests:
         lines += ["", "Operator actions and beam requests"]
-        requests: dict[tuple[float, float | None, str | None], list[int]] = {}
+        requests: dict[tuple[float, float | None, str | None, int | None], list[int]] = {}
         for r in preview.beam_requests:
-            requests.setdefault((r.dose_rate_gy_per_min, r.duration_s, r.beam), []).append(r.step)
-        for (rate, duration, beam), at in requests.items():
+            key = (r.dose_rate_gy_per_min, r.duration_s, r.beam, r.monitor_units)
+            requests.setdefault(key, []).append(r.step)
+        for (rate, duration, beam, mu), at in requests.items():
             length = "until the end" if duration is None else format_duration(duration)
             where = f"step {at[0]}" if len(at) == 1 else f"{len(at)} ×, steps {at[0]}, {at[1]} … {at[-1]}"
             which = f"{beam}: " if beam else ""
-            lines += _wrap(f"{which}beam on at {_num(rate)} Gy/min for {length} ({where})")
+            units = "" if mu is None else f", ≥ {mu} MU"
+            lines += _wrap(f"{which}beam on at {_num(rate)} Gy/min for {length}{units} ({where})")
         for action in preview.operator_actions:
             if action.kind != "Beam":
                 lines += _wrap(f"step {action.step}: {action.detail} ({action.device})")

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from controller.config import RigConfig
+from controller.devices import monitor_units
 from controller.engine import dry_run
 from controller.messages import (
     Beam,
@@ -81,6 +82,8 @@ class BeamRequest(BaseModel):
     duration_s: float | None  # time on within the plan; None: switched on and never off
     requested_s: float | None = None  # beam-on time the message asks the beam control for, if it says
     beam: str | None = None  # which beam, when the message names one
+    gy_per_mu: float | None = None  # dose at the chamber per MU, when the message says
+    monitor_units: int | None = None  # MU to set for requested_s at this dose rate (rounded up), when known
 
 
 class OperatorAction(BaseModel):
@@ -362,10 +365,11 @@ def _beam_request(index: int, message: Message, duration: float | None) -> BeamR
     assert isinstance(message, Beam)
     requested = getattr(message, "duration_s", None)  # newer Beam messages carry MU/time and the beam
     beam = getattr(message, "beam", None)
+    requested_s = float(requested) if isinstance(requested, int | float) else None
     return BeamRequest(
         step=index, dose_rate_gy_per_min=message.dose_rate_gy_per_min, duration_s=duration,
-        requested_s=float(requested) if isinstance(requested, int | float) else None,
-        beam=None if beam is None else str(beam),
+        requested_s=requested_s, beam=None if beam is None else str(beam), gy_per_mu=message.gy_per_mu,
+        monitor_units=monitor_units(message.dose_rate_gy_per_min, requested_s, message.gy_per_mu),
     )  # fmt: skip
 
 

@@ -348,7 +348,9 @@ class _PlanPosition(ProgressSink):
         for index in range(min(self._done + 1, len(self._messages) - 1), -1, -1):
             message = self._messages[index]
             if isinstance(message, Beam) and message.on:
-                return BeamRequest(dose_rate_gy_per_min, message.duration_s, message.beam)
+                return BeamRequest(
+                    dose_rate_gy_per_min, message.duration_s, message.beam, gy_per_mu=message.gy_per_mu
+                )
         return None
 
 

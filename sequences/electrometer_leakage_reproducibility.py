@@ -135,6 +135,14 @@ class LeakageReproducibilityParams(BaseModel):
         default="",
         description="which beam the operator sets up (energy, modality, field), stated in every beam prompt",
     )
+    gy_per_mu: float | None = Field(
+        default=0.01,
+        gt=0,
+        le=1,
+        description="dose at the chamber per monitor unit for the beam set up, so every beam prompt states "
+        "the MU and MU/min to set (0.01 Gy/MU = 1 cGy/MU, the usual calibration at reference conditions; "
+        "give the output at this set-up's depth and field; null: MU not stated)",
+    )
     dose_rate_gy_per_min: float = Field(default=2.0, gt=0, le=100, description="dose rate at the chamber")
     environment: str | None = Field(
         default=None,
@@ -239,6 +247,7 @@ class ElectrometerLeakageReproducibility(Sequence[LeakageReproducibilityParams])
                 dose_rate_gy_per_min=params.dose_rate_gy_per_min,
                 duration_s=params.beam_on_s,
                 beam=params.beam,
+                gy_per_mu=params.gy_per_mu,
             )
             yield Dwell(params.beam_settle_s)
             yield StartIntegration(device)  # timed: the instrument ends it after signal_time_s

@@ -70,6 +70,14 @@ class DeliveryParams(BaseModel):
     pre_s: float = Field(default=1.0, ge=0, le=60, description="integration runs this long before beam on")
     post_s: float = Field(default=1.0, ge=0, le=60, description="and this long after beam off")
     beam: str = Field(default="", description="which beam the operator sets up, stated in every beam prompt")
+    gy_per_mu: float | None = Field(
+        default=0.01,
+        gt=0,
+        le=1,
+        description="dose at the chamber per monitor unit for the beam set up, so every beam prompt states "
+        "the MU and MU/min to set (0.01 Gy/MU = 1 cGy/MU, the usual calibration at reference conditions; "
+        "give the output at this set-up's depth and field; null: MU not stated)",
+    )
 
     @model_validator(mode="after")
     def _biased(self) -> DeliveryParams:
@@ -128,7 +136,11 @@ def gated_tail(params: DeliveryParams, beam_time_s: float) -> Plan:
     """The integration already running: ``pre_s``, the beam for ``beam_time_s``, ``post_s``, hold."""
     yield Dwell(params.pre_s)
     yield Beam(
-        on=True, dose_rate_gy_per_min=params.dose_rate_gy_per_min, duration_s=beam_time_s, beam=params.beam
+        on=True,
+        dose_rate_gy_per_min=params.dose_rate_gy_per_min,
+        duration_s=beam_time_s,
+        beam=params.beam,
+        gy_per_mu=params.gy_per_mu,
     )
     yield Dwell(beam_time_s)
     yield Beam(on=False)
@@ -146,7 +158,11 @@ def deliveries(params: DeliveryParams, beam_times_s: Seq[float], gap_s: float = 
         if index and gap_s > 0:
             yield Dwell(gap_s)
         yield Beam(
-            on=True, dose_rate_gy_per_min=params.dose_rate_gy_per_min, duration_s=beam_time, beam=params.beam
+            on=True,
+            dose_rate_gy_per_min=params.dose_rate_gy_per_min,
+            duration_s=beam_time,
+            beam=params.beam,
+            gy_per_mu=params.gy_per_mu,
         )
         yield Dwell(beam_time)
         yield Beam(on=False)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +188,8 @@ def test_a_beam_prompt_stops_the_display_states_the_beam_and_is_journaled(monkey
         "duration_s": 35.0,
         "beam": "6 MV photons, 10 × 10 cm²",
         "purpose": "reading 1/20",
+        "gy_per_mu": None,  # this plan's Beam does not say: no MU figure (see the MU test below)
+        "monitor_units": None,
     }
     assert on["asked_utc"] <= on["answered_utc"] and on["waited_s"] >= 0
     assert off["action"] == "beam_off" and "reading 1/20" in off["instruction"]
@@ -376,3 +380,48 @@ def test_a_group_of_devices_working_together_is_described_member_by_member():
 
     group = Together(messages=(MoveTo("phantom_z", 40.0), ReadDosimeter("electrometer_unidos")))
     assert describe(group) == "Together: MoveTo phantom_z 40 mm | Read electrometer_unidos"
+
+
+# -- monitor units in the beam prompt -------------------------------------------------------------------
+def test_a_beam_prompt_states_the_monitor_units_and_mu_rate_to_set(monkeypatch):
+    from controller.devices import BeamRequest, beam_on_instruction
+
+    text = beam_on_instruction(BeamRequest(2.0, 35.0, "6 MV photons", "reading 1/20", gy_per_mu=0.008))
+    # 2 Gy/min for 35 s is 1.17 Gy at the chamber: 146 MU (rounded up) at 0.8 cGy/MU, 250 MU/min
+    assert "146 MU" in text and "250 MU/min" in text and "0.8 cGy/MU" in text, text
+    assert "35 s" in text and "2 Gy/min" in text and "6 MV photons" in text
+    # without the beam's output at the chamber no MU figure is invented
+    unknown = beam_on_instruction(BeamRequest(2.0, 35.0, "6 MV photons"))
+    assert not re.search(r"\d MU", unknown) and "set MU for it" in unknown
+
+    sink, devices, records, _seen = _prompting_devices(monkeypatch, ["y"])
+    sink.planned([*_plan()[:4], Beam(True, 2.0, 35.0, "6 MV photons", gy_per_mu=0.01), *_plan()[5:]])
+    devices.beam.beam_on(2.0)
+    sink.finish()
+    assert "117 MU" in sink.console.file.getvalue() and "200 MU/min" in sink.console.file.getvalue()
+    assert records[0]["details"]["monitor_units"] == 117 and records[0]["details"]["gy_per_mu"] == 0.01
+
+
+@pytest.mark.parametrize(
+    "sequence",
+    [
+        "electrometer-leakage-reproducibility",
+        "electrometer-linearity",
+        "electrometer-end-effect",
+        "chamber-polarity-recombination",
+        "chamber-cross-calibration",
+    ],
+)
+def test_photon_beam_requests_carry_the_output_per_mu_from_the_params(sequence: str):
+    from controller.plan_preview import build_preview
+    from sequences import get_sequence
+
+    model = get_sequence(sequence).params_model
+    assert model.model_validate({}).gy_per_mu == 0.01  # type: ignore[attr-defined]  # 1 cGy/MU
+    preview = build_preview(load_rig_config(), sequence, {"gy_per_mu": 0.0085})
+    assert preview.beam_requests
+    for request in preview.beam_requests:
+        assert request.gy_per_mu == 0.0085
+        if request.requested_s is not None:
+            dose = request.dose_rate_gy_per_min * request.requested_s / 60.0
+            assert request.monitor_units == math.ceil(round(dose / 0.0085, 6))
