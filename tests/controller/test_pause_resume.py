@@ -343,7 +343,9 @@ def test_rig_file_interlocks_section_is_validated_and_built(tmp_path):
 
 
 # -- Ctrl-C on a real `hilcal run` -------------------------------------------------------------------
-def _interrupted_cli_run(tmp_path: Path, answer: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+def _interrupted_cli_run(
+    tmp_path: Path, answer: str, sig: int = signal.SIGINT
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     params = tmp_path / "w1.yaml"
     params.write_text("runs: 10\nstep_mm: 25\n")  # long enough (about 1000 messages) to be caught running
     runs = tmp_path / "runs"
@@ -377,7 +379,7 @@ def _interrupted_cli_run(tmp_path: Path, answer: str) -> tuple[subprocess.Comple
             if journals and journals[0].read_text(encoding="utf-8").count('"kind":"msg"') >= 40:
                 break
             time.sleep(0.005)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, _ = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
@@ -402,3 +404,19 @@ def test_ctrl_c_then_abort_at_the_prompt_exits_3_and_the_run_resumes(tmp_path):
     assert json.loads((run_dir / "results.json").read_text())["state"] == "aborted"
     outcome = resume_run(run_dir, write_report=False)
     assert outcome.summary.state == "completed", outcome.summary.error
+
+
+def test_sigterm_is_an_immediate_safe_stop_and_hilcal_resume_completes_the_run(tmp_path):
+    done, run_dir = _interrupted_cli_run(tmp_path, "", signal.SIGTERM)
+    assert done.returncode == 3, done.stdout
+    assert not of_kind(run_dir, "pause")  # no prompt: a supervisor cannot answer one
+    assert of_kind(run_dir, "safe_stop")
+    assert json.loads((run_dir / "results.json").read_text())["state"] == "aborted"
+    resumed = subprocess.run(
+        [str(Path(sys.executable).with_name("hilcal")), "resume", str(run_dir), "--db",
+         f"sqlite:///{tmp_path / 'qa.sqlite'}"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "100"},
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert json.loads((run_dir / "results.json").read_text())["state"] == "completed"
+    assert of_kind(run_dir, "resume")
