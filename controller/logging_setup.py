@@ -9,6 +9,9 @@ unconfigured, Python prints their warnings on stderr in the middle of the live p
 * ``open_run_log(run_dir)`` (every run and resume) adds ``run_dir/hilcal.log`` for the run's duration:
   info and up from hilcal's packages (debug with ``-vv``), so a driver warning is found with the run it
   happened in. While a run log is open and the console is not verbose, warnings go to the file only.
+
+Python's own warnings (``warnings.warn`` from pyvisa, numpy, scipy) are routed into logging too
+(``logging.captureWarnings``), so they follow the same path instead of going straight to stderr.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ def configure_logging(verbosity: int = 0, console: Console | None = None) -> Non
     handler.addFilter(_QuietDuringRuns())
     root.addHandler(handler)
     _console_handler = handler
+    logging.captureWarnings(True)  # warnings.warn goes through the handlers above (logger "py.warnings")
     if verbosity > 0:  # info (or debug) from hilcal's packages reaches the console
         for name in PACKAGES:
             logging.getLogger(name).setLevel(console_level(verbosity))
@@ -70,6 +74,7 @@ def reset_logging() -> None:
     global _verbosity, _console_handler
     if _console_handler is not None:
         logging.getLogger().removeHandler(_console_handler)
+        logging.captureWarnings(False)
     _console_handler, _verbosity = None, 0
     for name in PACKAGES:
         logging.getLogger(name).setLevel(logging.NOTSET)

@@ -362,6 +362,31 @@ def test_a_driver_warning_during_a_run_goes_to_the_run_log_not_to_stdout(tmp_pat
     assert "4713" in screen.getvalue() and "4713" not in (outcome.run_dir / LOG_NAME).read_text()
 
 
+def _library_warns(rig: Any) -> None:
+    import warnings
+
+    with warnings.catch_warnings():  # the suite makes warnings errors; a run outside it just shows them
+        warnings.simplefilter("always")
+        warnings.warn("a library's own warning 4714", UserWarning, stacklevel=1)  # pyvisa, numpy, scipy
+
+
+def test_a_python_warning_during_a_run_goes_to_the_run_log_not_over_the_display(tmp_path: Path, capsys):
+    screen = io.StringIO()
+    configure_logging(0, Console(file=screen, width=80))
+    outcome = run_sequence(
+        load_rig_config(),
+        "phantom-axis-iso230",
+        {"runs": 2, "step_mm": 100},
+        runs_dir=tmp_path,
+        write_report=False,
+        on_rig_ready=_library_warns,
+    )
+    assert outcome.summary.state == "completed", outcome.summary.error
+    assert "4714" in (outcome.run_dir / LOG_NAME).read_text(encoding="utf-8")
+    captured = capsys.readouterr()
+    assert "4714" not in captured.out + captured.err + screen.getvalue()
+
+
 def test_verbose_prints_info_on_the_console_handler_and_never_on_stdout(tmp_path: Path):
     result = runner.invoke(
         app,
