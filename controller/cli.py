@@ -218,7 +218,7 @@ def _attach_console(rig: Rig) -> None:
     (RichProgress.current or RichProgress()).attach_console(rig)
 
 
-def _print_outcome(outcome: RunOutcome, lazy: LazyStore | None = None) -> None:
+def _print_outcome(outcome: RunOutcome, lazy: LazyStore | None = None, report: bool = True) -> None:
     store = lazy.store if lazy is not None else None
     summary = outcome.summary
     for result in summary.results:
@@ -260,7 +260,8 @@ def _print_outcome(outcome: RunOutcome, lazy: LazyStore | None = None) -> None:
         err_console.print(str(summary.error), markup=False, highlight=False)
     if store is not None and outcome.recorded:
         print_baseline_deviation(store, outcome.run_id)
-    console.print(f"Run directory: {outcome.run_dir}  (journal.jsonl, results.json, report.html)")
+    files = "journal.jsonl, results.json" + (", report.html" if report else "")
+    console.print(f"Run directory: {outcome.run_dir}  ({files})")
     if outcome.record_error is not None:
         err_console.print(
             f"[yellow]warning:[/yellow] not written to the QA record ({outcome.record_error}); the run "
@@ -382,7 +383,7 @@ def run(
             store=store,
             tolerances=site,
         )
-        _print_outcome(outcome, store)
+        _print_outcome(outcome, store, report)
         if rehearsal and outcome.summary.state == "completed":  # a cut-short run has no bound to meet
             _print_rehearsal_ratio(config, step, outcome)
         report_run_log(outcome.run_dir, err_console)

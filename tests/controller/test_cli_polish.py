@@ -70,3 +70,14 @@ def test_pip_still_builds_the_editable_install_metadata():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Would install hilcal-" in result.stdout
     assert "deprecat" not in (result.stdout + result.stderr).lower()
+
+
+def test_the_run_directory_line_names_only_files_the_run_writes(tmp_path: Path):
+    args = ["run", "--sequence", "couch-pose-readback", "--runs-dir", str(tmp_path), "--no-report"]
+    db = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    result = runner.invoke(app, [*args, "--db", db], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    (line,) = [text for text in result.output.splitlines() if text.startswith("Run directory:")]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert "report.html" not in line and not (run_dir / "report.html").exists()
+    assert "journal.jsonl" in line and "results.json" in line
