@@ -91,6 +91,23 @@ class CalibrationCertificate(BaseModel):
         return self
 
 
+class ChamberConfig(BaseModel):
+    """The ionisation chamber an electrometer reads: passive, so the rig file says what it is.
+
+    Its serial keys the QA record's history with the electrometer's (a swapped chamber starts a new one),
+    and its certificate is recorded with every run and checked for expiry like the electrometer's.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    vendor: str = Field(default="", description="maker, e.g. PTW")
+    model: str = Field(min_length=1, description="type as printed, e.g. TN30013")
+    serial: str = Field(min_length=1, description="serial number as printed on the chamber")
+    certificate: CalibrationCertificate | None = Field(
+        default=None, description="the chamber's calibration certificate (e.g. N_D,w), recorded with each run"
+    )
+
+
 class DeviceConfig(BaseModel):
     # NaN compares false both ways: a NaN limit would make every range check pass or fail silently.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -115,13 +132,22 @@ class DeviceConfig(BaseModel):
         default=None, description="where the axis sits in the room (IEC 61217), for geometric reporting"
     )
     certificate: CalibrationCertificate | None = Field(
-        default=None, description="calibration certificate (chambers, electrometers), recorded with each run"
+        default=None, description="calibration certificate (electrometers), recorded with each run"
+    )
+    chamber: ChamberConfig | None = Field(
+        default=None, description="dosimeters: the ionisation chamber it reads, with its own certificate"
     )
     visa_library: str | None = Field(
         default=None,
         min_length=1,
         description="VISA library for this device's VISA resource, overriding the rig's visa_library",
     )
+
+    @model_validator(mode="after")
+    def _chamber_on_a_dosimeter(self) -> DeviceConfig:
+        if self.chamber is not None and self.role != "dosimeter":
+            raise ValueError(f"chamber: only a dosimeter reads a chamber (this device's role is {self.role})")
+        return self
 
     @field_validator("soft_limits_mm")
     @classmethod

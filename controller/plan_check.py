@@ -165,12 +165,17 @@ def _expired_certificates(config: RigConfig, used: set[str], today: date) -> lis
     lines = []
     for name in sorted(used):
         entry = config.devices.get(name)
-        certificate = entry.certificate if entry is not None else None
-        if certificate is not None and certificate.expires < today:
-            lines.append(
-                f"devices.{name}.certificate {certificate.id!r} expired on {certificate.expires} "
-                f"(today {today}): recalibrate the instrument or renew the certificate"
-            )
+        if entry is None:
+            continue
+        held = [(f"devices.{name}.certificate", entry.certificate)]
+        if entry.chamber is not None:  # the chamber the electrometer reads is used with it
+            held.append((f"devices.{name}.chamber.certificate", entry.chamber.certificate))
+        for where, certificate in held:
+            if certificate is not None and certificate.expires < today:
+                lines.append(
+                    f"{where} {certificate.id!r} expired on {certificate.expires} "
+                    f"(today {today}): recalibrate the instrument or renew the certificate"
+                )
     return lines
 
 

@@ -314,19 +314,23 @@ _ROLE_CHECKS: dict[str, Callable[[Any, DeviceConfig, DeviceCheck, RigConfig], No
 
 
 def _check_certificate(device: DeviceConfig, check: DeviceCheck, today: date, site_rule: str) -> None:
-    certificate = device.certificate
-    if certificate is None:
-        return
-    if certificate.expires < today:
-        rule = "a run using it is refused" if site_rule == "refuse" else "a run using it warns"
-        check.problems.append(
-            f"certificate {certificate.id!r} expired on {certificate.expires} (today {today}): {rule} "
-            f"(expired_certificate: {site_rule}); recalibrate or renew"
-        )
-    elif certificate.expires <= today + timedelta(days=EXPIRY_NOTICE_DAYS):
-        check.notes.append(f"certificate {certificate.id!r} expires soon, on {certificate.expires}")
-    else:
-        check.notes.append(f"certificate {certificate.id!r} valid until {certificate.expires}")
+    held = [("certificate", device.certificate)]
+    if device.chamber is not None:
+        held.append((f"chamber {device.chamber.model} {device.chamber.serial}: certificate",
+                     device.chamber.certificate))  # fmt: skip
+    for what, certificate in held:
+        if certificate is None:
+            continue
+        if certificate.expires < today:
+            rule = "a run using it is refused" if site_rule == "refuse" else "a run using it warns"
+            check.problems.append(
+                f"{what} {certificate.id!r} expired on {certificate.expires} (today {today}): {rule} "
+                f"(expired_certificate: {site_rule}); recalibrate or renew"
+            )
+        elif certificate.expires <= today + timedelta(days=EXPIRY_NOTICE_DAYS):
+            check.notes.append(f"{what} {certificate.id!r} expires soon, on {certificate.expires}")
+        else:
+            check.notes.append(f"{what} {certificate.id!r} valid until {certificate.expires}")
 
 
 def _check_registration(config: RigConfig, report: RigCheckReport) -> None:

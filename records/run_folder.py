@@ -80,10 +80,20 @@ class RunRecord(BaseModel):
     metrics: list[MetricRow] = Field(default_factory=list)
 
     def device_under_test(self) -> list[DeviceSeen]:
-        """The devices the result is about (a composite like ``phantom_x+phantom_y`` names several)."""
+        """The devices the result is about (a composite like ``phantom_x+phantom_y`` names several).
+
+        An electrometer is tested with the chamber it reads, when the rig file names one: its history is
+        the pair's, so a swapped chamber starts a new history as a swapped electrometer does.
+        """
         names = [name for name in self.device_name.split("+") if name]
         by_name = {device.name: device for device in self.devices}
-        return [by_name.get(name) or DeviceSeen(name=name, role="") for name in names]
+        tested = []
+        for name in names:
+            tested.append(by_name.get(name) or DeviceSeen(name=name, role=""))
+            chamber = by_name.get(chamber_name(name))
+            if chamber is not None:
+                tested.append(chamber)
+        return tested
 
 
 class NotARun(Exception):
@@ -160,7 +170,24 @@ def _devices(run_dir: Path, rig_devices: dict[str, Any]) -> list[DeviceSeen]:
                 **identity,
             )
         )
+        chamber = config.get("chamber")
+        if isinstance(chamber, dict):  # passive: identified by the rig file, used with its electrometer
+            devices.append(
+                DeviceSeen(
+                    name=chamber_name(name),
+                    role="chamber",
+                    vendor=str(chamber.get("vendor") or ""),
+                    model=str(chamber.get("model") or ""),
+                    serial=str(chamber.get("serial") or ""),
+                    certificate=chamber.get("certificate"),
+                )
+            )
     return devices
+
+
+def chamber_name(device: str) -> str:
+    """How a run's devices name the chamber the electrometer ``device`` reads."""
+    return f"{device}.chamber"
 
 
 def _metrics(result: dict[str, Any]) -> list[MetricRow]:

@@ -126,6 +126,30 @@ def test_an_expired_certificate_is_a_warning_or_a_refusal_by_site_rule():
     }
 
 
+def test_an_expired_chamber_certificate_is_a_warning_or_a_refusal_by_site_rule():
+    raw = load_rig_config().model_dump(mode="json")
+    raw["devices"]["electrometer_6517b"]["chamber"] = {
+        "vendor": "PTW", "model": "TN30013", "serial": "008101",
+        "certificate": {"id": "ADCL-0042", "issued": "2024-01-10", "expires": "2026-01-10"},
+    }  # fmt: skip
+    d1 = "electrometer-leakage-reproducibility"
+    warned = check(d1, config=RigConfig.model_validate(raw))
+    assert any(
+        "devices.electrometer_6517b.chamber.certificate 'ADCL-0042' expired on 2026-01-10" in w
+        for w in warned.warnings
+    )
+    raw["expired_certificate"] = "refuse"
+    with pytest.raises(ConfigError, match="electrometer_6517b.chamber.certificate 'ADCL-0042' expired"):
+        check(d1, config=RigConfig.model_validate(raw))
+
+
+def test_a_chamber_belongs_to_a_dosimeter():
+    raw = load_rig_config().model_dump(mode="json")
+    raw["devices"]["phantom_x"]["chamber"] = {"model": "TN30013", "serial": "1"}
+    with pytest.raises(ValueError, match="only a dosimeter reads a chamber"):
+        RigConfig.model_validate(raw)
+
+
 def test_a_certificate_that_expires_before_it_was_issued_is_bad_input():
     with pytest.raises(ValueError, match="is not after issued"):
         _with_certificate("2024-01-01")

@@ -172,3 +172,19 @@ def test_a_visa_library_that_cannot_be_loaded_names_the_field(where: str):
     text = str(err.value)
     assert field in text, text
     assert "'@ivi'" in text and "devices.electrometer_6517b on port" in text
+
+
+def test_a_chamber_certificate_is_checked_with_its_electrometer():
+    raw = _default_raw()
+    raw["devices"]["electrometer_6517b"]["chamber"] = {
+        "vendor": "PTW", "model": "TN30013", "serial": "008101",
+        "certificate": {"id": "ADCL-7", "issued": "2023-01-01", "expires": "2025-01-01"},
+    }  # fmt: skip
+    raw["devices"] = {"electrometer_6517b": raw["devices"]["electrometer_6517b"]}
+    raw["tracker_registration"] = None
+    report = check_rig(RigConfig.model_validate(raw), "rig", today=date(2026, 6, 1))
+    assert not report.ok
+    assert any(
+        "chamber TN30013 008101: certificate 'ADCL-7' expired on 2025-01-01" in p
+        for p in report.devices[0].problems
+    )

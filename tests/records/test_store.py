@@ -233,3 +233,46 @@ def test_a_metric_reported_as_verdict_and_informative_trends_once_per_run(store_
         assert all(p.tolerance_limit is not None for p in history)  # the verdict rows, not P_pol ≈ 1
         (series,) = trend_series(store, metric="P_pol")
         assert [p.run_id for p in series.analysis.points] == [o.run_id for o in outcomes]
+
+
+def _rig_with_chamber(serial: str, expires: str = "2099-01-10"):
+    from controller.config import RigConfig
+
+    raw = load_rig_config().model_dump(mode="json")
+    raw["devices"]["electrometer_6517b"]["chamber"] = {
+        "vendor": "PTW", "model": "TN30013", "serial": serial,
+        "certificate": {"id": f"ADCL-{serial}", "issued": "2025-01-10", "expires": expires,
+                        "coefficient": 5.38e7, "unit": "Gy/C"},
+    }  # fmt: skip
+    return RigConfig.model_validate(raw)
+
+
+def test_a_swapped_chamber_starts_a_new_history_and_its_certificate_is_recorded(store_url, tmp_path):
+    """The chamber cannot say what it is: the rig file does, and its serial keys the history too."""
+    from records.schema import devices, run_devices
+
+    with ResultsStore.open(store_url) as store:
+        for serial in ("008101", "008101", "008102"):  # two runs with one chamber, then it is swapped
+            outcome = run_sequence(
+                _rig_with_chamber(serial),
+                "electrometer-leakage-reproducibility",
+                {"readings": 5},
+                runs_dir=tmp_path / "runs",
+                write_report=False,
+                store=store,
+            )
+            assert outcome.recorded
+        keys = [k for k in store.series_keys(metric="CoV") if "6517B" in k.device_key]
+        assert sorted((k.device_key.rsplit("+", 1)[-1], k.points) for k in keys) == [
+            ("PTW/TN30013/008101", 2),
+            ("PTW/TN30013/008102", 1),
+        ]
+        with store.engine.connect() as conn:
+            rows = conn.execute(run_devices.select().where(run_devices.c.run_id == outcome.run_id)).mappings()
+            chamber = next(r for r in rows if r["name"] == "electrometer_6517b.chamber")
+            where = devices.c.id == chamber["device_id"]
+            device = conn.execute(devices.select().where(where)).mappings().one()
+    assert chamber["certificate"]["id"] == "ADCL-008102"
+    assert (device["vendor"], device["model"], device["serial"], device["role"]) == (
+        "PTW", "TN30013", "008102", "chamber",
+    )  # fmt: skip
