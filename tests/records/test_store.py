@@ -276,3 +276,35 @@ def test_a_swapped_chamber_starts_a_new_history_and_its_certificate_is_recorded(
     assert (device["vendor"], device["model"], device["serial"], device["role"]) == (
         "PTW", "TN30013", "008102", "chamber",
     )  # fmt: skip
+
+
+def test_failed_and_aborted_runs_are_recorded_at_their_end_and_a_resume_replaces_it(store_url, tmp_path):
+    from controller.config import RigConfig
+    from controller.session import ProgressSink, resume_run
+
+    class InterruptAt(ProgressSink):
+        def advance(self, index, label):
+            if index == 60:
+                raise KeyboardInterrupt  # Ctrl-C, or SIGTERM as the CLI maps it
+
+    worn = load_rig_config().model_dump(mode="json")
+    worn["simulation"]["stages"]["phantom_x"]["backlash_mm"] = 0.5  # B far beyond its 0.2 mm limit
+    with ResultsStore.open(store_url) as store:
+        failed = run_sequence(
+            RigConfig.model_validate(worn), "phantom-axis-iso230", {"runs": 2},
+            runs_dir=tmp_path, write_report=False, store=store,
+        )  # fmt: skip
+        aborted = run_sequence(
+            load_rig_config(), "phantom-axis-iso230", {"runs": 2},
+            runs_dir=tmp_path, write_report=False, store=store, progress=InterruptAt(),
+        )  # fmt: skip
+        assert failed.recorded and aborted.recorded and aborted.summary.state == "aborted"
+        rows = {row["run_id"]: row for row in store.run_rows()}
+        assert (rows[failed.run_id]["state"], rows[failed.run_id]["outcome"]) == ("completed", "FAIL")
+        assert (rows[aborted.run_id]["state"], rows[aborted.run_id]["outcome"]) == ("aborted", None)
+        resumed = resume_run(aborted.run_dir, write_report=False, store=store)
+        assert resumed.recorded and resumed.summary.state == "completed"
+        rows = {row["run_id"]: row for row in store.run_rows()}
+        assert len(rows) == 2 and rows[aborted.run_id]["state"] == "completed"
+        assert rows[aborted.run_id]["journal_sha256"] == resumed.summary.journal_sha256
+        assert [e.action for e in store.audit(run_id=aborted.run_id)] == ["recorded", "re-recorded"]
