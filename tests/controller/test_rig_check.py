@@ -188,3 +188,39 @@ def test_a_chamber_certificate_is_checked_with_its_electrometer():
         "chamber TN30013 008101: certificate 'ADCL-7' expired on 2025-01-01" in p
         for p in report.devices[0].problems
     )
+
+
+SIM_6517B = """\
+spec: "1.1"
+devices:
+  k6517b:
+    eom:
+      GPIB INSTR: {q: "\\n", r: "\\n"}
+    error: ERROR
+    dialogues:
+      - {q: "*IDN?", r: "KEITHLEY INSTRUMENTS INC.,MODEL 6517B,4096271,A13/700X"}
+resources:
+  GPIB0::27::INSTR: {device: k6517b}
+"""
+
+
+def test_visa_library_sim_in_the_rig_file_opens_a_scripted_instrument(tmp_path: Path):
+    definitions = tmp_path / "k6517b.yaml"
+    definitions.write_text(SIM_6517B, encoding="utf-8")
+    rig = tmp_path / "rig.yaml"
+    rig.write_text(
+        "name: pyvisa-sim\n"
+        "devices:\n"
+        "  electrometer_6517b:\n"
+        "    role: dosimeter\n"
+        "    driver: keithley-6517b\n"
+        "    port: GPIB0::27::INSTR\n"
+        f"    visa_library: '{definitions}@sim'\n",
+        encoding="utf-8",
+    )
+    config = load_rig_config(rig)
+    assert not config.simulated
+    with build_rig(config, str(rig)) as live:
+        (transport,) = live.transports
+        assert transport.visa_library == f"{definitions}@sim"  # type: ignore[attr-defined]
+        assert transport.query(b"*IDN?\n").startswith(b"KEITHLEY INSTRUMENTS INC.,MODEL 6517B,4096271")
