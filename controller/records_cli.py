@@ -17,9 +17,10 @@ from rich.table import Table
 
 from records.store import DEFAULT_DB_FILE, ResultsStore, StoreError, default_url
 
+# Parentheses, not brackets: rich reads "[env …]" as markup and drops it from the help.
 DB_HELP = (
     f"QA record database URL: sqlite:///<file> or postgresql+psycopg://user@host/db "
-    f"[env HILCAL_DB; default: sqlite:///runs/{DEFAULT_DB_FILE}]"
+    f"(env HILCAL_DB; default: {DEFAULT_DB_FILE} in the runs folder, sqlite:///runs/{DEFAULT_DB_FILE})"
 )
 DbOption = Annotated[str | None, typer.Option("--db", envvar="HILCAL_DB", help=DB_HELP, show_envvar=False)]
 
