@@ -97,6 +97,8 @@ class DeviceView(BaseModel):
     firmware: str
     certificate: str
     certificate_status: str
+    certificate_id: str = ""
+    certificate_expires: str = ""
 
 
 def _certificate(raw: dict[str, Any] | None, on: date) -> tuple[str, str]:
@@ -130,9 +132,32 @@ def device_views(summary: RunSummary, manifest: dict[str, Any]) -> list[DeviceVi
                 firmware=str(identity.get("firmware") or "not reported"),
                 certificate=certificate,
                 certificate_status=status,
+                **_certificate_keys(configured.get("certificate")),
             )
         )
+        chamber = configured.get("chamber")
+        if isinstance(chamber, dict):  # passive: identified by the rig file, with its own certificate
+            certificate, status = _certificate(chamber.get("certificate"), on)
+            views.append(
+                DeviceView(
+                    name=f"{name}.chamber",  # as the QA record names it (records.run_folder.chamber_name)
+                    role=f"chamber read by {name}",
+                    vendor=str(chamber.get("vendor") or "not stated"),
+                    model=str(chamber.get("model") or "not stated"),
+                    serial=str(chamber.get("serial") or "not stated"),
+                    firmware="none (passive)",
+                    certificate=certificate,
+                    certificate_status=status,
+                    **_certificate_keys(chamber.get("certificate")),
+                )
+            )
     return views
+
+
+def _certificate_keys(raw: dict[str, Any] | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    return {"certificate_id": str(raw.get("id") or ""), "certificate_expires": str(raw.get("expires") or "")}
 
 
 def _devices_in_results(summary: RunSummary, rig_devices: dict[str, Any]) -> set[str]:
@@ -181,6 +206,14 @@ def plain_summary(summary: RunSummary, devices: list[DeviceView], simulated: boo
             f"The run did not finish ({summary.state}): {summary.error or 'see the journal'}. Every device "
             "was told to stop, and no result of this run should be used."
         )
+    for device in devices:
+        if device.certificate_status.startswith("EXPIRED"):
+            sentences.append(
+                f"The calibration certificate {device.certificate_id} of {device.name} "
+                f"({device.vendor} {device.model}, serial {device.serial}) expired on "
+                f"{device.certificate_expires}, before this run: its readings are not traceable to a "
+                "calibration laboratory until it is calibrated again."
+            )
     for result in summary.results:
         what = f"The test “{result.title}” checked {_describe(devices, result.device)}"
         checks = len(result.verdicts)
