@@ -12,15 +12,20 @@ from typing import Any
 
 from pydantic import BaseModel
 
-#: Key suffix → unit shown in the header. Longest first, so ``_percent`` wins over ``_t``-like accidents.
+#: Key suffix → unit shown in the header, tried in order: ``_per_nC`` before ``_nC`` (an inverse charge).
 UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("_percent", "%"),
+    ("_per_nC", "1/nC"),
+    ("_pct", "%"),
     ("_deg", "deg"),
     ("_mm", "mm"),
     ("_um", "µm"),
     ("_fA", "fA"),
+    ("_pC", "pC"),
     ("_nC", "nC"),
+    ("_Gy", "Gy"),
     ("_kg", "kg"),
+    ("_v", "V"),
     ("_s", "s"),
 )
 MAX_ROWS = 30

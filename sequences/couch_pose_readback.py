@@ -205,6 +205,7 @@ def analyze_couch_readback(params: CouchReadbackParams, rows: list[dict[str, Any
         per_axis.append(
             {
                 "axis": axis,
+                "unit": "mm" if axis in TRANSLATIONS else "deg",  # of every number in the row (mixed table)
                 "max_abs": float(np.max(np.abs(diff))),
                 "mean": float(np.mean(diff)),
                 "sd": sd,
