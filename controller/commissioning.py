@@ -145,7 +145,7 @@ def _write_index(
                         "sequence": step.sequence,
                         "title": step.title,
                         "run_id": outcome.run_id,
-                        "run_dir": str(outcome.run_dir),
+                        "run_dir": str(outcome.run_dir.resolve()),  # whole: the table shows a short id
                         "state": outcome.summary.state,
                         "outcome": outcome.result.outcome.value if outcome.result else None,
                         "error": outcome.summary.error,

@@ -34,7 +34,7 @@ class StepView(BaseModel):
 
 def _step(number: int, raw: dict[str, Any], base: Path) -> StepView:
     run_dir = Path(raw["run_dir"])
-    if not run_dir.is_absolute() and not run_dir.exists():
+    if not run_dir.exists():  # a relative path from another folder, or the runs folder moved since
         run_dir = base / run_dir.name
     results = run_dir / "results.json"
     summary = RunSummary.model_validate_json(results.read_text("utf-8")) if results.is_file() else None

@@ -450,3 +450,26 @@ def test_photon_beam_requests_carry_the_output_per_mu_from_the_params(sequence: 
         if request.requested_s is not None:
             dose = request.dose_rate_gy_per_min * request.requested_s / 60.0
             assert request.monitor_units == math.ceil(round(dose / 0.0085, 6))
+
+
+def test_the_session_index_keeps_full_run_paths_and_its_report_follows_a_moved_folder(tmp_path, monkeypatch):
+    import shutil
+
+    from controller.session_report import write_session_report
+
+    monkeypatch.chdir(tmp_path)
+    session = tmp_path / "s.yaml"
+    session.write_text(
+        "name: quick\nsteps:\n  - {sequence: couch-pose-readback, params: {repeats: 1, poses: [{}]}}\n",
+        encoding="utf-8",
+    )
+    db = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    result = runner.invoke(app, ["run", "--session", str(session), "--runs-dir", "runs", "--db", db])
+    assert result.exit_code == 0, result.output
+    (index,) = (tmp_path / "runs").glob("session-*.json")
+    (step,) = json.loads(index.read_text(encoding="utf-8"))["steps"]
+    run_dir = Path(step["run_dir"])  # the table shows a short id; the index, the whole path
+    assert run_dir.is_absolute() and (run_dir / "results.json").is_file(), step["run_dir"]
+    moved = Path(shutil.move(tmp_path / "runs", tmp_path / "archive"))  # a runs folder archived elsewhere
+    page = write_session_report(moved / index.name).read_text(encoding="utf-8")
+    assert f'href="{run_dir.name}/report.html"' in page and re.search(r"(\d+) of \1 checks passed", page)
