@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from drivers.clock import Clock
 from drivers.ndi.connection import (
@@ -86,15 +86,25 @@ class NdiParams(BaseModel):
         "(unset: the period is learned from the frame numbers it reports)",
     )
 
-    @model_validator(mode="after")
-    def _roms_exist_and_priorities_name_tools(self) -> Self:
-        for name, source in self.tools.items():
+    @field_validator("tools")
+    @classmethod
+    def _roms_exist(cls, tools: dict[str, str]) -> dict[str, str]:
+        """Every tool's problem at once (a rig check lists them all, not the first of five missing ROMs)."""
+        problems = []
+        for name, source in tools.items():
             if not name or not name.isprintable():
-                raise ValueError(f"tools: a tool name must be printable and non-empty, got {name!r}")
+                problems.append(f"a tool name must be printable and non-empty, got {name!r}")
+                continue
             try:
                 resolve_rom(source)
             except ValueError as err:
-                raise ValueError(f"tools.{name}: {err}") from None
+                problems.append(f"{name}: {err}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return tools
+
+    @model_validator(mode="after")
+    def _priorities_name_tools(self) -> Self:
         unknown = sorted(set(self.priority) - set(self.tools))
         if unknown:
             raise ValueError(f"priority: {unknown} are not tools of this tracker ({sorted(self.tools)})")

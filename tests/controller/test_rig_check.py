@@ -224,3 +224,16 @@ def test_visa_library_sim_in_the_rig_file_opens_a_scripted_instrument(tmp_path: 
         (transport,) = live.transports
         assert transport.visa_library == f"{definitions}@sim"  # type: ignore[attr-defined]
         assert transport.query(b"*IDN?\n").startswith(b"KEITHLEY INSTRUMENTS INC.,MODEL 6517B,4096271")
+
+
+def test_every_missing_rom_file_is_named_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)  # the example's ROM paths are relative to where hilcal starts: none here
+    example = Path(__file__).resolve().parents[2] / "examples" / "couch-hexapod-vega.yaml"
+    result = runner.invoke(app, ["rig", "check", str(example)], env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "devices.tracker.params.tools" in text
+    missing = [("reg_1", "registration-1"), ("reg_4", "registration-4"), ("couch_tool", "couch-array")]
+    for tool, rom in missing:
+        assert f"{tool}: ROM file 'roms/{rom}.rom' does not exist" in text, text
+    assert "'frame_format'" not in text  # the tools, not the whole params mapping
