@@ -8,6 +8,7 @@ unsigned), 2 bad input, 3 the sign-off could not be written to the run folder.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
@@ -309,6 +310,24 @@ def _detail(action: str, detail: dict[str, Any]) -> str:
     )
 
 
+def _utc(moment: datetime) -> datetime:
+    """A stored time in UTC (SQLite gives it back naive, in UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _same_day_repeats(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Run id → the run of the same sequence on the same device earlier the same UTC day, for each repeat."""
+    last: dict[tuple[str, str], dict[str, Any]] = {}
+    repeats = {}
+    for row in rows:  # oldest first
+        key = (str(row["sequence"]), str(row["device_key"] or row["device_name"]))
+        before = last.get(key)
+        if before is not None and _utc(before["performed_at"]).date() == _utc(row["performed_at"]).date():
+            repeats[str(row["run_id"])] = before
+        last[key] = row
+    return repeats
+
+
 def audit(
     since: Annotated[str | None, typer.Option(help="only entries from this date (ISO 8601, UTC)")] = None,
     run: Annotated[str | None, typer.Option("--run", help="only this run")] = None,
@@ -317,26 +336,39 @@ def audit(
     ] = False,
     db: DbOption = None,
 ) -> None:
-    """The audit log: every signature (VALID/VOID), every re-run, every baseline marked."""
+    """The audit log: every signature (VALID/VOID), every re-run, every baseline marked.
+
+    A re-run is a run resumed and recorded again (``re-recorded``), or a test repeated: a run of a sequence
+    on a device that already had a run of that sequence the same UTC day (after a failure, say).
+    """
     moment = parse_moment(since, "--since") if since else None
-    actions = () if all_entries else ("signed", "re-recorded", "baseline")
+    actions = () if all_entries else ("signed", "re-recorded", "baseline", "recorded")
     with open_store(db) as store:
         entries = store.audit(since=moment, run_id=run, actions=actions)
+        repeats = _same_day_repeats(store.run_rows())
         judged = _judge_all(
             [s for s in store.signatures(run_id=run) if moment is None or s.signed_at >= moment]
         )
         url = store.url
+    entries = [e for e in entries if all_entries or e.action != "recorded" or e.run_id in repeats]
     log = Table(title=f"Audit log — {url}")
     for column in ("#", "At (UTC)", "Actor", "Action", "Run", "Detail"):
         log.add_column(column)
     for entry in entries:
+        repeated = repeats.get(entry.run_id or "") if entry.action == "recorded" else None
         log.add_row(
             str(entry.id),
             entry.at.strftime("%Y-%m-%d %H:%M:%S"),
             entry.actor,
-            entry.action,
+            "re-run" if repeated else entry.action,
             entry.run_id or "—",
-            _detail(entry.action, entry.detail),
+            _detail(entry.action, entry.detail)
+            + (
+                f"; repeats {repeated['run_id']} ({repeated['outcome'] or repeated['state']}, "
+                f"{_utc(repeated['performed_at']).strftime('%H:%M:%S')} the same day)"
+                if repeated
+                else ""
+            ),
         )
     console.print(log if entries else "Audit log: no entries match.")
     if judged:

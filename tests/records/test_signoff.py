@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,36 @@ def test_a_re_recorded_run_voids_earlier_signatures_and_the_audit_shows_the_re_r
     assert "recorded" in cli("audit", "--all", "--db", store_url)[1]
     code, out = cli("audit", "--since", "2999-01-01", "--db", store_url)
     assert "no entries match" in out and "none match" in out
+
+
+def test_the_audit_lists_a_test_repeated_the_same_day_as_a_re_run(store_url, run_dir):
+    """A second run of a sequence on the same device the same (UTC) day is a re-run of the test (after a
+    failure, say): `hilcal audit` lists it, naming the run it repeats, without --all. A run on another day
+    (the next scheduled test) is not one."""
+    first = read_run_folder(run_dir)
+    again = first.model_copy(
+        update={
+            "run_id": first.run_id + "-again",
+            "performed_at": first.performed_at + timedelta(minutes=30),
+            "ended_at": first.ended_at + timedelta(minutes=30),
+        }
+    )
+    later = first.model_copy(
+        update={
+            "run_id": first.run_id + "-later",
+            "performed_at": first.performed_at + timedelta(days=3),
+            "ended_at": first.ended_at + timedelta(days=3),
+        }
+    )
+    with ResultsStore.open(store_url) as store:
+        for record in (first, again, later):
+            assert store.record(record) is True
+    code, out = cli("audit", "--db", store_url)
+    flat = " ".join(out.split())
+    assert code == 0
+    assert f"repeats {first.run_id}" in flat, out
+    assert flat.count("re-run") == 1 and first.run_id + "-later" not in flat, out
+    assert "repeats" in " ".join(cli("audit", "--all", "--db", store_url)[1].split())
 
 
 def test_baseline_is_audited(store_url, run_dir):
