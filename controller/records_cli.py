@@ -46,6 +46,12 @@ class LazyStore:
             self.store.close()
 
 
+def say_error(text: str) -> None:
+    """``error: …`` on stderr, the prefix in red; the text as it is (a URL or path may hold brackets)."""
+    err_console.print("[red]error:[/red] ", end="")
+    err_console.print(text, markup=False, highlight=False)
+
+
 def check_db_url(db: str | None) -> None:
     """A malformed --db/$HILCAL_DB is bad input (exit 2) before anything runs; reaching it is not checked."""
     from sqlalchemy.engine import make_url
@@ -56,11 +62,11 @@ def check_db_url(db: str | None) -> None:
     try:
         backend = make_url(url).get_backend_name()
     except Exception as err:
-        err_console.print(f"[red]error:[/red] --db {url!r}: not a database URL ({err})", markup=False)
+        say_error(f"--db {url!r}: not a database URL ({err})")
         raise typer.Exit(2) from err
     if backend not in ("sqlite", "postgresql"):
         expected = "expected sqlite:///<file> or postgresql+psycopg://…"
-        err_console.print(f"[red]error:[/red] --db {url!r}: {expected}", markup=False)
+        say_error(f"--db {url!r}: {expected}")
         raise typer.Exit(2)
 
 
@@ -69,8 +75,7 @@ def open_store(db: str | None, runs_dir: Path = Path("runs")) -> ResultsStore:
     try:
         return ResultsStore.open(db or default_url(runs_dir))
     except StoreError as err:
-        err_console.print("[red]error:[/red] ", end="")
-        err_console.print(str(err), markup=False, highlight=False)
+        say_error(str(err))
         raise typer.Exit(2) from err
 
 
@@ -128,7 +133,7 @@ def baseline(
         try:
             device, sequence = store.mark_baseline(run_id, by, note)
         except StoreError as err:
-            err_console.print(f"[red]error:[/red] {err}", markup=False)
+            say_error(str(err))
             raise typer.Exit(2) from err
     console.print(f"Baseline of {sequence} on {device}: run {run_id} (marked by {by})")
 
@@ -175,7 +180,7 @@ def trends(
     try:
         moment = parse_since(since)
     except ValueError as err:
-        err_console.print(f"[red]error:[/red] --since {since!r}: expected an ISO 8601 date", markup=False)
+        say_error(f"--since {since!r}: expected an ISO 8601 date")
         raise typer.Exit(2) from err
     with open_store(db) as store:
         series = trend_series(store, device, metric, moment)
@@ -248,7 +253,7 @@ def simulate_history(
                 ) from err
         config = load_rig_config()
     except ConfigError as err:
-        err_console.print(f"[red]error:[/red] {err}", markup=False)
+        say_error(str(err))
         raise typer.Exit(2) from err
     store = open_store(db, runs_dir)
     runs = sum(len(range(0, plan.days, item.every_days)) for item in plan.items)
@@ -267,7 +272,7 @@ def simulate_history(
         try:
             simulate(config, plan, runs_dir, store, progress)
         except ConfigError as err:
-            err_console.print(f"[red]error:[/red] {err}", markup=False)
+            say_error(str(err))
             raise typer.Exit(2) from err
         if first:
             store.mark_baseline(

@@ -21,3 +21,21 @@ def test_every_db_option_names_its_variable_and_default(command):
     assert result.exit_code == 0
     line = next(line for line in result.output.splitlines() if "--db" in line)
     assert "HILCAL_DB" in line and "qa-record.sqlite in the runs folder" in line, line
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["trends", "--since", "yesterday"], "error: --since 'yesterday': expected an ISO 8601 date"),
+        (["trends", "--db", "mysql://x"], "error: database URL 'mysql://x': expected sqlite"),
+        (["run", "--db", "mysql://x"], "error: --db 'mysql://x': expected sqlite"),
+        (["baseline", "no-such-run", "--by", "A. Physicist"], "error: run 'no-such-run' is not in the QA"),
+        (["simulate-history", "--plan", "/nonexistent/plan.yaml"], "error: "),
+    ],
+)
+def test_bad_input_is_said_plainly_and_exits_2(args, said, tmp_path, monkeypatch):
+    """The error prefix is red on a terminal, never the literal markup "[red]error:[/red]"."""
+    monkeypatch.setenv("HILCAL_DB", f"sqlite:///{tmp_path / 'qa.sqlite'}")
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+    assert result.exit_code == 2, result.output
+    assert said in result.output and "[red]" not in result.output and "[/red]" not in result.output
