@@ -130,13 +130,20 @@ def iso230_deviation_figure(result: SequenceResult) -> Any:
             for d in ("up", "down")
             for sign in (1, -1)
         ]
+        centre = (max(spans) + min(spans)) / 2
         limit_line(
             ax,
             500 * accuracy.tolerance.limit,
             f"A tolerance: a band {1000 * accuracy.tolerance.limit:g} µm wide",
             symmetric=True,
-            centre=(max(spans) + min(spans)) / 2,
+            centre=centre,
         )
+        action = getattr(accuracy.tolerance, "action_limit", None)
+        if action is not None:
+            limit_line(
+                ax, 500 * action, f"A action level: a band {1000 * action:g} µm wide", action=True,
+                symmetric=True, centre=centre,
+            )  # fmt: skip
     ax.set_xlabel(f"target on {result.device} (mm)")
     ax.set_ylabel("deviation, reference − target (µm)")
     ax.set_title(f"{result.device}: positioning deviation per approach direction")

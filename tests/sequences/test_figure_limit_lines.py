@@ -22,6 +22,7 @@ FAST: dict[str, dict[str, Any]] = {
     "chamber-cross-calibration": {},
     "air-density-stability": {},
     "proton-lateral-profile": {},
+    "phantom-axis-iso230": {"runs": 2},  # W1: its accuracy band had no action-level band
 }
 
 
