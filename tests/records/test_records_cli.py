@@ -39,3 +39,30 @@ def test_bad_input_is_said_plainly_and_exits_2(args, said, tmp_path, monkeypatch
     result = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
     assert result.exit_code == 2, result.output
     assert said in result.output and "[red]" not in result.output and "[/red]" not in result.output
+
+
+def test_two_sessions_then_trends_shows_both_in_the_default_record(tmp_path, monkeypatch):
+    """What a newcomer does: `make run` twice, then `hilcal trends` (a shorter session, same commands).
+
+    The polarity step reports P_pol as a verdict and as an informative value: its trend once held each
+    run twice and `hilcal trends` stopped with a traceback.
+    """
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HILCAL_DB")  # the default: runs/qa-record.sqlite
+    (tmp_path / "session.yaml").write_text(
+        "name: quick\nsteps:\n"
+        "  - {sequence: phantom-axis-iso230, params: {runs: 2, step_mm: 100}}\n"
+        "  - {sequence: chamber-polarity-recombination}\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    for _ in range(2):
+        done = runner.invoke(app, ["run", "--session", "session.yaml", "--no-report"])
+        assert done.exit_code == 0, done.output
+    assert (tmp_path / "runs" / "qa-record.sqlite").is_file()
+    result = runner.invoke(app, ["trends"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[3].strip(): line for line in result.output.splitlines() if line.count("│") > 8}
+    for metric in ("A", "R", "B", "P_pol", "P_ion"):
+        assert rows[metric].split("│")[4].strip() == "2", rows[metric]  # both sessions, once each
+    assert (tmp_path / "runs" / "trends.html").is_file()
