@@ -134,8 +134,9 @@ def _draw_main(ax: Axes, s: TrendSeries) -> None:
                        edgecolors=colour, facecolors=colour if filled else "white", zorder=3)
     if a.chart is not None:
         c = a.chart
-        ax.axvspan(times[c.baseline_start], times[c.baseline_stop - 1], color="#e5e7eb",
-                   label="baseline period", zorder=0)
+        if c.baseline_stop > c.baseline_start:  # not when the points shown begin after the baseline
+            ax.axvspan(times[c.baseline_start], times[c.baseline_stop - 1], color="#e5e7eb",
+                       label="baseline period", zorder=0)
         ax.axhline(c.centre, color="#333333", lw=1, label=f"centre {c.centre:.4g}")
         ax.axhline(c.ucl, color="#333333", lw=1, ls="--", label="control limits ±3σ")
         ax.axhline(c.lcl, color="#333333", lw=1, ls="--")

@@ -117,3 +117,26 @@ def test_hilcal_simulate_history_writes_straight_to_postgresql(tmp_path, postgre
     text = page.read_text(encoding="utf-8")
     svg = text[text.index("<svg") :]
     assert "drift warning" in svg and "out of tolerance" in svg
+
+
+def test_since_narrows_the_view_not_the_analysis(history, tmp_path):
+    """`--since` shows the later results classified against the baseline, not a baseline of their own.
+
+    Before, the points from `since` on were analysed alone: their first points became the baseline, and a
+    result that was a drift warning against the real baseline was shown as "baseline", exit 0.
+    """
+    root, url = history
+    with ResultsStore.open(url) as store:
+        full = _backlash_series(store)
+        since = full.points[20].at
+        (shown,) = trend_series(store, metric="B", since=since, config=CHART)
+    tail = full.points[20:]
+    assert [(p.run_id, p.point_class) for p in shown.analysis.points] == [
+        (p.run_id, p.point_class) for p in tail
+    ]
+    assert PointClass.BASELINE not in {p.point_class for p in shown.analysis.points}
+    assert shown.analysis.chart is not None and shown.analysis.chart.centre == full.chart.centre
+    args = ["trends", "--metric", "B", "--db", url, "--since", since.isoformat()]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "s.html")])
+    assert result.exit_code == 1, result.output
+    assert "<svg" in (tmp_path / "s.html").read_text(encoding="utf-8")  # drawn without its baseline span
