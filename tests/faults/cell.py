@@ -35,7 +35,10 @@ def world_report(rig: Rig, spec: dict[str, Any]) -> dict[str, Any]:
     if SEVERED.get(spec["fault"]) == "all":
         severed = set(all_positioners(sim))
     elif SEVERED.get(spec["fault"]) == "target" and spec["target"]:
-        severed = {m.name for m in world_models(sim, rig.config, spec["target"])}
+        # A cut wire severs every device on it (a Zaber chain carries all three tank arms), not only the
+        # cell's target: one of them may be mid-move when the wire goes.
+        on_wire = spec.get("peers") or [spec["target"]]
+        severed = {m.name for device in on_wire for m in world_models(sim, rig.config, device)}
     report: dict[str, Any] = {}
     for name, model in all_positioners(sim).items():
         if isinstance(model, Hexapod):

@@ -97,16 +97,25 @@ def _stopped(report: dict[str, Any]) -> tuple[bool, str]:
     return not bad, (f"still moving: {bad}" if bad else f"all {len(world)} positioners stopped{note}")
 
 
-def _error_names(run_dir: Path, cell: Cell, devices: list[str]) -> tuple[bool, str]:
+def _error_names(
+    run_dir: Path, cell: Cell, devices: list[str], peers: list[str] | None = None
+) -> tuple[bool, str]:
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     error = results.get("error") or ""
     if cell.fault in ("estop", "sim_killed", "sim_frozen"):
-        named = [d for d in devices if f"'{d}'" in error or error.startswith(f"{d}:") or f" {d}:" in error]
+        named = [d for d in devices if _names(error, d)]
         return bool(named), f"names {named}" if named else f"names no rig device: {error[:200]!r}"
     assert cell.target is not None
-    target = cell.target
-    ok = f"'{target}'" in error or error.startswith(f"{target}:") or f" {target}:" in error
-    return ok, (f"names {target!r}" if ok else f"does not name {target!r}: {error[:200]!r}")
+    # A fault on a shared wire (one Zaber chain for the tank's three arms) hits whichever device is talking
+    # at the trigger reply: the error must name that one, a rig device on the hit wire.
+    on_wire = peers or [cell.target]
+    named = [d for d in on_wire if _names(error, d)]
+    expected = repr(cell.target) if on_wire == [cell.target] else f"any of {on_wire}"
+    return bool(named), (f"names {named}" if named else f"does not name {expected}: {error[:200]!r}")
+
+
+def _names(error: str, device: str) -> bool:
+    return f"'{device}'" in error or error.startswith(f"{device}:") or f" {device}:" in error
 
 
 def _ended(run_dir: Path) -> tuple[bool, str]:
@@ -186,7 +195,7 @@ def _run_cell(out: Outcome, spec: dict[str, Any], devices: list[str], work: Path
         return
     out.checks["exit_code_3"] = (report.get("exit_code") == 3, f"exit {report.get('exit_code', code)}")
     if FAULTS[cell.fault] != "signal":
-        out.checks["error_names_device"] = _error_names(run_dir, cell, devices)
+        out.checks["error_names_device"] = _error_names(run_dir, cell, devices, spec.get("peers"))
     out.checks["positioners_stopped"] = _stopped(report)
     integrity = verify_run(run_dir)
     out.checks["journal_verifies"] = (integrity.ok, "; ".join(integrity.problems) or "chain intact")

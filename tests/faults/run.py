@@ -53,7 +53,8 @@ def plan(variant: Variant, work: Path) -> tuple[list[tuple[Cell, dict[str, Any]]
         if cell.na is None:
             assert cell.endpoint is not None
             trigger = max(1, int(TRIGGER_FRACTION * base["replies"][cell.endpoint]))
-            spec.update(endpoint=cell.endpoint, protocol=cell.protocol, trigger=trigger)
+            peers = sorted(d for d, (endpoint, _) in protocols.items() if endpoint == cell.endpoint)
+            spec.update(endpoint=cell.endpoint, protocol=cell.protocol, trigger=trigger, peers=peers)
         cells.append((cell, spec))
     return cells, base["used"], None
 
