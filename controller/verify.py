@@ -75,13 +75,18 @@ class VerifyReport:
     head: str | None = None
     problems: list[str] = field(default_factory=list)
     torn_tail: bool = False
+    #: The first record the chain does not hold for (None when the chain holds to the end).
+    broken_at: int | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def lines(self) -> list[str]:
-        out = [f"journal: {self.records} records, head sha256 {self.head or '—'}"]
+        if self.broken_at is not None:
+            out = [f"journal: {self.records} lines; its hash chain breaks at record {self.broken_at}"]
+        else:
+            out = [f"journal: {self.records} records, head sha256 {self.head or '—'}"]
         if self.torn_tail:
             out.append("torn final record (an incomplete write; not part of the chain)")
         if self.ok:
@@ -106,6 +111,8 @@ def verify_run(run_dir: Path) -> VerifyReport:
         contents = read_journal(journal_path)
     except JournalIntegrityError as err:
         report.problems.append(f"record {err.record}: {err.reason}")
+        report.broken_at = err.record
+        report.records = sum(1 for line in journal_path.read_bytes().split(b"\n") if line.strip())
         return report
     report.records, report.head = len(contents.records), contents.head
     report.torn_tail = bool(contents.torn_tail)

@@ -157,9 +157,11 @@ def test_a_finished_run_verifies_and_an_edited_result_or_cut_tail_does_not(
 def test_cli_verify_and_review_exit_codes(finished_run: Path, run_copy: Path, tmp_path: Path):
     ok = runner.invoke(app, ["verify", str(finished_run)])
     assert ok.exit_code == 0 and "integrity: OK" in ok.output
-    _forge_first_reading(run_copy)
+    forged = _forge_first_reading(run_copy)
     broken = runner.invoke(app, ["verify", str(run_copy)])
     assert broken.exit_code == 1 and "BROKEN" in broken.output
+    header = f"journal: {len(_lines(run_copy))} lines; its hash chain breaks at record {forged + 1}"
+    assert header in broken.output  # not "0 records, head sha256 —"
     reviewed = runner.invoke(app, ["review", str(run_copy)])
     assert reviewed.exit_code == 1 and "BROKEN" in reviewed.output
     missing = runner.invoke(app, ["verify", str(tmp_path / "nowhere")])
