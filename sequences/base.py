@@ -12,9 +12,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from controller.config import TrackerRegistrationConfig, read_structured_file
 from controller.errors import ConfigError, describe_validation_errors
@@ -23,6 +23,21 @@ from controller.messages import Message
 from controller.results import SequenceResult
 from drivers.environment import EnvironmentReading
 from geometry import AxisMounting
+
+#: Dose per monitor unit of the beam set up, so a beam prompt can state the MU and MU/min to set (photon
+#: sequences default to 1 cGy/MU; proton ones leave it unset: proton MU have no common calibration).
+GyPerMu = Annotated[
+    float | None,
+    Field(
+        gt=0,
+        le=1,
+        description="dose at the chamber per monitor unit for the beam set up, so every beam prompt states "
+        "the MU and MU/min to set (photons: 0.01 Gy/MU = 1 cGy/MU, the usual calibration at reference "
+        "conditions; give the output at this set-up's depth and field; protons: unset by default, proton MU "
+        "have no common calibration; null: MU not stated)",
+    ),
+]
+
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 Plan = Generator[Message, Any, Any]

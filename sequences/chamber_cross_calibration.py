@@ -56,6 +56,7 @@ from dosimetry import TG51_REFERENCE, TRS398_REFERENCE, TRS398_REFERENCE_22C, Re
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
 from sequences.base import (
     DeviceNeed,
+    GyPerMu,
     Plan,
     Sequence,
     SequenceContext,
@@ -177,14 +178,7 @@ class CrossCalibrationParams(BaseModel):
     pre_s: float = Field(default=1.0, ge=0, le=60, description="integration runs this long before beam on")
     post_s: float = Field(default=1.0, ge=0, le=60, description="and this long after beam off")
     beam: str = Field(default="", description="which beam the operator sets up, stated in every beam prompt")
-    gy_per_mu: float | None = Field(
-        default=0.01,
-        gt=0,
-        le=1,
-        description="dose at the chamber per monitor unit for the beam set up, so every beam prompt states "
-        "the MU and MU/min to set (0.01 Gy/MU = 1 cGy/MU, the usual calibration at reference conditions; "
-        "give the output at this set-up's depth and field; null: MU not stated)",
-    )
+    gy_per_mu: GyPerMu = 0.01
     environment: str | None = Field(
         default="room_sensor", description="environment device for k_TP (None: no air readings)"
     )

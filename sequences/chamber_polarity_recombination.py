@@ -51,6 +51,7 @@ from dosimetry import TRS398_KS_PULSED, TRS398_REFERENCE, k_s_trs398, k_tp, p_io
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
 from sequences.base import (
     DeviceNeed,
+    GyPerMu,
     Plan,
     Sequence,
     SequenceContext,
@@ -123,14 +124,7 @@ class PolarityRecombinationParams(BaseModel):
     beam_time_s: float = Field(default=10.0, gt=0, le=3600, description="integration per reading")
     beam_settle_s: float = Field(default=5.0, ge=0, le=120, description="beam on before each integration")
     beam: str = Field(default="", description="which beam the operator sets up, stated in every beam prompt")
-    gy_per_mu: float | None = Field(
-        default=0.01,
-        gt=0,
-        le=1,
-        description="dose at the chamber per monitor unit for the beam set up, so every beam prompt states "
-        "the MU and MU/min to set (0.01 Gy/MU = 1 cGy/MU, the usual calibration at reference conditions; "
-        "give the output at this set-up's depth and field; null: MU not stated)",
-    )
+    gy_per_mu: GyPerMu = 0.01
     dose_rate_gy_per_min: float = Field(default=6.0, gt=0, le=100, description="dose rate at the chamber")
     charge_resolution_c: float = Field(default=1e-13, gt=0, description="display step of the range used")
     environment: str | None = Field(

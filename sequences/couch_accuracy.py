@@ -50,7 +50,6 @@ from sequences.tolerances import ToleranceProfile, profiles_for
 TranslationAxis = Literal["lateral_mm", "longitudinal_mm", "vertical_mm"]
 
 
-
 class CouchAccuracyProfile(ToleranceProfile):
     """Limits for C1/C2 (values in sequences/tolerances.py); a site profile_override has this shape."""
 

@@ -46,6 +46,7 @@ from dosimetry import TG51_REFERENCE, TRS398_REFERENCE, TRS398_REFERENCE_22C, k_
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
 from sequences.base import (
     DeviceNeed,
+    GyPerMu,
     Plan,
     Sequence,
     SequenceContext,
@@ -135,14 +136,7 @@ class LeakageReproducibilityParams(BaseModel):
         default="",
         description="which beam the operator sets up (energy, modality, field), stated in every beam prompt",
     )
-    gy_per_mu: float | None = Field(
-        default=0.01,
-        gt=0,
-        le=1,
-        description="dose at the chamber per monitor unit for the beam set up, so every beam prompt states "
-        "the MU and MU/min to set (0.01 Gy/MU = 1 cGy/MU, the usual calibration at reference conditions; "
-        "give the output at this set-up's depth and field; null: MU not stated)",
-    )
+    gy_per_mu: GyPerMu = 0.01
     dose_rate_gy_per_min: float = Field(default=2.0, gt=0, le=100, description="dose rate at the chamber")
     environment: str | None = Field(
         default=None,

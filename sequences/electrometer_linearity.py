@@ -37,7 +37,7 @@ from controller.messages import (
 )
 from controller.results import Measurement, SequenceResult, Tolerance, decide
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
-from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import DeviceNeed, GyPerMu, Plan, Sequence, SequenceContext, require_known_profile
 from sequences.electrometer_leakage_reproducibility import display_resolution
 from sequences.tolerances import ToleranceProfile, profiles_for
 from sequences.uncertainty import COVERAGE_P, max_abs_halfwidth_mc, t_coverage_factor
@@ -70,14 +70,7 @@ class DeliveryParams(BaseModel):
     pre_s: float = Field(default=1.0, ge=0, le=60, description="integration runs this long before beam on")
     post_s: float = Field(default=1.0, ge=0, le=60, description="and this long after beam off")
     beam: str = Field(default="", description="which beam the operator sets up, stated in every beam prompt")
-    gy_per_mu: float | None = Field(
-        default=0.01,
-        gt=0,
-        le=1,
-        description="dose at the chamber per monitor unit for the beam set up, so every beam prompt states "
-        "the MU and MU/min to set (0.01 Gy/MU = 1 cGy/MU, the usual calibration at reference conditions; "
-        "give the output at this set-up's depth and field; null: MU not stated)",
-    )
+    gy_per_mu: GyPerMu = 0.01
 
     @model_validator(mode="after")
     def _biased(self) -> DeliveryParams:

@@ -47,7 +47,7 @@ from controller.results import Measurement, SequenceResult, Tolerance, decide
 from drivers.roles.dosimeter import DosimeterSettings
 from geometry import AxisMounting
 from geometry.frames import Point
-from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import DeviceNeed, GyPerMu, Plan, Sequence, SequenceContext, require_known_profile
 from sequences.electrometer_leakage_reproducibility import display_resolution
 from sequences.electrometer_linearity import DeliveryParams, gated_tail
 from sequences.tolerances import ToleranceProfile, profiles_for
@@ -94,13 +94,7 @@ class LateralProfileParams(DeliveryParams):
     range: str = Field(default="LOW", description="the electrometer's range name (one range for the scan)")
     charge_resolution_c: float = Field(default=1e-14, gt=0, description="charge resolution of the range")
     beam: str = Field(default="proton pencil beam, one spot at the nominal position")
-    gy_per_mu: float | None = Field(
-        default=None,
-        gt=0,
-        le=1,
-        description="dose at the reference point per monitor unit for the proton beam set up; with it the "
-        "beam prompts state MU and MU/min (unset: not stated, proton MU have no common calibration)",
-    )
+    gy_per_mu: GyPerMu = None
     x_axis: str = Field(default="phantom_x", description="tank axis moving the chamber along IEC X")
     y_axis: str = Field(default="phantom_y", description="tank axis moving the chamber along IEC Y")
     z_axis: str = Field(default="phantom_z", description="tank axis moving the chamber along IEC Z (depth)")

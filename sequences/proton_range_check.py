@@ -46,7 +46,7 @@ from controller.messages import (
 from controller.results import Measurement, SequenceResult, Tolerance, decide
 from drivers.roles.dosimeter import DosimeterReading, DosimeterSettings
 from geometry import AxisMounting, Point
-from sequences.base import DeviceNeed, Plan, Sequence, SequenceContext, require_known_profile
+from sequences.base import DeviceNeed, GyPerMu, Plan, Sequence, SequenceContext, require_known_profile
 from sequences.electrometer_leakage_reproducibility import display_resolution
 from sequences.electrometer_linearity import DeliveryParams, gated_tail
 from sequences.tolerances import ToleranceProfile, profiles_for
@@ -87,13 +87,7 @@ class TankChamberParams(DeliveryParams):
     pre_s: float = Field(default=0.5, ge=0, le=60, description="integration runs this long before beam on")
     post_s: float = Field(default=0.5, ge=0, le=60, description="and this long after beam off")
     beam: str = Field(default="150 MeV single spot, gantry 0°", description="the beam set up at the console")
-    gy_per_mu: float | None = Field(
-        default=None,
-        gt=0,
-        le=1,
-        description="dose at the reference point per monitor unit for the proton beam set up; with it the "
-        "beam prompts state MU and MU/min (unset: not stated, proton MU have no common calibration)",
-    )
+    gy_per_mu: GyPerMu = None
     depth_axis: str = Field(
         default="phantom_z", description="tank axis along the beam (its mounting is used)"
     )
