@@ -188,11 +188,21 @@ def trends(
     if not series:
         console.print(f"No results in the QA record {url} match; run a sequence first.")
         raise typer.Exit(0)
-    table = Table(title=f"Trends — {url}")
-    for column in ("Device", "Sequence", "Metric", "n", "Latest", "Limit", "Class", "Rule", "Reaches limit"):
-        table.add_column(column)
+    # One table per device and sequence, titled with both: their keys are long (vendor/model/serial), and
+    # as columns they left the metric and its figures no room at 80 columns.
+    console.print(f"Trends — {url}")
     alarm = False
+    table: Table | None = None
+    group: tuple[str, str] | None = None
     for item in series:
+        if (item.device, item.sequence) != group:
+            if table is not None:
+                console.print(table)
+            group = (item.device, item.sequence)
+            table = Table(title=f"{item.device} · {item.sequence}", title_justify="left")
+            for column in ("Metric", "n", "Latest", "Limit", "Class", "Rule", "Reaches limit"):
+                table.add_column(column, overflow="fold")  # wrapped, never cut short with "…"
+        assert table is not None
         analysis = item.analysis
         latest = analysis.points[-1]
         alarm |= latest.point_class in (PointClass.DRIFT_WARNING, PointClass.OUT_OF_TOLERANCE)
@@ -204,8 +214,6 @@ def trends(
             high = projection.upper.date().isoformat() if projection.upper else "…"
             reaches = f"{projection.at.date().isoformat()} [{low}, {high}]"
         table.add_row(
-            item.device,
-            item.sequence,
             item.metric,
             str(len(analysis.points)),
             f"{latest.value:.4g} ± {latest.expanded_uncertainty:.2g} {item.unit}",
@@ -214,7 +222,8 @@ def trends(
             ", ".join(rule.value for rule in latest.rules) or "—",
             reaches,
         )
-    console.print(table)
+    if table is not None:
+        console.print(table)
     page = render_trend_page(series, out, f"QA trends — {url}")
     console.print(f"Trend page: {page}")
     raise typer.Exit(1 if alarm else 0)

@@ -62,7 +62,15 @@ def test_two_sessions_then_trends_shows_both_in_the_default_record(tmp_path, mon
     assert (tmp_path / "runs" / "qa-record.sqlite").is_file()
     result = runner.invoke(app, ["trends"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
-    rows = {line.split("│")[3].strip(): line for line in result.output.splitlines() if line.count("│") > 8}
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") == 8}
     for metric in ("A", "R", "B", "P_pol", "P_ion"):
-        assert rows[metric].split("│")[4].strip() == "2", rows[metric]  # both sessions, once each
+        assert rows[metric].split("│")[2].strip() == "2", rows[metric]  # both sessions, once each
     assert (tmp_path / "runs" / "trends.html").is_file()
+    # At 80 columns every device key and metric is still there whole (the table once showed "KEITHL…").
+    narrow = runner.invoke(app, ["trends"], env={"COLUMNS": "80"}).output
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    titles = [line.strip() for line in narrow.splitlines() if " · " in line]
+    assert any(t.endswith("· phantom-axis-iso230") and t.count("/") == 2 for t in titles), titles
+    assert any(t.endswith("· chamber-polarity-recombination") for t in titles), titles
+    cells = {line.split("│")[1].strip() for line in narrow.splitlines() if line.count("│") == 8}
+    assert {"A", "R", "B", "P_pol", "P_ion"} <= cells, cells
