@@ -91,8 +91,12 @@ def due(
         url = store.url
     title = f"QA schedule {schedule.name or (schedule_file or DEFAULT_SCHEDULE).name} — {url}"
     table = Table(title=f"{title}\nas of {moment.astimezone(schedule.zone()).date()} ({schedule.timezone})")
-    for column in ("Item", "Frequency", "Last satisfying run", "Due", "Overdue from", "Status", "Note"):
-        table.add_column(column)
+    notes = any(entry.note for entry in report)  # an empty Note column would take a narrow screen's room
+    columns = ("Item", "Frequency", "Last satisfying run", "Due", "Overdue from", "Status", "Note")
+    for column in columns if notes else columns[:-1]:
+        # dates and words kept on one line; long run ids and notes wrap whole, never cut with "…"
+        short = column in ("Frequency", "Due", "Overdue from", "Status")
+        table.add_column(column, overflow="fold", no_wrap=short)
     colours = {"ok": "green", "due": "yellow", "overdue": "red"}
     for entry in report:
         last = f"{entry.last.run_id} ({entry.last.performed_on}, {entry.last.outcome}" if entry.last else "—"
@@ -106,7 +110,7 @@ def due(
             str(entry.due or "now"),
             str(entry.overdue_from or "now"),
             f"[{colour}]{entry.status.upper()}[/{colour}]",
-            entry.note,
+            *([entry.note] if notes else []),
         )
     console.print(table)
     overdue = [entry for entry in report if entry.status == "overdue"]
@@ -246,7 +250,7 @@ def _judge_all(rows: list[SignatureRow]) -> list[tuple[SignatureRow, Judgement]]
 def _signature_table(title: str, judged: list[tuple[SignatureRow, Judgement]]) -> Table:
     table = Table(title=title)
     for column in ("#", "Run", "Signed by", "Role", "At (UTC)", "Journal head (records)", "Status", "Why"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # run ids and dates whole at 80 columns
     colours = {Validity.VALID: "green", Validity.VOID: "red", Validity.UNVERIFIED: "yellow"}
     for row, judgement in judged:
         colour = colours[judgement.validity]
@@ -353,7 +357,7 @@ def audit(
     entries = [e for e in entries if all_entries or e.action != "recorded" or e.run_id in repeats]
     log = Table(title=f"Audit log — {url}")
     for column in ("#", "At (UTC)", "Actor", "Action", "Run", "Detail"):
-        log.add_column(column)
+        log.add_column(column, overflow="fold")
     for entry in entries:
         repeated = repeats.get(entry.run_id or "") if entry.action == "recorded" else None
         log.add_row(

@@ -145,7 +145,7 @@ def print_baseline_deviation(store: ResultsStore, run_id: str) -> None:
         return
     table = Table(title=f"Against the baseline (run {rows[0].baseline_run})")
     for column in ("Metric", "Now", "Baseline", "Deviation"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
             row.metric, f"{row.value:.4g} {row.unit}", f"{row.baseline:.4g}", f"{row.deviation:+.4g}"

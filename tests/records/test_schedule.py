@@ -89,6 +89,15 @@ def test_due_and_overdue_from_the_record(store_url, history, tmp_path):
     code, out = due(store_url, schedule, "2026-03-06")
     assert code == 1, out
     assert "OVERDUE" in out and "1 of 2 item(s) overdue" in out
+    # At 80 columns nothing is cut short: each cell wraps, so the run id reads whole down its column.
+    narrow = runner.invoke(
+        app,
+        ["due", "--schedule", str(schedule), "--at", "2026-03-05", "--db", store_url],
+        env={"COLUMNS": "80"},
+    ).output
+    assert "…" not in narrow and max(len(line) for line in narrow.splitlines()) <= 80
+    run_column = "".join(line.split("│")[3].strip() for line in narrow.splitlines() if line.count("│") >= 7)
+    assert history["wed"].name in run_column, narrow
     # The weekly item, last passed Wednesday 4 March: due 11 March, grace to 13 March, overdue from 14 March.
     weekly = Schedule.model_validate(yaml.safe_load(schedule.read_text()))
     with ResultsStore.open(store_url) as store:
