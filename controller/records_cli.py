@@ -212,7 +212,8 @@ def trends(
         if projection is not None:
             low = projection.lower.date().isoformat() if projection.lower else "…"
             high = projection.upper.date().isoformat() if projection.upper else "…"
-            reaches = f"{projection.at.date().isoformat()} [{low}, {high}]"
+            met = "met " if projection.already_met else ""  # a past date: the trend is there already
+            reaches = f"{met}{projection.at.date().isoformat()} [{low}, {high}]"
         table.add_row(
             item.metric,
             str(len(analysis.points)),

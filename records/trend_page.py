@@ -60,7 +60,8 @@ def _date(at: datetime | None) -> str:
 def _projection_text(p: Projection | None) -> str:
     if p is None:
         return "—"
-    return (f"{_date(p.at)} ({p.confidence:.0%}: {_date(p.lower)} … {_date(p.upper)}; "
+    met = "met on " if p.already_met else ""
+    return (f"{met}{_date(p.at)} ({p.confidence:.0%}: {_date(p.lower)} … {_date(p.upper)}; "
             f"{p.level_name} {p.level:g})")
 
 

@@ -161,6 +161,12 @@ class Projection:
     window_start: int
     window_stop: int
 
+    @property
+    def already_met(self) -> bool:
+        """The fitted line is at or past the level at the latest result: ``at`` is then a past date, the
+        day the trend met the level, not a forecast (the line rises towards the level; see ``_project``)."""
+        return self.intercept_at_last >= self.level
+
 
 @dataclass(frozen=True, slots=True)
 class TrendAnalysis:

@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 from scipy.stats import norm
 
-from records.trend_page import render_trend_page
+from records.trend_page import _projection_text, render_trend_page
 from records.trends import (
     PointClass,
     Rule,
@@ -382,3 +382,17 @@ def test_trend_page_has_one_svg_per_series_with_legends_and_a_table(tmp_path: Pa
         assert label in first, label
     short = " ".join(page.svg_texts[1])
     assert "no EWMA" in short and "control limits" not in short
+
+
+def test_a_trend_already_past_its_level_is_said_to_have_met_it() -> None:
+    """Once the fitted line is past the level, its crossing date lies before the latest result: it is the day
+    the trend met the level ("met on …"), not a forecast of a date that has gone by."""
+    days = np.arange(40, dtype=float)
+    rising = np.where(days > 19, 0.5 * (days - 19), 0.0) + np.random.default_rng(3).normal(0.0, 0.2, 40)
+    limits = TrendLimits(tolerance=5.0, unit="mm")  # the drift reaches 5 mm near day 29, the data run to 39
+    past = analyse(_points(rising, days), limits).projection
+    assert past is not None and past.already_met
+    assert past.at < T0 + timedelta(days=39)
+    ahead = analyse(_points(rising, days), TrendLimits(tolerance=15.0, unit="mm")).projection
+    assert ahead is not None and not ahead.already_met and ahead.at > T0 + timedelta(days=39)
+    assert _projection_text(past).startswith("met on ") and not _projection_text(ahead).startswith("met")
