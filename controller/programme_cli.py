@@ -22,7 +22,7 @@ from controller.errors import ConfigError, HilcalError, describe_validation_erro
 from controller.records_cli import DbOption, open_store
 from records.schedule import Schedule
 from records.signoff import FolderState, Judgement, Validity, judge
-from records.store import ResultsStore, SignatureRow, StoreError
+from records.store import ResultsStore, SignatureRow, StoreError, as_utc
 
 DEFAULT_SCHEDULE = Path(__file__).with_name("default_schedule.yaml")
 console = Console()
@@ -314,11 +314,6 @@ def _detail(action: str, detail: dict[str, Any]) -> str:
     )
 
 
-def _utc(moment: datetime) -> datetime:
-    """A stored time in UTC (SQLite gives it back naive, in UTC)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _same_day_repeats(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Run id → the run of the same sequence on the same device earlier the same UTC day, for each repeat."""
     last: dict[tuple[str, str], dict[str, Any]] = {}
@@ -326,7 +321,7 @@ def _same_day_repeats(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any
     for row in rows:  # oldest first
         key = (str(row["sequence"]), str(row["device_key"] or row["device_name"]))
         before = last.get(key)
-        if before is not None and _utc(before["performed_at"]).date() == _utc(row["performed_at"]).date():
+        if before is not None and as_utc(before["performed_at"]).date() == as_utc(row["performed_at"]).date():
             repeats[str(row["run_id"])] = before
         last[key] = row
     return repeats
@@ -369,7 +364,7 @@ def audit(
             _detail(entry.action, entry.detail)
             + (
                 f"; repeats {repeated['run_id']} ({repeated['outcome'] or repeated['state']}, "
-                f"{_utc(repeated['performed_at']).strftime('%H:%M:%S')} the same day)"
+                f"{as_utc(repeated['performed_at']).strftime('%H:%M:%S')} the same day)"
                 if repeated
                 else ""
             ),

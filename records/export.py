@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from records.schema import devices, metrics, runs, signatures
-from records.store import ResultsStore
+from records.store import ResultsStore, as_utc
 
 ExportFormat = Literal["csv", "json", "qatrack"]
 JSON_FORMAT = "hilcal-results"
@@ -135,7 +135,7 @@ def select_runs(
                     ExportSignature(
                         by=s.signed_by,
                         role=s.role,
-                        at=_aware(s.signed_at),
+                        at=as_utc(s.signed_at),
                         journal_sha256=s.journal_sha256,
                         journal_records=s.journal_records,
                         note=s.note,
@@ -160,8 +160,8 @@ def select_runs(
                 state=row.state,
                 outcome=row.outcome,
                 simulated=row.simulated,
-                performed_at=_aware(row.performed_at),
-                ended_at=_aware(row.ended_at),
+                performed_at=as_utc(row.performed_at),
+                ended_at=as_utc(row.ended_at),
                 device_name=row.device_name,
                 device_key=row.device_key,
                 profile=row.profile,
@@ -363,7 +363,3 @@ def _completed(run: ExportRun) -> datetime:
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

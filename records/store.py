@@ -374,12 +374,12 @@ class ResultsStore:
                 run_id=r.run_id,
                 signed_by=r.signed_by,
                 role=r.role,
-                signed_at=_aware(r.signed_at),
+                signed_at=as_utc(r.signed_at),
                 journal_sha256=r.journal_sha256,
                 journal_records=r.journal_records,
                 results_sha256=r.results_sha256,
                 note=r.note,
-                voided_at=_aware(r.voided_at) if r.voided_at is not None else None,
+                voided_at=as_utc(r.voided_at) if r.voided_at is not None else None,
                 void_reason=r.void_reason,
                 run_journal_sha256=r.run_journal_sha256,
                 run_journal_records=r.run_journal_records,
@@ -401,7 +401,7 @@ class ResultsStore:
             query = query.where(audit_log.c.action.in_(list(actions)))
         with self.engine.connect() as conn:
             return [
-                AuditEntry(int(r.id), _aware(r.at), r.actor, r.action, r.run_id, dict(r.detail or {}))
+                AuditEntry(int(r.id), as_utc(r.at), r.actor, r.action, r.run_id, dict(r.detail or {}))
                 for r in conn.execute(query)
             ]
 
@@ -438,14 +438,7 @@ class ResultsStore:
         with self.engine.connect() as conn:
             return [SeriesKey(*row) for row in conn.execute(query)]
 
-    def series(
-        self,
-        device_id: int,
-        sequence: str,
-        metric: str,
-        since: datetime | None = None,
-        kind: str = "verdict",
-    ) -> list[MetricPoint]:
+    def series(self, device_id: int, sequence: str, metric: str, kind: str = "verdict") -> list[MetricPoint]:
         """One device's history of one metric, oldest first (one indexed range scan).
 
         Of one kind only, like ``series_keys``: a sequence may report a name both as a verdict and as an
@@ -469,11 +462,9 @@ class ResultsStore:
             )
             .order_by(metrics.c.performed_at)
         )
-        if since is not None:
-            query = query.where(metrics.c.performed_at >= since)
         with self.engine.connect() as conn:
             return [
-                MetricPoint(row[0], _aware(row[1]), row[2], row[3], row[4], row[5], row[6])
+                MetricPoint(row[0], as_utc(row[1]), row[2], row[3], row[4], row[5], row[6])
                 for row in conn.execute(query)
             ]
 
@@ -485,7 +476,7 @@ class ResultsStore:
                 .join(runs, runs.c.run_id == baselines.c.run_id)
                 .where((baselines.c.device_id == device_id) & (baselines.c.sequence == sequence))
             ).first()
-        return None if row is None else (row[0], _aware(row[1]))
+        return None if row is None else (row[0], as_utc(row[1]))
 
     def baseline_deviation(self, run_id: str) -> list[BaselineDeviation]:
         """A run's verdict metrics against its device's baseline (TG-142 states many tests that way)."""
@@ -659,6 +650,6 @@ def _void_signatures(conn: Connection, run: RunRecord, now: datetime) -> list[in
     return ids
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands timestamps back without a zone; they were written in UTC."""
+def as_utc(moment: datetime) -> datetime:
+    """A stored time in UTC: SQLite hands timestamps back without a zone; they were written in UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
