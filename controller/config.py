@@ -143,6 +143,13 @@ class DeviceConfig(BaseModel):
         description="VISA library for this device's VISA resource, overriding the rig's visa_library",
     )
 
+    def certificates(self) -> list[tuple[str, CalibrationCertificate]]:
+        """The certificates a run with this device relies on, by field: its own and its chamber's."""
+        held = [("certificate", self.certificate)]
+        if self.chamber is not None:  # the chamber the electrometer reads is used with it
+            held.append(("chamber.certificate", self.chamber.certificate))
+        return [(where, certificate) for where, certificate in held if certificate is not None]
+
     @model_validator(mode="after")
     def _chamber_on_a_dosimeter(self) -> DeviceConfig:
         if self.chamber is not None and self.role != "dosimeter":

@@ -167,13 +167,10 @@ def _expired_certificates(config: RigConfig, used: set[str], today: date) -> lis
         entry = config.devices.get(name)
         if entry is None:
             continue
-        held = [(f"devices.{name}.certificate", entry.certificate)]
-        if entry.chamber is not None:  # the chamber the electrometer reads is used with it
-            held.append((f"devices.{name}.chamber.certificate", entry.chamber.certificate))
-        for where, certificate in held:
-            if certificate is not None and certificate.expires < today:
+        for where, certificate in entry.certificates():
+            if certificate.expires < today:
                 lines.append(
-                    f"{where} {certificate.id!r} expired on {certificate.expires} "
+                    f"devices.{name}.{where} {certificate.id!r} expired on {certificate.expires} "
                     f"(today {today}): recalibrate the instrument or renew the certificate"
                 )
     return lines

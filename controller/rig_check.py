@@ -314,13 +314,9 @@ _ROLE_CHECKS: dict[str, Callable[[Any, DeviceConfig, DeviceCheck, RigConfig], No
 
 
 def _check_certificate(device: DeviceConfig, check: DeviceCheck, today: date, site_rule: str) -> None:
-    held = [("certificate", device.certificate)]
-    if device.chamber is not None:
-        held.append((f"chamber {device.chamber.model} {device.chamber.serial}: certificate",
-                     device.chamber.certificate))  # fmt: skip
-    for what, certificate in held:
-        if certificate is None:
-            continue
+    for where, certificate in device.certificates():
+        chamber = device.chamber if where.startswith("chamber.") else None
+        what = "certificate" if chamber is None else f"chamber {chamber.model} {chamber.serial}: certificate"
         if certificate.expires < today:
             rule = "a run using it is refused" if site_rule == "refuse" else "a run using it warns"
             check.problems.append(
