@@ -31,6 +31,11 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def signed_copy(source: Path, tmp_path: Path) -> tuple[Path, dict[str, object]]:
     run = tmp_path / source.name
     shutil.copytree(source, run)
+    return run, write_signature(run)
+
+
+def write_signature(run: Path) -> dict[str, object]:
+    """Sign ``run`` as ``hilcal sign`` would (one line in signoff.jsonl naming its head); its results.json."""
     results = json.loads((run / "results.json").read_text(encoding="utf-8"))
     line = {
         "by": "A. Physicist",
@@ -41,7 +46,7 @@ def signed_copy(source: Path, tmp_path: Path) -> tuple[Path, dict[str, object]]:
         "note": "reviewed",
     }
     (run / "signoff.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
-    return run, results
+    return results
 
 
 def test_an_unchanged_signed_run_is_valid(finished_run: Path, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from controller.pdf import (
 )
 from controller.report import BackgroundReports, ReportNotRendered, render_run_folder
 from controller.session import RunOutcome, run_sequence
+from tests.controller.test_report_signoff import write_signature
 
 A4_POINTS = (595.0, 842.0)  # 210 mm × 297 mm in PostScript points (Chromium writes 595.92 × 842.88)
 
@@ -154,16 +155,7 @@ def test_signoff_block_unsigned_signed_and_void(session: tuple[SessionReports, l
     shutil.copytree(source, run)
     assert "Not signed" in dom(render_run_folder(run))
 
-    results = json.loads((run / "results.json").read_text())
-    signature = {
-        "by": "A. Physicist",
-        "role": "physicist",
-        "at": "2026-01-05T10:00:00Z",
-        "journal_sha256": results["journal_sha256"],
-        "journal_records": results["journal_records"],
-        "note": "reviewed",
-    }
-    (run / "signoff.jsonl").write_text(json.dumps(signature) + "\n", encoding="utf-8")
+    results = write_signature(run)
     page = dom(render_run_folder(run))
     assert "Not signed" not in page
     assert re.search(r'class="signature valid">\s*<td>A. Physicist</td>', page)
