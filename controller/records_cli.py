@@ -8,6 +8,7 @@ SQLite file beside the run folders.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import groupby
 from pathlib import Path
 from typing import Annotated
 
@@ -192,38 +193,32 @@ def trends(
     # as columns they left the metric and its figures no room at 80 columns.
     console.print(f"Trends — {url}")
     alarm = False
-    table: Table | None = None
-    group: tuple[str, str] | None = None
-    for item in series:
-        if (item.device, item.sequence) != group:
-            if table is not None:
-                console.print(table)
-            group = (item.device, item.sequence)
-            table = Table(title=f"{item.device} · {item.sequence}", title_justify="left")
-            for column in ("Metric", "n", "Latest", "Limit", "Class", "Rule", "Reaches limit"):
-                table.add_column(column, overflow="fold")  # wrapped, never cut short with "…"
-        assert table is not None
-        analysis = item.analysis
-        latest = analysis.points[-1]
-        alarm |= latest.point_class in (PointClass.DRIFT_WARNING, PointClass.OUT_OF_TOLERANCE)
-        colour = {"drift_warning": "yellow", "out_of_tolerance": "red"}.get(latest.point_class.value, "green")
-        projection = analysis.projection
-        reaches = "—"
-        if projection is not None:
-            low = projection.lower.date().isoformat() if projection.lower else "…"
-            high = projection.upper.date().isoformat() if projection.upper else "…"
-            met = "met " if projection.already_met else ""  # a past date: the trend is there already
-            reaches = f"{met}{projection.at.date().isoformat()} [{low}, {high}]"
-        table.add_row(
-            item.metric,
-            str(len(analysis.points)),
-            f"{latest.value:.4g} ± {latest.expanded_uncertainty:.2g} {item.unit}",
-            f"{analysis.limits.tolerance:g} {item.unit}",
-            f"[{colour}]{latest.point_class.value}[/{colour}]",
-            ", ".join(rule.value for rule in latest.rules) or "—",
-            reaches,
-        )
-    if table is not None:
+    colours = {"drift_warning": "yellow", "out_of_tolerance": "red"}
+    for (device_key, sequence), group in groupby(series, key=lambda item: (item.device, item.sequence)):
+        table = Table(title=f"{device_key} · {sequence}", title_justify="left")
+        for column in ("Metric", "n", "Latest", "Limit", "Class", "Rule", "Reaches limit"):
+            table.add_column(column, overflow="fold")  # wrapped, never cut short with "…"
+        for item in group:
+            analysis = item.analysis
+            latest = analysis.points[-1]
+            alarm |= latest.point_class in (PointClass.DRIFT_WARNING, PointClass.OUT_OF_TOLERANCE)
+            colour = colours.get(latest.point_class.value, "green")
+            projection = analysis.projection
+            reaches = "—"
+            if projection is not None:
+                low = projection.lower.date().isoformat() if projection.lower else "…"
+                high = projection.upper.date().isoformat() if projection.upper else "…"
+                met = "met " if projection.already_met else ""  # a past date: the trend is there already
+                reaches = f"{met}{projection.at.date().isoformat()} [{low}, {high}]"
+            table.add_row(
+                item.metric,
+                str(len(analysis.points)),
+                f"{latest.value:.4g} ± {latest.expanded_uncertainty:.2g} {item.unit}",
+                f"{analysis.limits.tolerance:g} {item.unit}",
+                f"[{colour}]{latest.point_class.value}[/{colour}]",
+                ", ".join(rule.value for rule in latest.rules) or "—",
+                reaches,
+            )
         console.print(table)
     page = render_trend_page(series, out, f"QA trends — {url}")
     console.print(f"Trend page: {page}")
